@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parsePressure } from './parse-pressure.js';
+import { ParseError } from './values.js';
+
+describe('parsePressure', () => {
+  it('reads the some and full lines', () => {
+    const p = parsePressure('some avg10=1.50 avg60=0.80 avg300=0.20 total=123456\nfull avg10=0.50 avg60=0.10 avg300=0.00 total=23456\n', 'cpu.pressure');
+    assert.deepEqual(p, {
+      some: { avg10: 1.5, avg60: 0.8, avg300: 0.2, totalUs: 123456 },
+      full: { avg10: 0.5, avg60: 0.1, avg300: 0, totalUs: 23456 },
+    });
+  });
+
+  it('a kernel without a full line (cpu before 5.13) gives full null', () => {
+    const p = parsePressure('some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n', 'cpu.pressure');
+    assert.equal(p.full, null);
+    assert.equal(p.some.totalUs, 0);
+  });
+
+  it('ignores unknown keys and unknown lines', () => {
+    const p = parsePressure('some avg10=2.00 avg60=1.00 avg300=0.50 total=7 extra=9\nnew thing\n', 'io.pressure');
+    assert.deepEqual(p.some, { avg10: 2, avg60: 1, avg300: 0.5, totalUs: 7 });
+  });
+
+  it('rejects missing or malformed figures and a file without a some line', () => {
+    assert.throws(() => parsePressure('', 'x'), (e: unknown) => e instanceof ParseError && /no "some" line/.test(e.message));
+    assert.throws(() => parsePressure('some avg10=1.00 avg60=0.00 avg300=0.00\n', 'x'), /total missing/);
+    assert.throws(() => parsePressure('some avg10=abc avg60=0.00 avg300=0.00 total=1\n', 'x'), /avg10 is not a number/);
+    assert.throws(() => parsePressure('some avg10=1.00 avg60=0.00 avg300=0.00 total=-5\n', 'x'), ParseError);
+    assert.throws(() => parsePressure('some avg10=1.00 avg60 avg300=0.00 total=5\n', 'x'), /line 1/);
+  });
+});
