@@ -1,0 +1,273 @@
+import { readdirSync, readFileSync, readlinkSync, statfsSync, statSync } from 'node:fs';
+import { endianness } from 'node:os';
+import { join } from 'node:path';
+import type { LoadAverage, ProcessesBlock, TopProcess } from '../../../shared/src/payload.js';
+import { FileReadError, readText } from '../fsread/read-text.js';
+import { parseAuxvPageSize, parsePidStat, parseStatState, USER_HZ, type PidStat } from '../procfs/parse-pid-stat.js';
+import { CounterRates } from '../rate.js';
+import type { AgentEnv, Collector, CollectorReport, Tick } from './types.js';
+
+/** Processes listed in `top`. */
+export const TOP_N = 5;
+
+/**
+ * At most this many per-thread stat files are read per tick for the load
+ * count. A container with more threads than this (a big JVM pool) would cost
+ * milliseconds per tick; past the cap each process's main-thread state
+ * (from its own stat line, already read) stands for the process, so the
+ * R/D count is then a lower bound.
+ */
+export const MAX_TASKS_PER_TICK = 4096;
+
+/** Decay periods of the kernel's 1, 5 and 15 minute load averages, in seconds. */
+const LOAD_PERIODS = { load1: 60, load5: 300, load15: 900 } as const;
+
+/**
+ * One step of the kernel's load average (`kernel/sched/loadavg.c`):
+ * `load = load·e + n·(1 − e)` with `e = exp(−dt/period)`. The kernel runs it
+ * every 5 s with fixed-point constants; we use the measured `dt`, so a late
+ * tick decays by exactly the time that passed. After `t` seconds of a
+ * constant `n` from 0 the result is `n·(1 − exp(−t/period))`.
+ */
+export function decayLoad(prev: LoadAverage, active: number, dtSeconds: number): LoadAverage {
+  const step = (load: number, period: number): number => {
+    const e = Math.exp(-dtSeconds / period);
+    return load * e + active * (1 - e);
+  };
+  return {
+    load1: step(prev.load1, LOAD_PERIODS.load1),
+    load5: step(prev.load5, LOAD_PERIODS.load5),
+    load15: step(prev.load15, LOAD_PERIODS.load15),
+  };
+}
+
+/**
+ * Why a per-pid file could not be read. `gone`: the process exited between
+ * listing and reading (ENOENT, or ESRCH from a dying task). `denied`: the
+ * kernel refuses (EACCES/EPERM — another user's fd table without
+ * CAP_SYS_PTRACE, a YAMA ptrace scope, or an LSM). Either is counted, never
+ * fatal; anything else is a real failure.
+ */
+export function classifyPidError(err: unknown): 'gone' | 'denied' | 'other' {
+  const code = err instanceof FileReadError ? err.code : typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
+  if (code === 'ENOENT' || code === 'ESRCH') return 'gone';
+  if (code === 'EACCES' || code === 'EPERM') return 'denied';
+  return 'other';
+}
+
+/**
+ * The kernel's page size from the auxiliary vector of this process (the same
+ * kernel runs every process we read). Falls back to 4096 only where no
+ * `/proc/self/auxv` exists at all, which is not Linux.
+ */
+export function systemPageSize(): number {
+  const wordBytes = ['arm', 'ia32', 'mips', 'mipsel', 'ppc', 's390'].includes(process.arch) ? 4 : 8;
+  try {
+    return parseAuxvPageSize(readFileSync('/proc/self/auxv'), wordBytes, endianness() === 'LE') ?? 4096;
+  } catch {
+    return 4096;
+  }
+}
+
+/** Our own pid as numbered in `procRoot`'s PID namespace, or null (fixture trees, no `self` link). */
+function ownPid(procRoot: string): number | null {
+  try {
+    const pid = Number(readlinkSync(join(procRoot, 'self')));
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** `statfs(2)` f_type of procfs. */
+const PROC_SUPER_MAGIC = 0x9fa0;
+
+/**
+ * Since Linux 6.2, `stat()` of `/proc/<pid>/fd` reports the number of open
+ * fds as the directory's size: one stat (~5 µs) instead of listing every fd
+ * (~40 µs for 50 fds, more for servers with thousands of sockets). Older
+ * kernels report 0, so support is probed once on our own fd table, which is
+ * never empty; a tree that is not procfs (test fixtures) is always listed.
+ */
+function fdCountFromStat(procRoot: string): boolean {
+  try {
+    return statfsSync(procRoot).type === PROC_SUPER_MAGIC && statSync(join(procRoot, 'self', 'fd')).size > 0;
+  } catch {
+    return false;
+  }
+}
+
+interface Candidate {
+  pid: number;
+  name: string;
+  cores: number | null;
+  rss_bytes: number;
+  threads: number;
+}
+
+export interface ProcessesOptions {
+  /** Bytes per page for `rss` (tests pin it; default {@link systemPageSize}). */
+  pageSize?: number;
+  /** Per-thread stat reads per tick (default {@link MAX_TASKS_PER_TICK}). */
+  maxTasksPerTick?: number;
+}
+
+/** Synchronous (proc files are read with sync reads), which tests rely on. */
+export interface ProcessesCollector extends Collector<'processes'> {
+  collect(tick: Tick, report: CollectorReport): ProcessesBlock;
+}
+
+/**
+ * The container's processes (`tick.containerPids()`, from the cgroup
+ * subtree): count, threads, open fds summed over every process (the Go agent
+ * counted only its own), the top processes by CPU over the last interval,
+ * and a container load average from the container's own R/D tasks
+ * (`/proc/loadavg` is host-wide).
+ */
+export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions = {}): ProcessesCollector {
+  const pageSize = opts.pageSize ?? systemPageSize();
+  const maxTasks = opts.maxTasksPerTick ?? MAX_TASKS_PER_TICK;
+  const self = ownPid(env.procRoot);
+  const countFds: (dir: string) => number = fdCountFromStat(env.procRoot)
+    ? (dir) => statSync(dir).size
+    : (dir) => readdirSync(dir).length;
+  // Keyed by pid and start time, so a reused pid starts a new baseline.
+  const cpuTicks = new CounterRates(env.minRateDeltaNs);
+  // Like the kernel, the average starts from 0 and converges with the 1, 5
+  // and 15 minute time constants; it is published from the second sample on,
+  // when a measured interval exists.
+  let load: LoadAverage = { load1: 0, load5: 0, load15: 0 };
+  let loadAtNs: bigint | null = null;
+
+  /** R and D tasks of one process; `budget` is what is left of MAX_TASKS_PER_TICK. */
+  function countActive(pid: number, st: PidStat, budget: number): { running: number; blocked: number; tasksRead: number } {
+    const out = { running: 0, blocked: 0, tasksRead: 0 };
+    const add = (state: string): void => {
+      if (state === 'R') out.running += 1;
+      else if (state === 'D') out.blocked += 1;
+    };
+    // The agent itself is left out: its reading thread is always R while it
+    // looks, and its helper threads run because it samples. Counting the
+    // observer would add load the kernel's average never sees (and reading
+    // its dozen threads would cost more than the rest of the sample).
+    if (pid === self) return out;
+    if (st.numThreads <= 1 || st.numThreads > budget) {
+      add(st.state);
+      return out;
+    }
+    let tids: string[];
+    try {
+      tids = readdirSync(join(env.procRoot, String(pid), 'task'));
+    } catch {
+      // Gone since its stat line was read: the main thread's state is the best we have.
+      add(st.state);
+      return out;
+    }
+    for (const tid of tids) {
+      if (out.tasksRead >= budget) break;
+      out.tasksRead += 1;
+      const path = join(env.procRoot, String(pid), 'task', tid, 'stat');
+      try {
+        add(parseStatState(readText(path), path));
+      } catch (err) {
+        if (classifyPidError(err) === 'gone') continue;
+        throw err;
+      }
+    }
+    return out;
+  }
+
+  return {
+    name: 'processes',
+    collect(tick: Tick, report: CollectorReport): ProcessesBlock {
+      const pids = tick.containerPids();
+      const now = env.clock();
+      const keep = new Set<string>();
+      const candidates: Candidate[] = [];
+      let threads = 0;
+      let fds = 0;
+      let fdsUnreadable = 0;
+      let fdsError: unknown = null;
+      let statError: unknown = null;
+      let running = 0;
+      let blocked = 0;
+      let budget = maxTasks;
+
+      for (const pid of pids) {
+        const dir = join(env.procRoot, String(pid));
+        let st: PidStat;
+        let at: bigint;
+        try {
+          const statPath = join(dir, 'stat');
+          const text = readText(statPath);
+          at = env.clock();
+          st = parsePidStat(text, statPath);
+        } catch (err) {
+          if (classifyPidError(err) === 'gone') {
+            fdsUnreadable += 1;
+            continue;
+          }
+          statError ??= err;
+          continue;
+        }
+
+        try {
+          fds += countFds(join(dir, 'fd'));
+        } catch (err) {
+          fdsUnreadable += 1;
+          if (classifyPidError(err) === 'other') fdsError ??= err;
+        }
+
+        threads += st.numThreads;
+        const key = `${pid}:${st.starttime}`;
+        keep.add(key);
+        const ticksPerSec = cpuTicks.update(key, st.utime + st.stime, at).rate;
+        candidates.push({
+          pid,
+          name: st.comm,
+          cores: ticksPerSec === null ? null : ticksPerSec / USER_HZ,
+          rss_bytes: st.rssPages * pageSize,
+          threads: st.numThreads,
+        });
+
+        if (statError === null) {
+          try {
+            const c = countActive(pid, st, budget);
+            running += c.running;
+            blocked += c.blocked;
+            budget -= Math.max(1, c.tasksRead);
+          } catch (err) {
+            statError = err;
+          }
+        }
+      }
+      cpuTicks.retain(keep);
+
+      if (fdsError !== null) report.failed('fds', fdsError);
+      let loadOut: LoadAverage | null = null;
+      if (statError === null) {
+        if (loadAtNs !== null && now > loadAtNs) {
+          load = decayLoad(load, running + blocked, Number(now - loadAtNs) / 1e9);
+          loadOut = load;
+        }
+        loadAtNs = now;
+      } else {
+        for (const f of ['threads', 'load_average', 'running_tasks', 'uninterruptible_tasks']) report.failed(f, statError);
+      }
+
+      candidates.sort((a, b) => (b.cores ?? -1) - (a.cores ?? -1) || b.rss_bytes - a.rss_bytes || a.pid - b.pid);
+      const top: TopProcess[] = candidates.slice(0, TOP_N);
+
+      return {
+        count: pids.length,
+        threads: statError === null ? threads : null,
+        fds: fdsError === null ? fds : null,
+        fds_unreadable_pids: fdsUnreadable,
+        top,
+        load_average: loadOut,
+        running_tasks: statError === null ? running : null,
+        uninterruptible_tasks: statError === null ? blocked : null,
+      };
+    },
+  };
+}

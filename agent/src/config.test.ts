@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
+import { describe, it } from 'node:test';
+import { ConfigError, loadAgentConfig } from './config.js';
+
+describe('loadAgentConfig', () => {
+  it('defaults: 5 s, hostname with a flag saying so, real /proc and /sys/fs/cgroup, disk /', () => {
+    const c = loadAgentConfig({}, {});
+    assert.equal(c.intervalMs, 5000);
+    assert.equal(c.containerName, hostname());
+    assert.equal(c.containerNameDefaulted, true);
+    assert.equal(c.procRoot, '/proc');
+    assert.equal(c.cgroupRoot, '/sys/fs/cgroup');
+    assert.equal(c.cgroupPath, undefined);
+    assert.deepEqual(c.diskPaths, ['/']);
+    assert.equal(c.logLevel, 'info');
+  });
+
+  it('reads the SiriusScan and project env vars', () => {
+    const c = loadAgentConfig(
+      {},
+      { CONTAINER_NAME: 'sirius-engine', INTERVAL_SECONDS: '2.5', CGROUP_PATH: '/docker/x', PROC_ROOT: '/host/proc', DISK_PATHS: '/, /data', LOG_LEVEL: 'DEBUG' },
+    );
+    assert.equal(c.containerName, 'sirius-engine');
+    assert.equal(c.containerNameDefaulted, false);
+    assert.equal(c.intervalMs, 2500);
+    assert.equal(c.cgroupPath, '/docker/x');
+    assert.equal(c.procRoot, '/host/proc');
+    assert.deepEqual(c.diskPaths, ['/', '/data']);
+    assert.equal(c.logLevel, 'debug');
+  });
+
+  it('flags win over env vars', () => {
+    const c = loadAgentConfig({ interval: '10', containerName: 'a' }, { INTERVAL_SECONDS: '2', CONTAINER_NAME: 'b' });
+    assert.equal(c.intervalMs, 10000);
+    assert.equal(c.containerName, 'a');
+  });
+
+  const bad: [Record<string, string>, Record<string, string>, RegExp][] = [
+    [{}, { INTERVAL_SECONDS: 'fast' }, /^INTERVAL_SECONDS: must be a number from 1 to 3600 \(got "fast"\)$/],
+    [{ interval: '0.5' }, {}, /^--interval: must be at least 1/],
+    [{}, { INTERVAL_SECONDS: '99999' }, /must be at most 3600/],
+    [{}, { CONTAINER_NAME: 'a b' }, /^CONTAINER_NAME: must not contain whitespace/],
+    [{}, { CONTAINER_NAME: 'x:y' }, /Valkey key/],
+    [{}, { CGROUP_ROOT: 'relative/dir' }, /^CGROUP_ROOT: must be an absolute path/],
+    [{}, { CGROUP_PATH: 'docker/x' }, /^CGROUP_PATH: must start with "\/"/],
+    [{}, { DISK_PATHS: 'data' }, /^DISK_PATHS: must be an absolute path/],
+    [{}, { LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be one of/],
+  ];
+  for (const [flags, env, message] of bad) {
+    it(`rejects ${JSON.stringify({ ...flags, ...env })} with one line naming the setting`, () => {
+      assert.throws(
+        () => loadAgentConfig(flags, env),
+        (err: unknown) => err instanceof ConfigError && message.test(err.message) && !err.message.includes('\n'),
+      );
+    });
+  }
+});

@@ -1,0 +1,79 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { absolutePath, ConfigError, fromFlagOrEnv, numberText, parseSetting } from '../../shared/src/config.js';
+import { logLevels } from '../../shared/src/log.js';
+import { DEFAULT_CGROUP_ROOT } from './cgroup/locate.js';
+
+/** Flags shared by every agent command (commander fills these). */
+export interface AgentFlags {
+  interval?: string;
+  containerName?: string;
+  cgroupRoot?: string;
+  cgroupPath?: string;
+  procRoot?: string;
+  sysRoot?: string;
+  diskPaths?: string;
+  logLevel?: string;
+}
+
+export interface AgentConfig {
+  containerName: string;
+  /** CONTAINER_NAME was not set: the hostname is used and a warning logged. */
+  containerNameDefaulted: boolean;
+  intervalMs: number;
+  procRoot: string;
+  sysRoot: string;
+  cgroupRoot: string;
+  cgroupPath: string | undefined;
+  diskPaths: string[];
+  logLevel: (typeof logLevels)[number];
+}
+
+const containerNameSchema = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters')
+  .regex(/^[^\s:*?[\]]+$/, 'must not contain whitespace, ":" or glob characters (it becomes a Valkey key suffix)');
+
+const cgroupPathSchema = z.string().trim().startsWith('/', 'must start with "/" (a path inside the cgroup hierarchy)');
+
+const diskPathsSchema = z
+  .string()
+  .transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p !== ''))
+  .pipe(z.array(absolutePath).min(1, 'must list at least one absolute path'));
+
+/** Resolves flags over env vars over defaults; throws ConfigError naming the bad setting. */
+export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const pick = (flag: string | undefined, flagName: string, envName: string) => fromFlagOrEnv(flag, flagName, env, envName);
+
+  const intervalIn = pick(flags.interval, '--interval', 'INTERVAL_SECONDS');
+  const intervalS = intervalIn ? parseSetting(numberText(1, 3600), intervalIn.raw, intervalIn.label) : 5;
+
+  const nameIn = pick(flags.containerName, '--container-name', 'CONTAINER_NAME');
+  const containerName = nameIn ? parseSetting(containerNameSchema, nameIn.raw, nameIn.label) : hostname();
+
+  const path = (flag: string | undefined, flagName: string, envName: string, dflt: string): string => {
+    const v = pick(flag, flagName, envName);
+    return v ? parseSetting(absolutePath, v.raw, v.label) : dflt;
+  };
+
+  const cgroupPathIn = pick(flags.cgroupPath, '--cgroup-path', 'CGROUP_PATH');
+  const diskIn = pick(flags.diskPaths, '--disk-paths', 'DISK_PATHS');
+  const levelIn = pick(flags.logLevel, '--log-level', 'LOG_LEVEL');
+
+  const diskPaths = diskIn ? parseSetting(diskPathsSchema, diskIn.raw, diskIn.label) : ['/'];
+  return {
+    containerName,
+    containerNameDefaulted: nameIn === undefined,
+    intervalMs: Math.round(intervalS * 1000),
+    procRoot: path(flags.procRoot, '--proc-root', 'PROC_ROOT', '/proc'),
+    sysRoot: path(flags.sysRoot, '--sys-root', 'SYS_ROOT', '/sys'),
+    cgroupRoot: path(flags.cgroupRoot, '--cgroup-root', 'CGROUP_ROOT', DEFAULT_CGROUP_ROOT),
+    cgroupPath: cgroupPathIn ? parseSetting(cgroupPathSchema, cgroupPathIn.raw, cgroupPathIn.label) : undefined,
+    diskPaths,
+    logLevel: levelIn ? parseSetting(z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` }), levelIn.raw.toLowerCase(), levelIn.label) : 'info',
+  };
+}
+
+export { ConfigError };

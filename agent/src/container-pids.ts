@@ -1,0 +1,63 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CgroupLocation, Hierarchy } from './cgroup/location.js';
+import { readText } from './fsread/read-text.js';
+
+/**
+ * The hierarchy whose `cgroup.procs` lists the container's processes. v1
+ * hierarchies can differ per controller; pids/memory are the ones that are
+ * set up per container by every runtime.
+ */
+export function processHierarchy(loc: CgroupLocation): Hierarchy | null {
+  const c = loc.controllers;
+  const candidates = [c.pids, c.memory, c.cpu, c.cpuacct, loc.unified].filter((h): h is Hierarchy => h !== undefined && h !== null);
+  // A runtime may create the container's cgroup in only some v1 hierarchies.
+  return candidates.find((h) => existsSync(join(h.dir, 'cgroup.procs'))) ?? candidates[0] ?? null;
+}
+
+/**
+ * True when this process runs in a PID namespace of its own (a container's):
+ * `NSpid:` in /proc/self/status lists one PID per nested namespace level.
+ * Then /proc lists exactly the container's processes.
+ */
+export function inOwnPidNamespace(procRoot: string): boolean {
+  const status = readText(join(procRoot, 'self/status'));
+  const line = status.split('\n').find((l) => l.startsWith('NSpid:'));
+  return line !== undefined && line.trim().split(/\s+/).length > 2;
+}
+
+/**
+ * PIDs of every process in the cgroup and its descendants (Docker puts
+ * processes in a child such as `/init` when it needs the namespace root to
+ * have no processes of its own). PIDs are as seen from our PID namespace;
+ * tasks outside it read as 0 and are dropped.
+ */
+export function readCgroupPids(dir: string): number[] {
+  const pids: number[] = [];
+  collect(dir, pids);
+  return pids;
+}
+
+function collect(dir: string, out: number[]): void {
+  const text = readText(join(dir, 'cgroup.procs'));
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const pid = Number(line);
+    if (Number.isInteger(pid) && pid > 0) out.push(pid);
+  }
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) collect(join(dir, entry.name), out);
+  }
+}
+
+/** Numeric entries of `/proc`: every process visible in our PID namespace. */
+export function readProcPids(procRoot: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync(procRoot)) {
+    const c = name.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    const pid = Number(name);
+    if (Number.isInteger(pid) && pid > 0) pids.push(pid);
+  }
+  return pids;
+}

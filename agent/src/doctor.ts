@@ -1,0 +1,137 @@
+import type { Logger } from 'pino';
+import type { Payload } from '../../shared/src/payload.js';
+import { describeValkey, pingValkey, valkeyConfigFromEnv } from '../../shared/src/valkey.js';
+import { VERSION } from '../../shared/src/version.js';
+import { buildAgentEnv } from './agent-env.js';
+import { createCollectors } from './collectors/index.js';
+import type { AgentConfig } from './config.js';
+import { probeNvmlLibrary } from './nvml-probe.js';
+import { Sampler } from './sampler.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export type CheckStatus = 'ok' | 'unsupported' | 'error' | 'skipped';
+
+export interface DoctorCheck {
+  status: CheckStatus;
+  details: string[];
+}
+
+export interface DoctorReport {
+  ok: boolean;
+  version: string;
+  container_name: string;
+  cgroup: {
+    mode: string;
+    scope: string;
+    source: string;
+    paths: Record<string, string>;
+    notes: string[];
+  };
+  collectors: Record<string, DoctorCheck>;
+  valkey: DoctorCheck;
+  nvml: DoctorCheck;
+  advice: string[];
+}
+
+/** A gap long enough for rates to be computed but short enough for an interactive check. */
+const DOCTOR_GAP_MS = 1000;
+
+/**
+ * Checks everything the agent depends on and says what works: cgroup
+ * detection, each collector (two samples so rate paths run), Valkey, NVML.
+ * `ok` is false when the agent could not do its job (no collector works, or
+ * Valkey is unreachable while it was checked).
+ */
+export async function runDoctor(
+  config: AgentConfig,
+  log: Logger,
+  opts: { checkValkey: boolean; env?: NodeJS.ProcessEnv },
+): Promise<DoctorReport> {
+  const advice: string[] = [];
+  const env = buildAgentEnv(config, { intervalMs: Math.min(config.intervalMs, DOCTOR_GAP_MS) });
+  const sampler = new Sampler(env, createCollectors(env), { containerName: config.containerName, version: VERSION, log });
+  await sampler.sample();
+  await sleep(env.intervalMs);
+  const sample = await sampler.sample();
+
+  const collectors = collectorChecks(sample);
+  const cg = env.cgroup;
+  if (cg.mode === 'none') advice.push('No cgroup hierarchy was found: mount /sys/fs/cgroup or set CGROUP_ROOT.');
+  if (cg.scope === 'host') {
+    advice.push('The agent sees the host root cgroup: run it inside the container (start-with-monitor.sh) or set CGROUP_PATH.');
+  }
+  const failing = Object.entries(collectors).filter(([, c]) => c.status === 'error');
+  for (const [name, c] of failing) advice.push(`Collector ${name} fails: ${c.details.join('; ')}`);
+  const anyWorking = Object.values(collectors).some((c) => c.status !== 'error');
+
+  let valkey: DoctorCheck;
+  if (!opts.checkValkey) {
+    valkey = { status: 'skipped', details: ['not checked (--no-valkey)'] };
+  } else {
+    try {
+      const vcfg = valkeyConfigFromEnv(opts.env ?? process.env);
+      const res = await pingValkey(vcfg, 2000);
+      valkey = res.ok
+        ? { status: 'ok', details: [`${describeValkey(vcfg)} answered PING in ${res.ms.toFixed(1)} ms`] }
+        : { status: 'error', details: [`${describeValkey(vcfg)} (from ${vcfg.source}): ${res.error}`] };
+      if (!res.ok) advice.push(`Valkey is unreachable: check ${vcfg.source}, the network and the password.`);
+    } catch (err) {
+      valkey = { status: 'error', details: [err instanceof Error ? err.message : String(err)] };
+      advice.push('Fix the Valkey settings named above.');
+    }
+  }
+
+  const probe = probeNvmlLibrary(opts.env ?? process.env);
+  const nvml: DoctorCheck = probe.found
+    ? { status: 'ok', details: [`NVIDIA management library found at ${probe.found}`] }
+    : { status: 'unsupported', details: [`no libnvidia-ml.so.1 (searched ${probe.searched.join(', ')}); GPU metrics will be empty`] };
+
+  if (config.containerNameDefaulted) advice.push(`CONTAINER_NAME is not set; using the hostname "${config.containerName}".`);
+
+  return {
+    ok: anyWorking && valkey.status !== 'error',
+    version: VERSION,
+    container_name: config.containerName,
+    cgroup: { mode: cg.mode, scope: cg.scope, source: cg.source, paths: sample.cgroup.paths, notes: cg.notes },
+    collectors,
+    valkey,
+    nvml,
+    advice,
+  };
+}
+
+function collectorChecks(sample: Payload): Record<string, DoctorCheck> {
+  const out: Record<string, DoctorCheck> = {};
+  for (const [name, st] of Object.entries(sample.agent.collectors)) {
+    const notes = Object.entries(sample.unavailable)
+      .filter(([field]) => field === name || field.startsWith(`${name}.`))
+      .map(([field, why]) => `${field}: ${why}`);
+    if (!st.ok) out[name] = { status: 'error', details: st.error === null ? notes : [st.error] };
+    else if (notes.length > 0) out[name] = { status: 'unsupported', details: notes };
+    else out[name] = { status: 'ok', details: [`${st.ms} ms`] };
+  }
+  return out;
+}
+
+/** Human-readable rendering for a terminal. */
+export function formatDoctor(r: DoctorReport): string {
+  const mark = (s: CheckStatus): string => ({ ok: 'ok', unsupported: 'partly', error: 'FAIL', skipped: 'skip' })[s];
+  const lines: string[] = [];
+  lines.push(`system-monitor ${r.version} doctor — container "${r.container_name}"`);
+  lines.push(`cgroup: mode ${r.cgroup.mode}, scope ${r.cgroup.scope}, found via ${r.cgroup.source}`);
+  for (const [k, v] of Object.entries(r.cgroup.paths)) lines.push(`  ${k.padEnd(8)} ${v}`);
+  for (const n of r.cgroup.notes) lines.push(`  note: ${n}`);
+  lines.push('collectors:');
+  for (const [name, c] of Object.entries(r.collectors)) {
+    lines.push(`  [${mark(c.status).padEnd(6)}] ${name}`);
+    if (c.status !== 'ok') for (const d of c.details) lines.push(`           ${d}`);
+  }
+  lines.push(`valkey: [${mark(r.valkey.status)}] ${r.valkey.details.join('; ')}`);
+  lines.push(`nvml:   [${mark(r.nvml.status)}] ${r.nvml.details.join('; ')}`);
+  if (r.advice.length > 0) {
+    lines.push('advice:');
+    for (const a of r.advice) lines.push(`  - ${a}`);
+  }
+  lines.push(r.ok ? 'result: the agent can work here' : 'result: the agent cannot work here (see advice)');
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,75 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError } from '../../shared/src/config.js';
+import { createLogger } from '../../shared/src/log.js';
+import { VERSION } from '../../shared/src/version.js';
+import { loadAgentConfig, type AgentFlags } from './config.js';
+import { formatDoctor, runDoctor } from './doctor.js';
+import { sampleOnce } from './once.js';
+
+/**
+ * `system-monitor` CLI. Every flag also has an environment variable (the
+ * SiriusScan names where they exist); flags win over the environment.
+ */
+function addCommonOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--interval <seconds>', 'sampling interval [env INTERVAL_SECONDS, default 5]'))
+    .addOption(new Option('--container-name <name>', 'name in the Valkey key [env CONTAINER_NAME, default hostname]'))
+    .addOption(new Option('--cgroup-root <dir>', 'where cgroup hierarchies are mounted [env CGROUP_ROOT, default /sys/fs/cgroup]'))
+    .addOption(new Option('--cgroup-path <path>', "the container's cgroup path inside them [env CGROUP_PATH]"))
+    .addOption(new Option('--proc-root <dir>', 'procfs location [env PROC_ROOT, default /proc]'))
+    .addOption(new Option('--sys-root <dir>', 'sysfs location [env SYS_ROOT, default /sys]'))
+    .addOption(new Option('--disk-paths <list>', 'comma-separated mount points for disk usage [env DISK_PATHS, default /]'))
+    .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent [env LOG_LEVEL, default info]'));
+}
+
+function fail(message: string): never {
+  process.stderr.write(`system-monitor: ${message}\n`);
+  process.exit(2);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('system-monitor')
+    .description('Container metrics agent: reads its cgroup, /proc and NVML and publishes to Valkey')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  addCommonOptions(program.command('once'))
+    .description('print one full sample as JSON (two reads one interval apart, so rates are real); no Valkey needed')
+    .option('--pretty', 'indent the JSON')
+    .action(async (opts: AgentFlags & { pretty?: boolean }) => {
+      const config = loadAgentConfig(opts);
+      const log = createLogger({ name: 'system-monitor', level: config.logLevel, fd: 2 });
+      if (config.containerNameDefaulted) log.warn({ hostname: config.containerName }, 'CONTAINER_NAME not set, using the hostname');
+      const sample = await sampleOnce(config, log);
+      process.stdout.write(`${JSON.stringify(sample, null, opts.pretty ? 2 : undefined)}\n`);
+    });
+
+  addCommonOptions(program.command('doctor'))
+    .description('check cgroup detection, every collector, Valkey and NVML; exit 0 when the agent can work here')
+    .option('--json', 'print the report as JSON')
+    .option('--no-valkey', 'do not check Valkey')
+    .action(async (opts: AgentFlags & { json?: boolean; valkey: boolean }) => {
+      const config = loadAgentConfig(opts);
+      const log = createLogger({ name: 'system-monitor', level: opts.logLevel === undefined ? 'error' : config.logLevel, fd: 2 });
+      const report = await runDoctor(config, log, { checkValkey: opts.valkey });
+      process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctor(report));
+      process.exitCode = report.ok ? 0 : 1;
+    });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are "errors" to commander; their exit code is 0.
+      process.exit(err.exitCode);
+    }
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+}
+
+main(process.argv).catch((err: unknown) => {
+  process.stderr.write(`system-monitor: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,82 @@
+import { ParseError, toSafeNumber } from '../cgroup/values.js';
+
+/** One interface line of `/proc/net/dev`: the kernel's cumulative counters. */
+export interface NetDevCounters {
+  name: string;
+  rxBytes: number;
+  rxPackets: number;
+  rxErrors: number;
+  rxDropped: number;
+  rxFifo: number;
+  rxFrame: number;
+  rxCompressed: number;
+  rxMulticast: number;
+  txBytes: number;
+  txPackets: number;
+  txErrors: number;
+  txDropped: number;
+  txFifo: number;
+  txCollisions: number;
+  txCarrier: number;
+  txCompressed: number;
+}
+
+const COUNTERS = 16;
+
+/**
+ * `/proc/net/dev` → one entry per interface, in the kernel's order.
+ *
+ * The kernel prints the name right-aligned in 6 columns followed by `:` and
+ * the first counter with no space in between once the name or the number is
+ * long (`eth0:1234`, `veth1a2b3c4:0`), so lines are split at the first `:`
+ * rather than on whitespace. An interface name can never contain `:`
+ * (`dev_valid_name` refuses it), so the first one is the separator.
+ */
+export function parseNetDev(text: string): NetDevCounters[] {
+  const lines = text.split('\n');
+  const header = lines[1] ?? '';
+  if (!header.includes('|')) {
+    throw new ParseError(`/proc/net/dev: expected two header lines, got ${JSON.stringify((lines[0] ?? '').slice(0, 40))}`);
+  }
+  const out: NetDevCounters[] = [];
+  for (const line of lines.slice(2)) {
+    if (line.trim() === '') continue;
+    const colon = line.indexOf(':');
+    if (colon < 0) throw new ParseError(`/proc/net/dev: no ':' in line ${JSON.stringify(line.slice(0, 60))}`);
+    const name = line.slice(0, colon).trim();
+    if (name === '') throw new ParseError(`/proc/net/dev: empty interface name in ${JSON.stringify(line.slice(0, 60))}`);
+    const tokens = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/);
+    if (tokens.length !== COUNTERS) {
+      throw new ParseError(`/proc/net/dev: ${name} has ${tokens.length} counters, expected ${COUNTERS}`);
+    }
+    const v = tokens.map((token, i) => {
+      const what = `/proc/net/dev ${name} counter ${i + 1}`;
+      if (!/^\d+$/.test(token)) throw new ParseError(`${what}: expected an unsigned integer, got ${JSON.stringify(token.slice(0, 40))}`);
+      return toSafeNumber(BigInt(token), what);
+    });
+    const at = (i: number): number => v[i] ?? 0;
+    out.push({
+      name,
+      rxBytes: at(0),
+      rxPackets: at(1),
+      rxErrors: at(2),
+      rxDropped: at(3),
+      rxFifo: at(4),
+      rxFrame: at(5),
+      rxCompressed: at(6),
+      rxMulticast: at(7),
+      txBytes: at(8),
+      txPackets: at(9),
+      txErrors: at(10),
+      txDropped: at(11),
+      txFifo: at(12),
+      txCollisions: at(13),
+      txCarrier: at(14),
+      txCompressed: at(15),
+    });
+  }
+  return out;
+}

@@ -1,0 +1,202 @@
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { SCHEMA_VERSION, type CollectorStatus, type Payload } from '../../shared/src/payload.js';
+import type { CgroupLocation } from './cgroup/location.js';
+import type { AgentEnv, Blocks, Collector, CollectorName, CollectorReport } from './collectors/types.js';
+import { siriusFields } from './sirius.js';
+import { TickSource } from './tick.js';
+
+export type AnyCollector = { [K in CollectorName]: Collector<K> }[CollectorName];
+
+type MaybeBlocks = { [K in CollectorName]: Blocks[K] | null };
+
+export interface SamplerOptions {
+  containerName: string;
+  version: string;
+  log: Logger;
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/** Collects what one collector says about its null fields during one run. */
+class RunReport implements CollectorReport {
+  readonly unsupportedFields: [string, string][] = [];
+  readonly failedFields: [string, string][] = [];
+  constructor(private readonly prefix: string) {}
+
+  unsupported(field: string, reason: string): void {
+    this.unsupportedFields.push([`${this.prefix}.${field}`, reason]);
+  }
+
+  failed(field: string, error: unknown): void {
+    this.failedFields.push([`${this.prefix}.${field}`, describeError(error)]);
+  }
+
+  get errorText(): string | null {
+    return this.failedFields.length === 0 ? null : this.failedFields.map(([f, m]) => `${f}: ${m}`).join('; ');
+  }
+}
+
+/**
+ * One sample = every collector run once, each timed and failure-isolated: a
+ * collector that throws loses only its own block, and its error and duration
+ * are published in `agent.collectors` (the node_exporter model).
+ */
+export class Sampler {
+  private seq = 0;
+  private readonly ticks: TickSource;
+  private readonly host = hostname();
+  /** Last state per collector, so a failure and its recovery are logged once each. */
+  private readonly lastOk = new Map<CollectorName, boolean>();
+  private readonly reportedUnsupported = new Set<string>();
+  skippedTicks = 0;
+
+  constructor(
+    private readonly env: AgentEnv,
+    private readonly collectors: readonly AnyCollector[],
+    private readonly opts: SamplerOptions,
+  ) {
+    this.ticks = new TickSource(env, opts.log);
+  }
+
+  get cgroup(): CgroupLocation {
+    return this.env.cgroup;
+  }
+
+  async sample(): Promise<Payload> {
+    const started = this.env.clock();
+    const tick = this.ticks.next();
+    const blocks: MaybeBlocks = {
+      cpu: null,
+      memory: null,
+      io: null,
+      pids: null,
+      pressure: null,
+      network: null,
+      processes: null,
+      system: null,
+      disk: null,
+    };
+    const statuses: Record<string, CollectorStatus> = {};
+    const unavailable: Record<string, string> = {};
+    const timestamp = new Date().toISOString();
+
+    for (const c of this.collectors) {
+      const report = new RunReport(c.name);
+      const t0 = this.env.clock();
+      let error: string | null = null;
+      try {
+        await this.runOne(c, blocks, tick, report);
+      } catch (err) {
+        error = describeError(err);
+        unavailable[c.name] = `collector failed: ${error}`;
+      }
+      const ms = Number(this.env.clock() - t0) / 1e6;
+      for (const [field, reason] of report.unsupportedFields) unavailable[field] = reason;
+      for (const [field, reason] of report.failedFields) unavailable[field] = reason;
+      error ??= report.errorText;
+      statuses[c.name] = { ms: round3(ms), ok: error === null, error };
+      this.noteState(c.name, error, report);
+    }
+
+    const collectMs = Number(this.env.clock() - started) / 1e6;
+    const cpu = process.cpuUsage();
+    const memTotal = tick.hostMemTotal();
+    this.seq += 1;
+    return {
+      container_name: this.opts.containerName,
+      timestamp,
+      ...siriusFields(blocks),
+      status: 'running',
+      schema_version: SCHEMA_VERSION,
+      host: { hostname: this.host, cpus: tick.hostCpus(), memory_total_bytes: memTotal },
+      interval_seconds: this.env.intervalMs / 1000,
+      seq: this.seq,
+      cgroup: {
+        mode: this.env.cgroup.mode,
+        paths: cgroupPaths(this.env.cgroup),
+        scope: this.env.cgroup.scope,
+        source: this.env.cgroup.source,
+      },
+      ...blocks,
+      gpus: [],
+      unavailable,
+      agent: {
+        version: this.opts.version,
+        pid: process.pid,
+        rss_bytes: process.memoryUsage.rss(),
+        cpu_seconds: (cpu.user + cpu.system) / 1e6,
+        collect_ms: round3(collectMs),
+        skipped_ticks: this.skippedTicks,
+        collectors: statuses,
+      },
+    };
+  }
+
+  private async runOne(c: AnyCollector, blocks: MaybeBlocks, tick: ReturnType<TickSource['next']>, report: RunReport): Promise<void> {
+    // Each branch keeps the collector's block type tied to its name.
+    switch (c.name) {
+      case 'cpu':
+        blocks.cpu = await c.collect(tick, report);
+        return;
+      case 'memory':
+        blocks.memory = await c.collect(tick, report);
+        return;
+      case 'io':
+        blocks.io = await c.collect(tick, report);
+        return;
+      case 'pids':
+        blocks.pids = await c.collect(tick, report);
+        return;
+      case 'pressure':
+        blocks.pressure = await c.collect(tick, report);
+        return;
+      case 'network':
+        blocks.network = await c.collect(tick, report);
+        return;
+      case 'processes':
+        blocks.processes = await c.collect(tick, report);
+        return;
+      case 'system':
+        blocks.system = await c.collect(tick, report);
+        return;
+      case 'disk':
+        blocks.disk = await c.collect(tick, report);
+        return;
+    }
+  }
+
+  /** Logs a collector's failure and recovery once each, and each unsupported field once. */
+  private noteState(name: CollectorName, error: string | null, report: RunReport): void {
+    const ok = error === null;
+    const before = this.lastOk.get(name);
+    if (before !== ok) {
+      if (!ok) this.opts.log.warn({ collector: name, error }, 'collector failing');
+      else if (before === false) this.opts.log.info({ collector: name }, 'collector recovered');
+      this.lastOk.set(name, ok);
+    }
+    for (const [field, reason] of report.unsupportedFields) {
+      if (this.reportedUnsupported.has(field)) continue;
+      this.reportedUnsupported.add(field);
+      this.opts.log.info({ field, reason }, 'metric not available on this platform');
+    }
+  }
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+function cgroupPaths(loc: CgroupLocation): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (loc.unified) out.unified = loc.unified.dir;
+  for (const [name, h] of Object.entries(loc.controllers)) {
+    if (h.version === 1) out[name] = h.dir;
+  }
+  return out;
+}
+
+export type { AgentEnv };

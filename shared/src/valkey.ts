@@ -1,0 +1,108 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { z } from 'zod';
+import { ConfigError, parseSetting } from './config.js';
+
+/**
+ * Valkey connection settings from the environment. Accepts `VALKEY_URL`
+ * (`redis://` / `rediss://` with password and db) or the SiriusScan names
+ * `VALKEY_HOST` / `VALKEY_PORT` plus `VALKEY_PASSWORD`, `VALKEY_DB`,
+ * `VALKEY_TLS`.
+ */
+export interface ValkeyConfig {
+  host: string;
+  port: number;
+  username: string | undefined;
+  password: string | undefined;
+  db: number;
+  tls: boolean;
+  /** Where the settings came from, for messages (`VALKEY_URL` or `VALKEY_HOST:VALKEY_PORT`). */
+  source: string;
+}
+
+const port = z.coerce.number().int('must be a whole number').min(1, 'must be 1–65535').max(65535, 'must be 1–65535');
+const db = z.coerce.number().int('must be a whole number').min(0, 'must be 0 or more').max(15, 'must be at most 15');
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['1', '0', 'true', 'false', 'yes', 'no'], { error: 'must be true or false' }))
+  .transform((v) => v === '1' || v === 'true' || v === 'yes');
+
+export function valkeyConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ValkeyConfig {
+  const url = env.VALKEY_URL?.trim();
+  if (url) return fromUrl(url);
+  const host = env.VALKEY_HOST?.trim() || 'localhost';
+  return {
+    host,
+    port: env.VALKEY_PORT ? parseSetting(port, env.VALKEY_PORT, 'VALKEY_PORT') : 6379,
+    username: env.VALKEY_USERNAME || undefined,
+    password: env.VALKEY_PASSWORD || undefined,
+    db: env.VALKEY_DB ? parseSetting(db, env.VALKEY_DB, 'VALKEY_DB') : 0,
+    tls: env.VALKEY_TLS ? parseSetting(bool, env.VALKEY_TLS, 'VALKEY_TLS') : false,
+    source: 'VALKEY_HOST/VALKEY_PORT',
+  };
+}
+
+function fromUrl(raw: string): ValkeyConfig {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`VALKEY_URL: not a URL (expected redis://[user:password@]host[:port][/db])`);
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:' && u.protocol !== 'valkey:' && u.protocol !== 'valkeys:') {
+    throw new ConfigError(`VALKEY_URL: scheme must be redis:// or rediss:// (got ${u.protocol}//)`);
+  }
+  if (u.hostname === '') throw new ConfigError('VALKEY_URL: missing host');
+  const dbPath = u.pathname.replace(/^\//, '');
+  return {
+    host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: u.port ? parseSetting(port, u.port, 'VALKEY_URL port') : 6379,
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    db: dbPath ? parseSetting(db, dbPath, 'VALKEY_URL database') : 0,
+    tls: u.protocol === 'rediss:' || u.protocol === 'valkeys:',
+    source: 'VALKEY_URL',
+  };
+}
+
+/** Where it points, without the password. */
+export function describeValkey(cfg: ValkeyConfig): string {
+  return `${cfg.tls ? 'rediss' : 'redis'}://${cfg.host}:${cfg.port}/${cfg.db}`;
+}
+
+/** ioredis options for the config; callers add their own retry and queue settings. */
+export function ioredisOptions(cfg: ValkeyConfig): RedisOptions {
+  return {
+    host: cfg.host,
+    port: cfg.port,
+    username: cfg.username,
+    password: cfg.password,
+    db: cfg.db,
+    ...(cfg.tls ? { tls: {} } : {}),
+  };
+}
+
+/** One PING with a deadline, for `doctor` and readiness checks. Never throws. */
+export async function pingValkey(cfg: ValkeyConfig, timeoutMs: number): Promise<{ ok: true; ms: number } | { ok: false; error: string }> {
+  const client = new Redis({
+    ...ioredisOptions(cfg),
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => undefined);
+  const t0 = performance.now();
+  try {
+    await client.connect();
+    await client.ping();
+    return { ok: true, ms: performance.now() - t0 };
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+  } finally {
+    client.disconnect();
+  }
+}
