@@ -7,7 +7,9 @@
  * (/proc/self/stat cutime+cstime), because systeminformation spawns `df`,
  * `ps` and friends; leaving those out would flatter it.
  */
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { pino } from 'pino';
 import si from 'systeminformation';
@@ -54,14 +56,63 @@ async function measure(label: string, n: number, fn: () => Promise<unknown>): Pr
   return out;
 }
 
+/**
+ * A container-sized cgroup to measure: v1 hierarchies (and the cgroup2 tree)
+ * holding three idle processes, like a small service. Needs root; without it
+ * the agent's own cgroup is measured and the report says so.
+ */
+function makeBenchCgroup(): { path: string; cleanup: () => void } | null {
+  const name = `sm-bench-${process.pid}`;
+  const roots = ['cpu', 'cpuacct', 'memory', 'blkio', 'pids', 'unified'].map((c) => `/sys/fs/cgroup/${c}`).filter((r) => existsSync(join(r, 'cgroup.procs')));
+  if (process.getuid?.() !== 0 || roots.length === 0) return null;
+  const dirs = roots.map((r) => join(r, name));
+  for (const d of dirs) mkdirSync(d);
+  const children = [0, 1, 2].map(() => {
+    const joins = dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join(' && ');
+    return spawn('sh', ['-c', `${joins} && exec sleep 600`], { stdio: 'ignore' });
+  });
+  return {
+    path: `/${name}`,
+    cleanup: () => {
+      for (const c of children) c.kill('SIGKILL');
+      const until = Date.now() + 5000;
+      for (const d of dirs.reverse()) {
+        for (;;) {
+          try {
+            rmdirSync(d);
+            break;
+          } catch {
+            if (Date.now() > until) break;
+            spawnSync('sleep', ['0.05']);
+          }
+        }
+      }
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const samples = Number(process.argv[2] ?? 400);
   const siRuns = Number(process.argv[3] ?? 40);
-  const config = loadAgentConfig({ logLevel: 'silent' }, { ...process.env, CONTAINER_NAME: 'bench' });
+  const bench = makeBenchCgroup();
+  try {
+    if (bench !== null) await new Promise((r) => setTimeout(r, 300));
+    await run(samples, siRuns, bench?.path);
+  } finally {
+    bench?.cleanup();
+  }
+}
+
+async function run(samples: number, siRuns: number, cgroupPath: string | undefined): Promise<void> {
+  const config = loadAgentConfig({ logLevel: 'silent', cgroupPath }, { ...process.env, CONTAINER_NAME: 'bench' });
   const env = buildAgentEnv(config);
   const sampler = new Sampler(env, createCollectors(env), { containerName: 'bench', version: 'bench', log: pino({ level: 'silent' }) });
 
-  const agent = await measure('agent sample', samples, () => sampler.sample());
+  const perCollector = new Map<string, number[]>();
+  const agent = await measure('agent sample', samples, async () => {
+    const p = await sampler.sample();
+    for (const [k, v] of Object.entries(p.agent.collectors)) perCollector.set(k, [...(perCollector.get(k) ?? []), v.ms * 1000]);
+  });
   const last = await sampler.sample();
 
   // The files a sample reads on this host, read alone: the floor any agent pays.
@@ -92,7 +143,9 @@ async function main(): Promise<void> {
   const s = median(sys);
   const report = {
     machine: { cpus: availableParallelism(), node: process.version, cgroup_mode: env.cgroup.mode },
+    measured_cgroup: cgroupPath ?? "the agent's own cgroup (not root: no test cgroup made)",
     agent_sample_cpu_us: { median: a, p90: pct(agent, 90), runs: samples, processes: last.process_count },
+    agent_collector_wall_us_median: Object.fromEntries([...perCollector].map(([k, v]) => [k, Math.round(median(v))])),
     raw_file_reads_cpu_us: { median: median(raw), files: files.length },
     systeminformation_cpu_us: { median: s, p90: pct(sys, 90), runs: siRuns },
     ratio_systeminformation_over_agent: s / a,

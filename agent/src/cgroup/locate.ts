@@ -57,10 +57,11 @@ export function locateCgroup(opts: LocateOptions): CgroupLocation {
     return { mode, scope: 'host', source: 'none', unified: null, controllers: {}, v2Controllers: null, notes };
   }
 
-  let privateNamespace = false;
+  // Set by resolve(): any hierarchy seen through a private cgroup namespace.
+  const seenVia = { privateNamespace: false };
   const resolve = (seen: Seen): Hierarchy => {
     const r = resolveDir(seen, opts.cgroupPath, notes);
-    if (r.privateNamespace) privateNamespace = true;
+    if (r.privateNamespace) seenVia.privateNamespace = true;
     return r.hierarchy;
   };
 
@@ -97,7 +98,7 @@ export function locateCgroup(opts: LocateOptions): CgroupLocation {
   if (scope === 'host') {
     notes.push(`${primary?.dir ?? '?'} is the host's root cgroup: the agent is not in a container cgroup, numbers are host-level`);
   }
-  const source = opts.cgroupPath !== undefined ? 'override' : privateNamespace ? 'private-namespace' : 'host-namespace';
+  const source = opts.cgroupPath !== undefined ? 'override' : seenVia.privateNamespace ? 'private-namespace' : 'host-namespace';
   return { mode, scope, source, unified, controllers, v2Controllers, notes };
 }
 

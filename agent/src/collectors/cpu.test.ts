@@ -197,6 +197,18 @@ describe('cpu collector, cgroup v2', () => {
     assert.deepEqual(pick(collect(c, fixedTick({ hostCpus: 6 }))), { limit_cores: 6, limit_source: 'host' });
   });
 
+  it('an ancestor without cpu.max is probed again after a minute, not every tick', () => {
+    tree = makeTree({ 'p/c/cpu.max': 'max 100000\n', 'p/c/cpu.stat': v2CpuStat({ usage: 0, user: 0, system: 0 }) });
+    const clock = new FakeClock();
+    const c = createCpuCollector(env(v2Location(tree.root, 'p/c'), clock));
+    assert.equal(collect(c, fixedTick({ hostCpus: 4 })).limit_source, 'host');
+    tree.write('p/cpu.max', '100000 100000\n');
+    clock.advance(5n * SEC);
+    assert.equal(collect(c, fixedTick({ hostCpus: 4 })).limit_source, 'host', 'not re-probed within the minute');
+    clock.advance(60n * SEC);
+    assert.deepEqual(pick(collect(c, fixedTick({ hostCpus: 4 }))), { limit_cores: 1, limit_source: 'ancestor' });
+  });
+
   it('counter reset: usage going down gives null rates (never negative), then a new baseline', () => {
     tree = makeTree({ 'cg/cpu.stat': v2CpuStat({ usage: 50_000_000, user: 30_000_000, system: 20_000_000, periods: 500, throttled: 50 }) });
     const clock = new FakeClock();

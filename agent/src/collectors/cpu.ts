@@ -67,6 +67,28 @@ function withPath(path: string, err: unknown): unknown {
   return err;
 }
 
+/**
+ * Ancestors without a limit file are probed again only once a minute: the
+ * root cgroup never has one (on v2 with `--cgroupns=host` it is part of every
+ * walk), and a failed open costs ~20 µs, more than reading a file that exists.
+ */
+const ABSENT_RECHECK_NS = 60_000_000_000n;
+
+class AbsentFiles {
+  private readonly until = new Map<string, bigint>();
+  constructor(private readonly clock: () => bigint) {}
+
+  read(path: string): string | null {
+    const now = this.clock();
+    const until = this.until.get(path);
+    if (until !== undefined && now < until) return null;
+    const text = readTextIfExists(path);
+    if (text === null) this.until.set(path, now + ABSENT_RECHECK_NS);
+    else if (until !== undefined) this.until.delete(path);
+    return text;
+  }
+}
+
 /** `throttled_percent` = 100 × Δnr_throttled / Δnr_periods between consecutive readings. */
 class ThrottleRatio {
   private prev: { periods: number; throttled: number } | null = null;
@@ -102,6 +124,7 @@ class CpuCollector implements Collector<'cpu'> {
   private readonly quotaDirs: readonly string[];
   private readonly rates: CounterRates;
   private readonly throttle = new ThrottleRatio();
+  private readonly absent: AbsentFiles;
 
   constructor(private readonly env: AgentEnv) {
     const c = env.cgroup.controllers;
@@ -110,6 +133,7 @@ class CpuCollector implements Collector<'cpu'> {
     this.cpusetH = c.cpuset ?? null;
     this.quotaDirs = this.cpuH === null ? [] : ancestorsOf(this.cpuH);
     this.rates = new CounterRates(env.minRateDeltaNs);
+    this.absent = new AbsentFiles(env.clock);
   }
 
   collect(tick: Tick, report: CollectorReport): CpuBlock {
@@ -307,7 +331,7 @@ class CpuCollector implements Collector<'cpu'> {
     if (h === null) return null;
     let best: CpuLimit | null = null;
     for (const [i, dir] of this.quotaDirs.entries()) {
-      const cores = h.version === 2 ? readV2Quota(dir) : readV1Quota(dir);
+      const cores = h.version === 2 ? readV2Quota(dir, this.absent) : readV1Quota(dir, this.absent);
       // Strictly smaller: on a tie the cgroup's own setting is the one named.
       if (cores !== null && (best === null || cores < best.cores)) {
         best = { cores, source: i === 0 ? 'cpu.max' : 'ancestor' };
@@ -335,9 +359,9 @@ class CpuCollector implements Collector<'cpu'> {
   }
 }
 
-function readV2Quota(dir: string): number | null {
+function readV2Quota(dir: string, absent: AbsentFiles): number | null {
   const path = join(dir, 'cpu.max');
-  const text = readTextIfExists(path);
+  const text = absent.read(path);
   if (text === null) return null;
   try {
     return quotaCores(parseCpuMax(text));
@@ -346,9 +370,9 @@ function readV2Quota(dir: string): number | null {
   }
 }
 
-function readV1Quota(dir: string): number | null {
+function readV1Quota(dir: string, absent: AbsentFiles): number | null {
   const quotaPath = join(dir, 'cpu.cfs_quota_us');
-  const quotaText = readTextIfExists(quotaPath);
+  const quotaText = absent.read(quotaPath);
   // -1 is by far the common case (every level without a quota): skip reading the period then.
   if (quotaText === null || quotaText.trim() === '-1') return null;
   const periodPath = join(dir, 'cpu.cfs_period_us');

@@ -81,6 +81,28 @@ function withPath(path: string, err: unknown): unknown {
   return err;
 }
 
+/**
+ * Ancestors without a limit file are probed again only once a minute: the
+ * root cgroup never has one (on v2 with `--cgroupns=host` it is part of every
+ * walk), and a failed open costs ~20 µs, more than reading a file that exists.
+ */
+const ABSENT_RECHECK_NS = 60_000_000_000n;
+
+class AbsentFiles {
+  private readonly until = new Map<string, bigint>();
+  constructor(private readonly clock: () => bigint) {}
+
+  read(path: string): string | null {
+    const now = this.clock();
+    const until = this.until.get(path);
+    if (until !== undefined && now < until) return null;
+    const text = readTextIfExists(path);
+    if (text === null) this.until.set(path, now + ABSENT_RECHECK_NS);
+    else if (until !== undefined) this.until.delete(path);
+    return text;
+  }
+}
+
 /** One collect's report, taking several fields at once, plus the read-or-report pattern. */
 class Notes {
   constructor(private readonly report: CollectorReport) {}
@@ -124,11 +146,13 @@ class MemoryCollector implements Collector<'memory'> {
   private readonly limitDirs: readonly string[];
   private readonly faults: CounterRate;
   private runningPeak: number | null = null;
+  private readonly absent: AbsentFiles;
 
   constructor(private readonly env: AgentEnv) {
     this.h = env.cgroup.controllers.memory ?? null;
     this.limitDirs = this.h === null ? [] : ancestorsOf(this.h);
     this.faults = new CounterRate(env.minRateDeltaNs);
+    this.absent = new AbsentFiles(env.clock);
   }
 
   collect(tick: Tick, report: CollectorReport): MemoryBlock {
@@ -203,7 +227,7 @@ class MemoryCollector implements Collector<'memory'> {
       const path = join(dir, 'memory.max');
       let bytes: number | null;
       try {
-        const text = readTextIfExists(path);
+        const text = this.absent.read(path);
         // The root has no memory.max, and a cgroup without the controller enabled neither.
         if (text === null) continue;
         bytes = parseLimit(text, 'memory.max');

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { after, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { processesSchema } from '../../../shared/src/payload.js';
 import { FileReadError } from '../fsread/read-text.js';
 import { parseAuxvPageSize } from '../procfs/parse-pid-stat.js';
@@ -9,7 +12,7 @@ import { RecordingReport } from '../../test/helpers/report.js';
 import { fixedTick } from '../../test/helpers/tick.js';
 import { makeTree, type TempTree } from '../../test/helpers/tree.js';
 import type { AgentEnv } from './types.js';
-import { classifyPidError, createProcessesCollector, decayLoad, systemPageSize } from './processes.js';
+import { classifyPidError, createProcessesCollector, decayLoad, fdCountFromStat, systemPageSize } from './processes.js';
 
 const SECOND = 1_000_000_000n;
 const PAGE = 4096;
@@ -201,15 +204,18 @@ describe('processes collector', () => {
     assert.equal(full.running_tasks, 1 + 3);
   });
 
-  it("the agent's own reading thread is not counted as running", () => {
+  it('the agent itself is left out of the R/D count (the observer is always running)', () => {
     const { tree, env, put } = setup();
-    put(10, { comm: 'node', state: 'R', threads: 2 });
+    put(10, { comm: 'node', state: 'R', threads: 2 }, 1);
     symlinkSync('10', tree.path('proc/self'));
     tree.write('proc/10/task/10/stat', stat(10, { comm: 'node', state: 'R' }));
-    tree.write('proc/10/task/11/stat', stat(11, { comm: 'libuv-worker', state: 'R' }));
-    put(20, { comm: 'app', state: 'R', threads: 1 });
+    tree.write('proc/10/task/11/stat', stat(11, { comm: 'libuv-worker', state: 'D' }));
+    put(20, { comm: 'app', state: 'R', threads: 1 }, 1);
     const b = createProcessesCollector(env, { pageSize: PAGE }).collect(fixedTick({ pids: [10, 20] }), new RecordingReport());
-    assert.equal(b.running_tasks, 1 + 1, 'our worker thread and pid 20; not our main thread');
+    assert.equal(b.running_tasks, 1, 'pid 20 only');
+    assert.equal(b.uninterruptible_tasks, 0);
+    assert.equal(b.threads, 2 + 1, 'still counted as threads');
+    assert.equal(b.fds, 2, 'and its fds');
   });
 
   it('a malformed stat line nulls the fields that come from it, not the block', () => {
@@ -224,6 +230,31 @@ describe('processes collector', () => {
     assert.equal(b.running_tasks, null);
     assert.equal(b.load_average, null);
     assert.match(report.failedFields.get('threads') ?? '', /proc\/2\/stat/);
+  });
+
+  it('real /proc: the fd count of a sleeping child equals its listed fd table', async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await once(child, 'spawn');
+      const pid = child.pid ?? 0;
+      // Wait until the child has exec'd sleep and settled in nanosleep (state S
+      // twice in a row): until then the loader is still opening and closing files.
+      let settled = 0;
+      for (let i = 0; i < 300 && settled < 2; i++) {
+        settled = readFileSync(`/proc/${pid}/stat`, 'utf8').includes('(sleep) S ') ? settled + 1 : 0;
+        await delay(10);
+      }
+      assert.equal(settled, 2, 'the child settled in sleep');
+      const listed = readdirSync(`/proc/${pid}/fd`).length;
+      const env: AgentEnv = { ...setup().env, procRoot: '/proc' };
+      const b = createProcessesCollector(env).collect(fixedTick({ pids: [pid] }), new RecordingReport());
+      assert.ok(listed >= 3, 'stdin, stdout, stderr and whatever the test runner leaves inheritable');
+      assert.equal(b.fds, listed);
+      assert.equal(b.top[0]?.name, 'sleep');
+      assert.equal(b.running_tasks, 0, 'sleep sleeps');
+    } finally {
+      child.kill();
+    }
   });
 
   it('reads the real /proc for this process', () => {
@@ -277,6 +308,16 @@ describe('classifyPidError', () => {
     assert.equal(classifyPidError(new FileReadError('/proc/9/stat', 'ENOENT', null)), 'gone');
     assert.equal(classifyPidError(errno('EMFILE')), 'other');
     assert.equal(classifyPidError(new Error('no code')), 'other');
+  });
+});
+
+describe('fdCountFromStat', () => {
+  it('only on procfs whose fd directories report a size (Linux >= 6.2)', () => {
+    const [major = 0, minor = 0] = (/^(\d+)\.(\d+)/.exec(readFileSync('/proc/sys/kernel/osrelease', 'utf8')) ?? []).slice(1).map(Number);
+    assert.equal(fdCountFromStat('/proc'), major > 6 || (major === 6 && minor >= 2), `kernel ${major}.${minor}`);
+    const tree = makeTree({ 'proc/self/fd/0': '' });
+    trees.push(tree);
+    assert.equal(fdCountFromStat(tree.path('proc')), false, 'a fixture tree is listed, its directory size means nothing');
   });
 });
 

@@ -58,9 +58,12 @@ export function readText(path: string): string {
         buffer.copy(bigger, 0, 0, length);
         buffer = bigger;
       }
-      const n = readSync(fd, buffer, length, buffer.length - length, null);
-      if (n === 0) break;
+      const want = buffer.length - length;
+      const n = readSync(fd, buffer, length, want, null);
       length += n;
+      // seq_file and sysfs fill the whole user buffer unless they reach the
+      // end, so a short read is EOF: skip the extra read() that returns 0.
+      if (n < want) break;
     }
     return buffer.toString('utf8', 0, length);
   } catch (err) {

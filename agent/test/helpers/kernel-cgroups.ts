@@ -62,7 +62,9 @@ export class TestCgroup {
     this.children.push(child);
     await new Promise<void>((resolve, reject) => {
       child.once('error', reject);
-      child.once('spawn', () => resolve());
+      child.once('spawn', () => {
+        resolve();
+      });
     });
     return child;
   }
@@ -87,7 +89,9 @@ export class TestCgroup {
 /** Waits until the child prints a line (used as "ready"). */
 export function waitForLine(child: ChildProcess, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no output from child within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => {
+      reject(new Error(`no output from child within ${timeoutMs} ms`));
+    }, timeoutMs);
     child.stdout?.once('data', (d: Buffer) => {
       clearTimeout(timer);
       resolve(d.toString());
