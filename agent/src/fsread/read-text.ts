@@ -42,8 +42,86 @@ function errnoCode(err: unknown): string {
   return 'EIO';
 }
 
-/** Reads a whole file as UTF-8. Throws {@link FileReadError}. */
-export function readText(path: string): string {
+/**
+ * Open descriptors kept between ticks. Opening a cgroupfs/procfs file costs
+ * more than reading it (path walk through kernfs): profiling a sample showed
+ * open+close at ~25 % of the agent's CPU. Kernel pseudo-files regenerate
+ * their content on every read from offset 0, so a kept fd read with pread(0)
+ * returns fresh values. A read that fails on a kept fd (cgroup removed:
+ * ENODEV; process gone: ESRCH) evicts it and the file is opened anew once.
+ * The cache is bounded (least recently used evicted) so PID churn cannot grow
+ * it; the kept fds are the agent's own and appear in the container's count.
+ */
+const MAX_KEPT_FDS = 64;
+const kept = new Map<string, number>();
+
+function openKept(path: string): number {
+  const fd = kept.get(path);
+  if (fd !== undefined) {
+    // Re-insert to mark as most recently used.
+    kept.delete(path);
+    kept.set(path, fd);
+    return fd;
+  }
+  let opened: number;
+  try {
+    opened = openSync(path, 'r');
+  } catch (err) {
+    throw new FileReadError(path, errnoCode(err), err);
+  }
+  kept.set(path, opened);
+  if (kept.size > MAX_KEPT_FDS) {
+    const oldest = kept.keys().next();
+    if (oldest.done !== true) dropKept(oldest.value);
+  }
+  return opened;
+}
+
+function dropKept(path: string): void {
+  const fd = kept.get(path);
+  if (fd === undefined) return;
+  kept.delete(path);
+  try {
+    closeSync(fd);
+  } catch {
+    // Already invalid: nothing to release.
+  }
+}
+
+/** Closes every kept descriptor (tests, shutdown). */
+export function closeKeptFiles(): void {
+  for (const path of [...kept.keys()]) dropKept(path);
+}
+
+function readFd(fd: number): string {
+  let length = 0;
+  for (;;) {
+    if (length === buffer.length) {
+      const bigger = Buffer.allocUnsafe(buffer.length * 2);
+      buffer.copy(bigger, 0, 0, length);
+      buffer = bigger;
+    }
+    const want = buffer.length - length;
+    const n = readSync(fd, buffer, length, want, length);
+    length += n;
+    // seq_file and sysfs fill the whole user buffer unless they reach the
+    // end, so a short read is EOF: skip the extra read() that returns 0.
+    if (n < want) break;
+  }
+  return buffer.toString('utf8', 0, length);
+}
+
+/**
+ * Only procfs and sysfs (cgroupfs is mounted under /sys) regenerate content
+ * on each read and fail a stale fd loudly; a regular file replaced on disk
+ * would keep serving the old inode. Fixture trees and other regular files are
+ * therefore opened per read.
+ */
+function keepable(path: string): boolean {
+  return path.startsWith('/proc/') || path.startsWith('/sys/');
+}
+
+function readOnce(path: string): string {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -51,25 +129,32 @@ export function readText(path: string): string {
     throw new FileReadError(path, errnoCode(err), err);
   }
   try {
-    let length = 0;
-    for (;;) {
-      if (length === buffer.length) {
-        const bigger = Buffer.allocUnsafe(buffer.length * 2);
-        buffer.copy(bigger, 0, 0, length);
-        buffer = bigger;
-      }
-      const want = buffer.length - length;
-      const n = readSync(fd, buffer, length, want, null);
-      length += n;
-      // seq_file and sysfs fill the whole user buffer unless they reach the
-      // end, so a short read is EOF: skip the extra read() that returns 0.
-      if (n < want) break;
-    }
-    return buffer.toString('utf8', 0, length);
+    return readFd(fd);
   } catch (err) {
     throw new FileReadError(path, errnoCode(err), err);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Reads a whole file as UTF-8 (kernel files through a kept descriptor). Throws {@link FileReadError}. */
+export function readText(path: string): string {
+  if (!keepable(path)) return readOnce(path);
+  const wasKept = kept.has(path);
+  const fd = openKept(path);
+  try {
+    return readFd(fd);
+  } catch (err) {
+    dropKept(path);
+    if (!wasKept) throw new FileReadError(path, errnoCode(err), err);
+  }
+  // The kept fd went stale (cgroup re-created, pid reused): one fresh open.
+  const fresh = openKept(path);
+  try {
+    return readFd(fresh);
+  } catch (err) {
+    dropKept(path);
+    throw new FileReadError(path, errnoCode(err), err);
   }
 }
 
