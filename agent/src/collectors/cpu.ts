@@ -346,7 +346,8 @@ class CpuCollector implements Collector<'cpu'> {
     // v2's effective list already reflects the ancestors; v1 enforces a child's
     // cpuset.cpus to be a subset of its parent's, so the own directory suffices.
     const path = join(h.dir, h.version === 2 ? 'cpuset.cpus.effective' : 'cpuset.cpus');
-    const text = readTextIfExists(path);
+    // Often absent (a runtime that made no cpuset cgroup): probed once a minute, not every tick.
+    const text = this.absent.read(path);
     if (text === null) return null;
     let n: number;
     try {
