@@ -5,12 +5,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { locateCgroup } from '../src/cgroup/locate.js';
 import type { CgroupLocation } from '../src/cgroup/location.js';
-import { controllerNames } from '../src/cgroup/location.js';
 import { createCollectors } from '../src/collectors/index.js';
 import type { AgentEnv } from '../src/collectors/types.js';
 import { monoNs } from '../src/rate.js';
 import { Sampler } from '../src/sampler.js';
 import { payloadSchema } from '../../shared/src/payload.js';
+import { v2Location } from './helpers/env.js';
 import { requireKernelCgroups, TestCgroup, uniqueName, V1_ROOT, V2_ROOT, waitForLine } from './helpers/kernel-cgroups.js';
 
 const MiB = 1024 * 1024;
@@ -109,17 +109,8 @@ describe('real kernel cgroup v2 (cgroup2 at /sys/fs/cgroup/unified): CPU from cp
   });
 
   it('cores used equals the kernel usage_usec rate', async () => {
-    const unified = { version: 2 as const, mount: V2_ROOT, dir: cg.dir(V2_ROOT) };
     // This host's v1 controllers would win in hybrid mode; describe a pure-v2 container explicitly.
-    const loc: CgroupLocation = {
-      mode: 'v2',
-      scope: 'container',
-      source: 'override',
-      unified,
-      controllers: Object.fromEntries(controllerNames.map((c) => [c, unified])),
-      v2Controllers: new Set(),
-      notes: [],
-    };
+    const loc = v2Location(V2_ROOT, cg.name, { v2Controllers: [] });
     const usageUsec = (): number => Number(/usage_usec (\d+)/.exec(cg.read(V2_ROOT, 'cpu.stat'))?.[1]);
     const s = sampler(envFor(loc));
     const u0 = usageUsec();

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { cpuSchema, type CpuBlock } from '../../../shared/src/payload.js';
-import { controllerNames, type CgroupLocation, type Hierarchy } from '../cgroup/location.js';
+import { controllerNames, type CgroupLocation } from '../cgroup/location.js';
 import { makeTree, type TempTree } from '../../test/helpers/tree.js';
+import { FakeClock, v2Location } from '../../test/helpers/env.js';
 import { RecordingReport } from '../../test/helpers/report.js';
 import { fixedTick } from '../../test/helpers/tick.js';
 import { createCpuCollector } from './cpu.js';
@@ -11,15 +12,6 @@ import type { AgentEnv, Tick } from './types.js';
 
 const INTERVAL_MS = 5000;
 const SEC = 1_000_000_000n;
-
-/** A fake monotonic clock the test moves by hand. */
-class FakeClock {
-  now = 1_000n * SEC;
-  advance(ns: bigint): void {
-    this.now += ns;
-  }
-  readonly read = (): bigint => this.now;
-}
 
 function env(cgroup: CgroupLocation, clock: FakeClock): AgentEnv {
   return {
@@ -30,24 +22,6 @@ function env(cgroup: CgroupLocation, clock: FakeClock): AgentEnv {
     minRateDeltaNs: BigInt(INTERVAL_MS * 1e6 * 0.5),
     diskPaths: ['/'],
     clock: clock.read,
-  };
-}
-
-/** A pure cgroup v2 location: every controller reads `mount/rel`. */
-function v2Location(
-  mount: string,
-  rel: string,
-  opts: { scope?: 'container' | 'host'; v2Controllers?: string[] } = {},
-): CgroupLocation {
-  const unified: Hierarchy = { version: 2, mount, dir: rel === '' ? mount : join(mount, rel) };
-  return {
-    mode: 'v2',
-    scope: opts.scope ?? 'container',
-    source: 'override',
-    unified,
-    controllers: Object.fromEntries(controllerNames.map((c) => [c, unified])),
-    v2Controllers: new Set(opts.v2Controllers ?? ['cpuset', 'cpu', 'io', 'memory', 'pids']),
-    notes: [],
   };
 }
 

@@ -13,6 +13,7 @@ import {
   type CpuUsage,
 } from '../cgroup/parse-cpu.js';
 import { parseCpuListCount } from '../cgroup/values.js';
+import { AbsentFiles, withPath } from '../fsread/absent-files.js';
 import { readTextIfExists } from '../fsread/read-text.js';
 import { CounterRates, percentOf, safeDivide } from '../rate.js';
 import type { AgentEnv, Collector, CollectorReport, Tick } from './types.js';
@@ -59,34 +60,6 @@ function unsupported(report: CollectorReport, fields: readonly CpuField[], reaso
 
 function failed(report: CollectorReport, fields: readonly CpuField[], err: unknown): void {
   for (const f of fields) report.failed(f, err);
-}
-
-/** Parse errors do not know the path; add it so the note says which file was bad. */
-function withPath(path: string, err: unknown): unknown {
-  if (err instanceof Error && !err.message.includes(path)) return new Error(`${path}: ${err.message}`, { cause: err });
-  return err;
-}
-
-/**
- * Ancestors without a limit file are probed again only once a minute: the
- * root cgroup never has one (on v2 with `--cgroupns=host` it is part of every
- * walk), and a failed open costs ~20 µs, more than reading a file that exists.
- */
-const ABSENT_RECHECK_NS = 60_000_000_000n;
-
-class AbsentFiles {
-  private readonly until = new Map<string, bigint>();
-  constructor(private readonly clock: () => bigint) {}
-
-  read(path: string): string | null {
-    const now = this.clock();
-    const until = this.until.get(path);
-    if (until !== undefined && now < until) return null;
-    const text = readTextIfExists(path);
-    if (text === null) this.until.set(path, now + ABSENT_RECHECK_NS);
-    else if (until !== undefined) this.until.delete(path);
-    return text;
-  }
 }
 
 /** `throttled_percent` = 100 × Δnr_throttled / Δnr_periods between consecutive readings. */

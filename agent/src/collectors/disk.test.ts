@@ -4,6 +4,7 @@ import { statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { describe, it } from 'node:test';
 import { diskSchema } from '../../../shared/src/payload.js';
+import { NO_CGROUP } from '../../test/helpers/env.js';
 import { RecordingReport } from '../../test/helpers/report.js';
 import { fixedTick } from '../../test/helpers/tick.js';
 import type { AgentEnv } from './types.js';
@@ -13,7 +14,7 @@ function env(diskPaths: string[]): AgentEnv {
   return {
     procRoot: '/proc',
     sysRoot: '/sys',
-    cgroup: { mode: 'none', scope: 'container', source: 'none', unified: null, controllers: {}, v2Controllers: null, notes: [] },
+    cgroup: NO_CGROUP,
     intervalMs: 5000,
     minRateDeltaNs: 2_500_000_000n,
     diskPaths,

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { memorySchema, type MemoryBlock } from '../../../shared/src/payload.js';
-import { controllerNames, type CgroupLocation, type Hierarchy } from '../cgroup/location.js';
+import type { CgroupLocation, Hierarchy } from '../cgroup/location.js';
 import { makeTree, type TempTree } from '../../test/helpers/tree.js';
+import { FakeClock, v2Location } from '../../test/helpers/env.js';
 import { RecordingReport } from '../../test/helpers/report.js';
 import { fixedTick } from '../../test/helpers/tick.js';
 import { createMemoryCollector } from './memory.js';
@@ -15,14 +16,6 @@ const INTERVAL_MS = 5000;
 const SEC = 1_000_000_000n;
 const V1_UNLIMITED = '9223372036854771712';
 
-class FakeClock {
-  now = 1_000n * SEC;
-  advance(ns: bigint): void {
-    this.now += ns;
-  }
-  readonly read = (): bigint => this.now;
-}
-
 function env(cgroup: CgroupLocation, clock: FakeClock, procRoot = '/nonexistent-proc'): AgentEnv {
   return {
     procRoot,
@@ -32,23 +25,6 @@ function env(cgroup: CgroupLocation, clock: FakeClock, procRoot = '/nonexistent-
     minRateDeltaNs: BigInt(INTERVAL_MS * 1e6 * 0.5),
     diskPaths: ['/'],
     clock: clock.read,
-  };
-}
-
-function v2Location(
-  mount: string,
-  rel: string,
-  opts: { scope?: 'container' | 'host'; v2Controllers?: string[] } = {},
-): CgroupLocation {
-  const unified: Hierarchy = { version: 2, mount, dir: rel === '' ? mount : join(mount, rel) };
-  return {
-    mode: 'v2',
-    scope: opts.scope ?? 'container',
-    source: 'override',
-    unified,
-    controllers: Object.fromEntries(controllerNames.map((c) => [c, unified])),
-    v2Controllers: new Set(opts.v2Controllers ?? ['cpuset', 'cpu', 'io', 'memory', 'pids']),
-    notes: [],
   };
 }
 

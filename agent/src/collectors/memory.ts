@@ -10,6 +10,7 @@ import {
   type MemoryStatView,
 } from '../cgroup/parse-memory.js';
 import { parseLimit, parseSingleCount } from '../cgroup/values.js';
+import { AbsentFiles, withPath } from '../fsread/absent-files.js';
 import { readTextIfExists } from '../fsread/read-text.js';
 import { parseMeminfo } from '../procfs/parse-meminfo.js';
 import { CounterRate, percentOf } from '../rate.js';
@@ -73,34 +74,6 @@ function emptyReadings(): Readings {
     majorFaults: null,
     majorFaultsAtNs: 0n,
   };
-}
-
-/** Parse errors do not know the path; add it so the note says which file was bad. */
-function withPath(path: string, err: unknown): unknown {
-  if (err instanceof Error && !err.message.includes(path)) return new Error(`${path}: ${err.message}`, { cause: err });
-  return err;
-}
-
-/**
- * Ancestors without a limit file are probed again only once a minute: the
- * root cgroup never has one (on v2 with `--cgroupns=host` it is part of every
- * walk), and a failed open costs ~20 µs, more than reading a file that exists.
- */
-const ABSENT_RECHECK_NS = 60_000_000_000n;
-
-class AbsentFiles {
-  private readonly until = new Map<string, bigint>();
-  constructor(private readonly clock: () => bigint) {}
-
-  read(path: string): string | null {
-    const now = this.clock();
-    const until = this.until.get(path);
-    if (until !== undefined && now < until) return null;
-    const text = readTextIfExists(path);
-    if (text === null) this.until.set(path, now + ABSENT_RECHECK_NS);
-    else if (until !== undefined) this.until.delete(path);
-    return text;
-  }
 }
 
 /** One collect's report, taking several fields at once, plus the read-or-report pattern. */

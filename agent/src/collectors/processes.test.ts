@@ -10,6 +10,7 @@ import { FileReadError } from '../fsread/read-text.js';
 import { parseAuxvPageSize } from '../procfs/parse-pid-stat.js';
 import { RecordingReport } from '../../test/helpers/report.js';
 import { fixedTick } from '../../test/helpers/tick.js';
+import { NO_CGROUP } from '../../test/helpers/env.js';
 import { makeTree, type TempTree } from '../../test/helpers/tree.js';
 import type { AgentEnv } from './types.js';
 import { classifyPidError, createProcessesCollector, decayLoad, fdCountFromStat, systemPageSize } from './processes.js';
@@ -52,7 +53,7 @@ function setup(): { tree: TempTree; env: AgentEnv; advance: (ns: bigint) => void
   const env: AgentEnv = {
     procRoot: tree.path('proc'),
     sysRoot: tree.path('sys'),
-    cgroup: { mode: 'none', scope: 'container', source: 'none', unified: null, controllers: {}, v2Controllers: null, notes: [] },
+    cgroup: NO_CGROUP,
     intervalMs: 5000,
     minRateDeltaNs: 2_500_000_000n,
     diskPaths: ['/'],

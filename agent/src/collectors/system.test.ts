@@ -4,6 +4,7 @@ import { after, describe, it } from 'node:test';
 import { systemSchema } from '../../../shared/src/payload.js';
 import { RecordingReport } from '../../test/helpers/report.js';
 import { fixedTick } from '../../test/helpers/tick.js';
+import { NO_CGROUP } from '../../test/helpers/env.js';
 import { makeTree, type TempTree } from '../../test/helpers/tree.js';
 import type { AgentEnv } from './types.js';
 import { createSystemCollector } from './system.js';
@@ -27,7 +28,7 @@ function setup(files: Record<string, string>): { tree: TempTree; env: AgentEnv }
   const env: AgentEnv = {
     procRoot: tree.path('proc'),
     sysRoot: tree.path('sys'),
-    cgroup: { mode: 'none', scope: 'container', source: 'none', unified: null, controllers: {}, v2Controllers: null, notes: [] },
+    cgroup: NO_CGROUP,
     intervalMs: 5000,
     minRateDeltaNs: 2_500_000_000n,
     diskPaths: ['/'],
