@@ -36,8 +36,11 @@ const V1_KEYS = {
  * `memory.stat` → the keys the agent publishes. Negative values clamp to 0
  * (per-CPU stat batching can make a v1 or v2 counter briefly negative).
  */
+const V2_WANTED: ReadonlySet<string> = new Set([...Object.values(V2_KEYS), 'kernel']);
+const V1_WANTED: ReadonlySet<string> = new Set([...Object.values(V1_KEYS), 'hierarchical_memory_limit']);
+
 export function parseMemoryStat(text: string, version: 1 | 2): MemoryStatView {
-  const m = parseKeyedFile(text);
+  const m = parseKeyedFile(text, version === 2 ? V2_WANTED : V1_WANTED);
   const keys = version === 2 ? V2_KEYS : V1_KEYS;
   return {
     anon: keyedCount(m, keys.anon, 'memory.stat'),

@@ -45,3 +45,10 @@ describe('parseCpuListCount', () => {
     assert.throws(() => parseCpuListCount('a-b', 'cpuset'), ParseError);
   });
 });
+
+describe('parseKeyedFile with a wanted set', () => {
+  it('returns only the wanted keys', () => {
+    const m = parseKeyedFile('anon 1\nfile 2\nshmem 3\n', new Set(['file']));
+    assert.deepEqual([...m], [['file', 2n]]);
+  });
+});

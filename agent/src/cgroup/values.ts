@@ -64,12 +64,14 @@ export function parseSingleCount(text: string, what: string): number {
  * callers look values up by name; lines that do not parse are skipped so that
  * a new kernel format cannot break the known keys.
  */
-export function parseKeyedFile(text: string): Map<string, bigint> {
+export function parseKeyedFile(text: string, wanted?: ReadonlySet<string>): Map<string, bigint> {
   const out = new Map<string, bigint>();
   for (const line of text.split('\n')) {
     const space = line.indexOf(' ');
     if (space <= 0) continue;
     const key = line.slice(0, space);
+    // memory.stat has ~70 keys of which a handful are used: skip the rest before converting.
+    if (wanted !== undefined && !wanted.has(key)) continue;
     const token = line.slice(space + 1).trim();
     if (!/^-?\d+$/.test(token)) continue;
     out.set(key, BigInt(token));
