@@ -3,7 +3,7 @@ import { after, describe, it } from 'node:test';
 import { networkSchema } from '../../../shared/src/payload.js';
 import { RecordingReport } from '../../test/helpers/report.js';
 import { fixedTick } from '../../test/helpers/tick.js';
-import { NO_CGROUP } from '../../test/helpers/env.js';
+import { testEnv } from '../../test/helpers/env.js';
 import { makeTree, type TempTree } from '../../test/helpers/tree.js';
 import type { AgentEnv } from './types.js';
 import { createNetworkCollector, detectNetworkScope } from './network.js';
@@ -47,15 +47,7 @@ function setup(ifs: Iface[]): { tree: TempTree; env: AgentEnv; advance: (ns: big
   const tree = makeTree({ 'proc/net/dev': netDev(ifs) });
   trees.push(tree);
   let now = 50n * SECOND;
-  const env: AgentEnv = {
-    procRoot: tree.path('proc'),
-    sysRoot: tree.path('sys'),
-    cgroup: NO_CGROUP,
-    intervalMs: 5000,
-    minRateDeltaNs: 2_500_000_000n,
-    diskPaths: ['/'],
-    clock: () => now,
-  };
+  const env = testEnv({ procRoot: tree.path('proc'), sysRoot: tree.path('sys'), clock: () => now });
   return {
     tree,
     env,

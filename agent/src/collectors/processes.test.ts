@@ -10,7 +10,7 @@ import { FileReadError } from '../fsread/read-text.js';
 import { parseAuxvPageSize } from '../procfs/parse-pid-stat.js';
 import { RecordingReport } from '../../test/helpers/report.js';
 import { fixedTick } from '../../test/helpers/tick.js';
-import { NO_CGROUP } from '../../test/helpers/env.js';
+import { testEnv } from '../../test/helpers/env.js';
 import { makeTree, type TempTree } from '../../test/helpers/tree.js';
 import type { AgentEnv } from './types.js';
 import { classifyPidError, createProcessesCollector, decayLoad, fdCountFromStat, systemPageSize } from './processes.js';
@@ -50,15 +50,7 @@ function setup(): { tree: TempTree; env: AgentEnv; advance: (ns: bigint) => void
   const tree = makeTree();
   trees.push(tree);
   let now = 10n * SECOND;
-  const env: AgentEnv = {
-    procRoot: tree.path('proc'),
-    sysRoot: tree.path('sys'),
-    cgroup: NO_CGROUP,
-    intervalMs: 5000,
-    minRateDeltaNs: 2_500_000_000n,
-    diskPaths: ['/'],
-    clock: () => now,
-  };
+  const env = testEnv({ procRoot: tree.path('proc'), sysRoot: tree.path('sys'), clock: () => now });
   const put = (pid: number, p: Proc, fds?: number): void => {
     tree.write(`proc/${pid}/stat`, stat(pid, p));
     if (fds !== undefined) {

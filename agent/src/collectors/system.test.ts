@@ -4,7 +4,7 @@ import { after, describe, it } from 'node:test';
 import { systemSchema } from '../../../shared/src/payload.js';
 import { RecordingReport } from '../../test/helpers/report.js';
 import { fixedTick } from '../../test/helpers/tick.js';
-import { NO_CGROUP } from '../../test/helpers/env.js';
+import { testEnv } from '../../test/helpers/env.js';
 import { makeTree, type TempTree } from '../../test/helpers/tree.js';
 import type { AgentEnv } from './types.js';
 import { createSystemCollector } from './system.js';
@@ -25,15 +25,7 @@ after(() => {
 function setup(files: Record<string, string>): { tree: TempTree; env: AgentEnv } {
   const tree = makeTree({ 'proc/uptime': '12345.67 24000.00\n', 'proc/loadavg': '0.52 0.58 0.59 2/345 12345\n', ...files });
   trees.push(tree);
-  const env: AgentEnv = {
-    procRoot: tree.path('proc'),
-    sysRoot: tree.path('sys'),
-    cgroup: NO_CGROUP,
-    intervalMs: 5000,
-    minRateDeltaNs: 2_500_000_000n,
-    diskPaths: ['/'],
-    clock: () => 0n,
-  };
+  const env = testEnv({ procRoot: tree.path('proc'), sysRoot: tree.path('sys'), clock: () => 0n });
   return { tree, env };
 }
 
