@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Payload } from '../../shared/src/payload.js';
 import { describeValkey, pingValkey, valkeyConfigFromEnv } from '../../shared/src/valkey.js';
@@ -7,7 +8,6 @@ import { createCollectors } from './collectors/index.js';
 import type { AgentConfig } from './config.js';
 import { probeNvmlLibrary } from './nvml-probe.js';
 import { Sampler } from './sampler.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 export type CheckStatus = 'ok' | 'unsupported' | 'error' | 'skipped';
 

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { SCHEMA_VERSION, type CollectorStatus, type Payload } from '../../shared/src/payload.js';
 import type { CgroupLocation } from './cgroup/location.js';
-import type { AgentEnv, Blocks, Collector, CollectorName, CollectorReport } from './collectors/types.js';
+import type { AgentEnv, Blocks, Collector, CollectorName, CollectorReport, Tick } from './collectors/types.js';
 import { siriusFields } from './sirius.js';
 import { TickSource } from './tick.js';
 
@@ -89,7 +89,7 @@ export class Sampler {
       const t0 = this.env.clock();
       let error: string | null = null;
       try {
-        await this.runOne(c, blocks, tick, report);
+        await runCollector(c, blocks, tick, report);
       } catch (err) {
         error = describeError(err);
         unavailable[c.name] = `collector failed: ${error}`;
@@ -136,39 +136,6 @@ export class Sampler {
     };
   }
 
-  private async runOne(c: AnyCollector, blocks: MaybeBlocks, tick: ReturnType<TickSource['next']>, report: RunReport): Promise<void> {
-    // Each branch keeps the collector's block type tied to its name.
-    switch (c.name) {
-      case 'cpu':
-        blocks.cpu = await c.collect(tick, report);
-        return;
-      case 'memory':
-        blocks.memory = await c.collect(tick, report);
-        return;
-      case 'io':
-        blocks.io = await c.collect(tick, report);
-        return;
-      case 'pids':
-        blocks.pids = await c.collect(tick, report);
-        return;
-      case 'pressure':
-        blocks.pressure = await c.collect(tick, report);
-        return;
-      case 'network':
-        blocks.network = await c.collect(tick, report);
-        return;
-      case 'processes':
-        blocks.processes = await c.collect(tick, report);
-        return;
-      case 'system':
-        blocks.system = await c.collect(tick, report);
-        return;
-      case 'disk':
-        blocks.disk = await c.collect(tick, report);
-        return;
-    }
-  }
-
   /** Logs a collector's failure and recovery once each, and each unsupported field once. */
   private noteState(name: CollectorName, error: string | null, report: RunReport): void {
     const ok = error === null;
@@ -184,6 +151,11 @@ export class Sampler {
       this.opts.log.info({ field, reason }, 'metric not available on this platform');
     }
   }
+}
+
+/** Stores a collector's block under its own name; the generic keeps name and block type tied. */
+async function runCollector<K extends CollectorName>(c: Collector<K>, blocks: MaybeBlocks, tick: Tick, report: CollectorReport): Promise<void> {
+  blocks[c.name] = await c.collect(tick, report);
 }
 
 function round3(x: number): number {

@@ -21,14 +21,14 @@ export type SiriusFields = Pick<
   | 'uptime_seconds'
 >;
 
-type Partial<T> = { [K in keyof T]: T[K] | null };
+type Nullable<T> = { [K in keyof T]: T[K] | null };
 
 /**
  * The flat SiriusScan fields, derived from the nested blocks so each number
  * has one source. A block that is null (its collector failed) makes its
  * fields null, never a made-up value.
  */
-export function siriusFields(b: Partial<Blocks>): SiriusFields {
+export function siriusFields(b: Nullable<Blocks>): SiriusFields {
   const rootDisk = b.disk?.mounts.find((m) => m.path === '/') ?? b.disk?.mounts[0] ?? null;
   const pct = b.cpu?.percent_of_limit ?? null;
   return {

@@ -4,6 +4,7 @@ import { afterEach, describe, it } from 'node:test';
 import { cpuSchema, type CpuBlock } from '../../../shared/src/payload.js';
 import { controllerNames, type CgroupLocation } from '../cgroup/location.js';
 import { makeTree, type TempTree } from '../../test/helpers/tree.js';
+import { assertClose } from '../../test/helpers/assert-close.js';
 import { FakeClock, v2Location } from '../../test/helpers/env.js';
 import { RecordingReport } from '../../test/helpers/report.js';
 import { fixedTick } from '../../test/helpers/tick.js';
@@ -49,11 +50,6 @@ function collect(c: ReturnType<typeof createCpuCollector>, tick: Tick, report = 
   assert.ok(!(block instanceof Promise));
   cpuSchema.parse(block);
   return block;
-}
-
-function assertClose(actual: number | null, expected: number, what: string): void {
-  assert.ok(actual !== null, `${what} is null, expected ${expected}`);
-  assert.ok(Math.abs(actual - expected) <= 1e-9 * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected}`);
 }
 
 let tree: TempTree | null = null;

@@ -4,6 +4,7 @@ import { afterEach, describe, it } from 'node:test';
 import { memorySchema, type MemoryBlock } from '../../../shared/src/payload.js';
 import type { CgroupLocation, Hierarchy } from '../cgroup/location.js';
 import { makeTree, type TempTree } from '../../test/helpers/tree.js';
+import { assertClose } from '../../test/helpers/assert-close.js';
 import { FakeClock, v2Location } from '../../test/helpers/env.js';
 import { RecordingReport } from '../../test/helpers/report.js';
 import { fixedTick } from '../../test/helpers/tick.js';
@@ -62,11 +63,6 @@ function collect(c: ReturnType<typeof createMemoryCollector>, tick: Tick, report
   assert.ok(!(block instanceof Promise));
   memorySchema.parse(block);
   return block;
-}
-
-function assertClose(actual: number | null, expected: number, what: string): void {
-  assert.ok(actual !== null, `${what} is null, expected ${expected}`);
-  assert.ok(Math.abs(actual - expected) <= 1e-9 * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected}`);
 }
 
 let tree: TempTree | null = null;
