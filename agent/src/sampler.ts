@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { SCHEMA_VERSION, type CollectorStatus, type Payload } from '../../shared/src/payload.js';
+import { SCHEMA_VERSION, type CollectorStatus, type Payload, type PublishStatus } from '../../shared/src/payload.js';
 import type { CgroupLocation } from './cgroup/location.js';
 import type { AgentEnv, Blocks, Collector, CollectorName, CollectorReport, Tick } from './collectors/types.js';
 import { siriusFields } from './sirius.js';
@@ -14,6 +14,8 @@ export interface SamplerOptions {
   containerName: string;
   version: string;
   log: Logger;
+  /** Publishing health for `agent.publish`; absent for samples that are not published (`once`). */
+  publishStatus?: () => PublishStatus;
 }
 
 function describeError(err: unknown): string {
@@ -132,6 +134,7 @@ export class Sampler {
         collect_ms: round3(collectMs),
         skipped_ticks: this.skippedTicks,
         collectors: statuses,
+        publish: this.opts.publishStatus?.() ?? null,
       },
     };
   }

@@ -255,6 +255,18 @@ export const collectorStatusSchema = z.object({
   error: z.string().nullable(),
 });
 
+export const publishStatusSchema = z.object({
+  /** Samples written to Valkey since the agent started. */
+  published_total: count,
+  /** Samples not written (Valkey not ready or the write failed); only the newest is ever kept. */
+  skipped_total: count,
+  /** Whether the client is connected and ready now. */
+  connected: z.boolean(),
+  last_error: z.string().nullable(),
+  /** ISO time of the last successful write, null before the first one. */
+  last_success: z.iso.datetime({ offset: true }).nullable(),
+});
+
 export const agentSchema = z.object({
   version: z.string(),
   pid: z.number().int().positive(),
@@ -263,6 +275,8 @@ export const agentSchema = z.object({
   collect_ms: gauge,
   skipped_ticks: count,
   collectors: z.record(z.string(), collectorStatusSchema),
+  /** Publishing health; null when the sample was not made to be published (`once`). */
+  publish: publishStatusSchema.nullable(),
 });
 
 export const gpuSchema = z.looseObject({
@@ -329,6 +343,7 @@ export type SystemBlock = z.infer<typeof systemSchema>;
 export type DiskBlock = z.infer<typeof diskSchema>;
 export type DiskMount = z.infer<typeof diskMountSchema>;
 export type AgentBlock = z.infer<typeof agentSchema>;
+export type PublishStatus = z.infer<typeof publishStatusSchema>;
 export type CollectorStatus = z.infer<typeof collectorStatusSchema>;
 export type CgroupInfo = z.infer<typeof cgroupInfoSchema>;
 export type CpuLimitSource = z.infer<typeof cpuLimitSourceSchema>;
