@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { absolutePath, ConfigError, fromFlagOrEnv, numberText, parseSetting } from '../../shared/src/config.js';
+import { absolutePath, ConfigError, fromFlagOrEnv, numberText, parseSetting, wholeNumber } from '../../shared/src/config.js';
 import { logLevels } from '../../shared/src/log.js';
 import { DEFAULT_CGROUP_ROOT } from './cgroup/locate.js';
 
@@ -14,6 +14,9 @@ export interface AgentFlags {
   sysRoot?: string;
   diskPaths?: string;
   logLevel?: string;
+  ttl?: string;
+  historyLength?: string;
+  logTtl?: string;
 }
 
 export interface AgentConfig {
@@ -27,6 +30,14 @@ export interface AgentConfig {
   cgroupPath: string | undefined;
   diskPaths: string[];
   logLevel: (typeof logLevels)[number];
+  /** Expiry of `system:metrics:<name>`: 3 × interval, at least 15 s, unless set. */
+  ttlSeconds: number;
+  /** Expiry of the final `status: "exited"` sample: short, so a stopped container does not linger. */
+  exitTtlSeconds: number;
+  /** Approximate length of `system:history:<name>` (default 720 = 1 h at 5 s). */
+  historyLength: number;
+  /** Expiry of Sirius log keys (default 24 h). */
+  logTtlSeconds: number;
 }
 
 const containerNameSchema = z
@@ -63,6 +74,17 @@ export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = proc
   const levelIn = pick(flags.logLevel, '--log-level', 'LOG_LEVEL');
 
   const diskPaths = diskIn ? parseSetting(diskPathsSchema, diskIn.raw, diskIn.label) : ['/'];
+
+  const ttlIn = pick(flags.ttl, '--ttl', 'METRICS_TTL_SECONDS');
+  const defaultTtl = Math.max(15, Math.ceil(3 * intervalS));
+  const ttlSeconds = ttlIn ? parseSetting(wholeNumber(1, 86_400 * 7), ttlIn.raw, ttlIn.label) : defaultTtl;
+  if (ttlSeconds <= intervalS) {
+    throw new ConfigError(
+      `${ttlIn?.label ?? 'METRICS_TTL_SECONDS'}: must be longer than the interval (${intervalS} s), or the key expires between samples (got "${ttlSeconds}")`,
+    );
+  }
+  const historyIn = pick(flags.historyLength, '--history-length', 'HISTORY_LENGTH');
+  const logTtlIn = pick(flags.logTtl, '--log-ttl', 'LOG_TTL_SECONDS');
   return {
     containerName,
     containerNameDefaulted: nameIn === undefined,
@@ -72,6 +94,10 @@ export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = proc
     cgroupRoot: path(flags.cgroupRoot, '--cgroup-root', 'CGROUP_ROOT', DEFAULT_CGROUP_ROOT),
     cgroupPath: cgroupPathIn ? parseSetting(cgroupPathSchema, cgroupPathIn.raw, cgroupPathIn.label) : undefined,
     diskPaths,
+    ttlSeconds,
+    exitTtlSeconds: Math.min(ttlSeconds, 60),
+    historyLength: historyIn ? parseSetting(wholeNumber(1, 1_000_000), historyIn.raw, historyIn.label) : 720,
+    logTtlSeconds: logTtlIn ? parseSetting(wholeNumber(60, 86_400 * 30), logTtlIn.raw, logTtlIn.label) : 86_400,
     logLevel: levelIn ? parseSetting(z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` }), levelIn.raw.toLowerCase(), levelIn.label) : 'info',
   };
 }

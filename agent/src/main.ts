@@ -5,6 +5,8 @@ import { VERSION } from '../../shared/src/version.js';
 import { loadAgentConfig, type AgentFlags } from './config.js';
 import { formatDoctor, runDoctor } from './doctor.js';
 import { sampleOnce } from './once.js';
+import { runAgent } from './run.js';
+import { valkeyConfigFromEnv } from '../../shared/src/valkey.js';
 
 /**
  * `system-monitor` CLI. Every flag also has an environment variable (the
@@ -33,6 +35,19 @@ export async function main(argv: string[]): Promise<void> {
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+
+  addCommonOptions(program.command('run', { isDefault: true }))
+    .description('sample every interval and publish to Valkey (the default command)')
+    .addOption(new Option('--ttl <seconds>', 'expiry of system:metrics:<name> [env METRICS_TTL_SECONDS, default 3 × interval, at least 15]'))
+    .addOption(new Option('--history-length <n>', 'entries kept in system:history:<name> [env HISTORY_LENGTH, default 720]'))
+    .addOption(new Option('--log-ttl <seconds>', 'expiry of system:logs:<name>:* entries [env LOG_TTL_SECONDS, default 86400]'))
+    .action(async (opts: AgentFlags) => {
+      const config = loadAgentConfig(opts);
+      const valkey = valkeyConfigFromEnv();
+      const log = createLogger({ name: 'system-monitor', level: config.logLevel });
+      if (config.containerNameDefaulted) log.warn({ hostname: config.containerName }, 'CONTAINER_NAME not set, using the hostname');
+      process.exit(await runAgent(config, valkey, log));
+    });
 
   addCommonOptions(program.command('once'))
     .description('print one full sample as JSON (two reads one interval apart, so rates are real); no Valkey needed')

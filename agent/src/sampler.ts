@@ -16,6 +16,8 @@ export interface SamplerOptions {
   log: Logger;
   /** Publishing health for `agent.publish`; absent for samples that are not published (`once`). */
   publishStatus?: () => PublishStatus;
+  /** Real events worth a Sirius log entry (a collector failing or recovering). */
+  onEvent?: (level: 'info' | 'warn', message: string) => void;
 }
 
 function describeError(err: unknown): string {
@@ -144,8 +146,13 @@ export class Sampler {
     const ok = error === null;
     const before = this.lastOk.get(name);
     if (before !== ok) {
-      if (!ok) this.opts.log.warn({ collector: name, error }, 'collector failing');
-      else if (before === false) this.opts.log.info({ collector: name }, 'collector recovered');
+      if (!ok) {
+        this.opts.log.warn({ collector: name, error }, 'collector failing');
+        this.opts.onEvent?.('warn', `collector ${name} failing: ${error}`);
+      } else if (before === false) {
+        this.opts.log.info({ collector: name }, 'collector recovered');
+        this.opts.onEvent?.('info', `collector ${name} recovered`);
+      }
       this.lastOk.set(name, ok);
     }
     for (const [field, reason] of report.unsupportedFields) {

@@ -50,3 +50,13 @@ export function numberText(min: number, max: number): z.ZodType<number, string> 
 
 /** An absolute filesystem path. */
 export const absolutePath = z.string().trim().startsWith('/', 'must be an absolute path');
+
+/** A whole number given as text, within bounds. */
+export function wholeNumber(min: number, max: number): z.ZodType<number, string> {
+  return z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+}

@@ -15,8 +15,12 @@ export interface ValkeyConfig {
   password: string | undefined;
   db: number;
   tls: boolean;
+  /** Sentinel mode: the sentinels to ask and the master group name (`VALKEY_SENTINELS`, `VALKEY_SENTINEL_NAME`). */
+  sentinel: { nodes: { host: string; port: number }[]; name: string; password: string | undefined } | null;
   /** Where the settings came from, for messages (`VALKEY_URL` or `VALKEY_HOST:VALKEY_PORT`). */
   source: string;
+  /** The setting that holds the password, for error messages. */
+  passwordSetting: string;
 }
 
 const port = z.coerce.number().int('must be a whole number').min(1, 'must be 1–65535').max(65535, 'must be 1–65535');
@@ -28,7 +32,37 @@ const bool = z
   .pipe(z.enum(['1', '0', 'true', 'false', 'yes', 'no'], { error: 'must be true or false' }))
   .transform((v) => v === '1' || v === 'true' || v === 'yes');
 
+const hostPort = z
+  .string()
+  .trim()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[^\s:,[\]]+):\d{1,5}$/, 'must be host:port')
+  .transform((v) => {
+    const i = v.lastIndexOf(':');
+    return { host: v.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(v.slice(i + 1)) };
+  })
+  .pipe(z.object({ host: z.string(), port: z.number().int().min(1, 'port must be 1–65535').max(65535, 'port must be 1–65535') }));
+
+const sentinelList = z
+  .string()
+  .transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p !== ''))
+  .pipe(z.array(hostPort).min(1, 'must list at least one host:port'));
+
 export function valkeyConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ValkeyConfig {
+  const base = baseConfigFromEnv(env);
+  const sentinels = env.VALKEY_SENTINELS?.trim();
+  const name = env.VALKEY_SENTINEL_NAME?.trim();
+  if (!sentinels && !name) return base;
+  if (!sentinels) throw new ConfigError('VALKEY_SENTINEL_NAME is set but VALKEY_SENTINELS is not (expected host:port[,host:port...])');
+  if (!name) throw new ConfigError('VALKEY_SENTINELS is set but VALKEY_SENTINEL_NAME is not (the master group name, e.g. mymaster)');
+  const nodes = parseSetting(sentinelList, sentinels, 'VALKEY_SENTINELS');
+  return {
+    ...base,
+    sentinel: { nodes, name, password: env.VALKEY_SENTINEL_PASSWORD || undefined },
+    source: `VALKEY_SENTINELS (${name})`,
+  };
+}
+
+function baseConfigFromEnv(env: NodeJS.ProcessEnv): ValkeyConfig {
   const url = env.VALKEY_URL?.trim();
   if (url) return fromUrl(url);
   const host = env.VALKEY_HOST?.trim() || 'localhost';
@@ -39,7 +73,9 @@ export function valkeyConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Valke
     password: env.VALKEY_PASSWORD || undefined,
     db: env.VALKEY_DB ? parseSetting(db, env.VALKEY_DB, 'VALKEY_DB') : 0,
     tls: env.VALKEY_TLS ? parseSetting(bool, env.VALKEY_TLS, 'VALKEY_TLS') : false,
+    sentinel: null,
     source: 'VALKEY_HOST/VALKEY_PORT',
+    passwordSetting: 'VALKEY_PASSWORD',
   };
 }
 
@@ -62,17 +98,33 @@ function fromUrl(raw: string): ValkeyConfig {
     password: u.password ? decodeURIComponent(u.password) : undefined,
     db: dbPath ? parseSetting(db, dbPath, 'VALKEY_URL database') : 0,
     tls: u.protocol === 'rediss:' || u.protocol === 'valkeys:',
+    sentinel: null,
     source: 'VALKEY_URL',
+    passwordSetting: 'the password in VALKEY_URL',
   };
 }
 
 /** Where it points, without the password. */
 export function describeValkey(cfg: ValkeyConfig): string {
+  if (cfg.sentinel !== null) {
+    return `sentinel ${cfg.sentinel.name}@${cfg.sentinel.nodes.map((n) => `${n.host}:${n.port}`).join(',')}/${cfg.db}`;
+  }
   return `${cfg.tls ? 'rediss' : 'redis'}://${cfg.host}:${cfg.port}/${cfg.db}`;
 }
 
 /** ioredis options for the config; callers add their own retry and queue settings. */
 export function ioredisOptions(cfg: ValkeyConfig): RedisOptions {
+  if (cfg.sentinel !== null) {
+    return {
+      sentinels: cfg.sentinel.nodes,
+      name: cfg.sentinel.name,
+      sentinelPassword: cfg.sentinel.password,
+      username: cfg.username,
+      password: cfg.password,
+      db: cfg.db,
+      ...(cfg.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+    };
+  }
   return {
     host: cfg.host,
     port: cfg.port,

@@ -1,0 +1,235 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { historyFields } from '../../shared/src/history.js';
+import { CONTAINERS_KEY, LOG_INDEX_KEY, METRICS_CHANNEL, historyKey, logKey, metricsKey } from '../../shared/src/keys.js';
+import type { Payload, PublishStatus } from '../../shared/src/payload.js';
+import { describeValkey, ioredisOptions, type ValkeyConfig } from '../../shared/src/valkey.js';
+import { classifyValkeyError, reconnectDelayMs, type ValkeyErrorKind, type ValkeyProblem } from './valkey-errors.js';
+
+export interface PublisherOptions {
+  valkey: ValkeyConfig;
+  containerName: string;
+  /** `SET .. EX` of the metrics key. */
+  ttlSeconds: number;
+  /** `XADD .. MAXLEN ~` of the history stream. */
+  historyLength: number;
+  /** Expiry of Sirius log keys (and of their index entries). */
+  logTtlSeconds: number;
+  /** Deadline for each command; a server that does not answer in time has its connection replaced. */
+  commandTimeoutMs: number;
+  log: Logger;
+  /** Wall clock in unix ms (tests fix it). */
+  now?: () => number;
+}
+
+export type LogLevel = 'info' | 'warn' | 'error';
+
+interface LogEntry {
+  level: LogLevel;
+  message: string;
+  unixMs: number;
+  /** Nanoseconds for the key suffix; unique even for entries within one ms. */
+  unixNanos: bigint;
+}
+
+/** Events kept while Valkey is away; older ones are dropped (and counted) beyond this. */
+const MAX_PENDING_EVENTS = 32;
+
+/**
+ * Writes each sample to Valkey in one round trip and keeps nothing else:
+ * while Valkey is unreachable a sample is skipped, never queued (ioredis'
+ * offline queue is off, each command has a deadline), so memory stays flat
+ * however long the outage lasts. State changes (connected, lost, back, each
+ * distinct error) are logged once, and become Sirius log entries written
+ * once Valkey is back.
+ */
+export class Publisher {
+  private readonly client: Redis;
+  private readonly now: () => number;
+  private published = 0;
+  private skipped = 0;
+  private lastError: string | null = null;
+  private lastSuccess: string | null = null;
+  /** The problem last logged, so a repeating error is logged once. */
+  private problem: ValkeyProblem | null = null;
+  private everReady = false;
+  private lostAt: number | null = null;
+  private pending: LogEntry[] = [];
+  private droppedEvents = 0;
+  private lastNanos = 0n;
+  private closed = false;
+
+  constructor(private readonly opts: PublisherOptions) {
+    this.now = opts.now ?? Date.now;
+    this.client = new Redis({
+      ...ioredisOptions(opts.valkey),
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: opts.commandTimeoutMs,
+      connectTimeout: Math.max(1000, opts.commandTimeoutMs),
+      keepAlive: 10_000,
+      autoResubscribe: false,
+      retryStrategy: (attempt) => (this.closed ? null : reconnectDelayMs(attempt, this.problem?.kind ?? null)),
+      sentinelRetryStrategy: (attempt) => (this.closed ? null : reconnectDelayMs(attempt, this.problem?.kind ?? null)),
+    });
+    this.client.on('error', (err: unknown) => {
+      this.noteProblem(classifyValkeyError(err, opts.valkey));
+    });
+    this.client.on('ready', () => {
+      this.onReady();
+    });
+    this.client.on('close', () => {
+      this.onLost();
+    });
+  }
+
+  /** Starts connecting; never throws (an unreachable Valkey is retried in the background). */
+  start(): void {
+    this.client.connect().catch(() => undefined);
+  }
+
+  get connected(): boolean {
+    return this.client.status === 'ready';
+  }
+
+  status(): PublishStatus {
+    return {
+      published_total: this.published,
+      skipped_total: this.skipped,
+      connected: this.connected,
+      last_error: this.lastError,
+      last_success: this.lastSuccess,
+    };
+  }
+
+  /** Records a real event as a Sirius log entry, written with the next successful publish. */
+  event(level: LogLevel, message: string): void {
+    const unixMs = this.now();
+    let nanos = BigInt(unixMs) * 1_000_000n;
+    if (nanos <= this.lastNanos) nanos = this.lastNanos + 1n;
+    this.lastNanos = nanos;
+    this.pending.push({ level, message, unixMs, unixNanos: nanos });
+    if (this.pending.length > MAX_PENDING_EVENTS) {
+      this.pending.shift();
+      this.droppedEvents += 1;
+    }
+  }
+
+  /** One round trip: latest sample, registry, history, pub/sub, and pending log entries. Returns whether the sample was written. */
+  async publish(payload: Payload): Promise<boolean> {
+    return this.write(payload, this.opts.ttlSeconds, true);
+  }
+
+  /** The last write on a clean stop: `status: "exited"` with a short ttl, no history entry. */
+  async publishFinal(payload: Payload, ttlSeconds: number): Promise<boolean> {
+    return this.write(payload, ttlSeconds, false);
+  }
+
+  private async write(payload: Payload, ttlSeconds: number, history: boolean): Promise<boolean> {
+    if (!this.connected) {
+      this.skipped += 1;
+      return false;
+    }
+    const name = this.opts.containerName;
+    const json = JSON.stringify(payload);
+    const nowMs = this.now();
+    const events = this.pending;
+    this.pending = [];
+    const p = this.client.pipeline();
+    p.set(metricsKey(name), json, 'EX', ttlSeconds);
+    p.zadd(CONTAINERS_KEY, nowMs, name);
+    if (history) p.xadd(historyKey(name), 'MAXLEN', '~', this.opts.historyLength, '*', ...historyFields(payload, nowMs));
+    p.publish(METRICS_CHANNEL, json);
+    if (events.length > 0) {
+      for (const e of events) {
+        const key = logKey(name, e.unixNanos);
+        const entry = { container_name: name, timestamp: new Date(e.unixMs).toISOString(), level: e.level, message: e.message };
+        p.set(key, JSON.stringify(entry), 'EX', this.opts.logTtlSeconds);
+        p.zadd(LOG_INDEX_KEY, e.unixMs, key);
+      }
+      p.zremrangebyscore(LOG_INDEX_KEY, '-inf', nowMs - this.opts.logTtlSeconds * 1000);
+    }
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await p.exec();
+    } catch (err) {
+      return this.failed(err, events);
+    }
+    const firstError = results?.find(([err]) => err !== null)?.[0] ?? null;
+    const setError = results?.[0]?.[0] ?? null;
+    if (results === null || setError !== null) return this.failed(setError ?? new Error('pipeline was not executed'), events);
+    this.published += 1;
+    this.lastSuccess = new Date(nowMs).toISOString();
+    if (firstError !== null) {
+      // The sample is stored; a side write failed (e.g. a foreign key of the wrong type). Say so once.
+      this.noteProblem(classifyValkeyError(firstError, this.opts.valkey));
+    } else {
+      this.lastError = null;
+      this.problem = null;
+    }
+    return true;
+  }
+
+  private failed(err: unknown, events: LogEntry[]): false {
+    this.skipped += 1;
+    // Nothing is lost but the sample itself; events go back for the next write.
+    this.pending = [...events, ...this.pending].slice(-MAX_PENDING_EVENTS);
+    const problem = classifyValkeyError(err, this.opts.valkey);
+    this.noteProblem(problem);
+    if (problem.kind === 'timeout' && this.client.status === 'ready') {
+      // A stopped or wedged server keeps the TCP connection open: replace it
+      // rather than keep sending into it.
+      this.opts.log.warn({ valkey: describeValkey(this.opts.valkey) }, 'Valkey did not answer; replacing the connection');
+      this.client.disconnect(true);
+    }
+    return false;
+  }
+
+  private noteProblem(problem: ValkeyProblem): void {
+    this.lastError = problem.message;
+    if (this.problem?.message === problem.message) return;
+    const kindChanged = this.problem?.kind !== problem.kind;
+    this.problem = problem;
+    if (kindChanged || !isTransient(problem.kind)) {
+      this.opts.log.error({ valkey: describeValkey(this.opts.valkey), kind: problem.kind }, problem.message);
+    }
+  }
+
+  private onReady(): void {
+    const where = describeValkey(this.opts.valkey);
+    if (!this.everReady) {
+      this.everReady = true;
+      this.opts.log.info({ valkey: where }, 'Valkey connected; publishing');
+    } else if (this.lostAt !== null) {
+      const s = ((this.now() - this.lostAt) / 1000).toFixed(1);
+      this.opts.log.info({ valkey: where, outage_seconds: Number(s) }, 'Valkey back; publishing again');
+      this.event('warn', `Valkey connection lost at ${new Date(this.lostAt).toISOString()}, back after ${s} s (${this.skipped} samples skipped so far)`);
+    }
+    if (this.droppedEvents > 0) {
+      this.event('warn', `${this.droppedEvents} log events were dropped while Valkey was unreachable`);
+      this.droppedEvents = 0;
+    }
+    this.lostAt = null;
+    this.problem = null;
+  }
+
+  private onLost(): void {
+    if (this.closed || !this.everReady || this.lostAt !== null) return;
+    this.lostAt = this.now();
+    this.opts.log.warn({ valkey: describeValkey(this.opts.valkey) }, 'Valkey connection lost; sampling goes on, samples are skipped until it is back');
+  }
+
+  /** Closes the connection: QUIT when it answers quickly, else drop it. */
+  async close(timeoutMs = 300): Promise<void> {
+    this.closed = true;
+    if (this.client.status === 'ready') {
+      await Promise.race([this.client.quit().catch(() => undefined), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    }
+    this.client.disconnect(false);
+  }
+}
+
+function isTransient(kind: ValkeyErrorKind): boolean {
+  return kind === 'unreachable' || kind === 'timeout' || kind === 'closed';
+}
