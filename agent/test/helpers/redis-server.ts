@@ -56,6 +56,15 @@ export class RedisServer {
     throw new Error(`redis-server on port ${this.port} did not accept connections within ${timeoutMs} ms`);
   }
 
+  /** Freezes the server (SIGSTOP): it keeps its connections open but answers nothing. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     this.child = null;
