@@ -55,4 +55,21 @@ describe('loadAgentConfig', () => {
       );
     });
   }
+
+  it('publishing settings: ttl 3 × interval but at least 15 s, a short exit ttl, history 720, logs 24 h', () => {
+    const d = loadAgentConfig({}, {});
+    assert.deepEqual([d.ttlSeconds, d.exitTtlSeconds, d.historyLength, d.logTtlSeconds], [15, 15, 720, 86_400]);
+    const slow = loadAgentConfig({}, { INTERVAL_SECONDS: '30' });
+    assert.equal(slow.ttlSeconds, 90);
+    assert.equal(slow.exitTtlSeconds, 60);
+    const set = loadAgentConfig({ ttl: '50' }, { METRICS_TTL_SECONDS: '20', HISTORY_LENGTH: '10', LOG_TTL_SECONDS: '3600' });
+    assert.deepEqual([set.ttlSeconds, set.historyLength, set.logTtlSeconds], [50, 10, 3600], 'the flag wins over the env var');
+  });
+
+  it('refuses a ttl that would let the key expire between samples, and bad counts', () => {
+    assert.throws(() => loadAgentConfig({}, { INTERVAL_SECONDS: '10', METRICS_TTL_SECONDS: '10' }), /METRICS_TTL_SECONDS: must be longer than the interval \(10 s\)/);
+    assert.throws(() => loadAgentConfig({}, { HISTORY_LENGTH: '1.5' }), /HISTORY_LENGTH: must be a whole number/);
+    assert.throws(() => loadAgentConfig({}, { HISTORY_LENGTH: '0' }), /HISTORY_LENGTH: must be at least 1/);
+    assert.throws(() => loadAgentConfig({}, { LOG_TTL_SECONDS: '5' }), /LOG_TTL_SECONDS: must be at least 60/);
+  });
 });

@@ -13,7 +13,9 @@ const AUTH = /WRONGPASS|NOAUTH|invalid password|invalid username-password|AUTH .
 const TLS = /SSL|TLS|wrong version number|certificate|EPROTO|self[- ]signed|handshake/i;
 const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH/;
 const TIMEOUT = /ETIMEDOUT|timed out/i;
-const CLOSED = /ECONNRESET|EPIPE|Connection is closed|Stream isn't writeable|socket hang up/i;
+const RESET = /ECONNRESET|EPIPE|socket hang up/i;
+/** Our own write raced a connection that is being replaced: nothing to hint at. */
+const CLOSED = /Connection is closed|Stream isn't writeable/i;
 
 function errorText(err: unknown): string {
   if (err instanceof Error) {
@@ -49,6 +51,9 @@ export function classifyValkeyError(err: unknown, cfg: ValkeyConfig): ValkeyProb
     return { kind: 'timeout', message: `Valkey at ${where} did not answer in time (${text})${hint}` };
   }
   if (CLOSED.test(text)) {
+    return { kind: 'closed', message: `Valkey at ${where}: connection not open (${text}); reconnecting` };
+  }
+  if (RESET.test(text)) {
     const hint = cfg.tls ? '' : `; if the server requires TLS, set ${tlsSetting === 'VALKEY_TLS' ? 'VALKEY_TLS=true' : 'a rediss:// VALKEY_URL'}`;
     return { kind: 'closed', message: `Valkey at ${where} closed the connection (${text})${hint}` };
   }

@@ -84,7 +84,7 @@ describe('agent publishing to a real redis-server', () => {
       assert.equal(published.container_name, 'pub-basic');
       assert.ok(published.agent.publish !== null && published.agent.publish.published_total >= 1, 'agent.publish reports its own health');
 
-      const logKeys = await redis.zrange(LOG_INDEX_KEY, 0, -1);
+      const logKeys = await redis.zrange(LOG_INDEX_KEY, '0', '-1');
       const mine = logKeys.filter((k) => k.startsWith('system:logs:pub-basic:'));
       assert.equal(mine.length, 1, `exactly one log entry (started), got ${mine.join(', ')}`);
       const key = mine[0] ?? '';
@@ -134,7 +134,7 @@ describe('agent publishing to a real redis-server', () => {
     assert.equal(final.status, 'exited');
     const ttl = await redis.ttl(metricsKey('pub-term'));
     assert.ok(ttl > 0 && ttl <= 60, `the exited sample has a short ttl (${ttl} s, normal 120 s)`);
-    const logs = await redis.zrange(LOG_INDEX_KEY, 0, -1);
+    const logs = await redis.zrange(LOG_INDEX_KEY, '0', '-1');
     const msgs = await Promise.all(logs.filter((k) => k.startsWith('system:logs:pub-term:')).map((k) => redis.get(k)));
     assert.ok(msgs.some((m) => m?.includes('stopping (SIGTERM)')), 'a "stopping" log entry was written');
   });

@@ -23,7 +23,15 @@ export async function freePort(): Promise<number> {
 
 export class RedisServer {
   private child: ChildProcess | null = null;
-  constructor(readonly port: number, readonly extraArgs: string[] = []) {}
+  /**
+   * `readyPort` is the port to wait on when it differs from `port` (a
+   * TLS-only server runs with `--port 0` and listens on its `--tls-port`).
+   */
+  constructor(
+    readonly port: number,
+    readonly extraArgs: string[] = [],
+    readonly readyPort: number = port,
+  ) {}
 
   static binary(): string {
     return process.env.REDIS_SERVER_BIN ?? 'redis-server';
@@ -50,10 +58,10 @@ export class RedisServer {
   private async waitReady(timeoutMs: number): Promise<void> {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
-      if (await canConnect(this.port)) return;
+      if (await canConnect(this.readyPort)) return;
       await sleep(25);
     }
-    throw new Error(`redis-server on port ${this.port} did not accept connections within ${timeoutMs} ms`);
+    throw new Error(`redis-server on port ${this.readyPort} did not accept connections within ${timeoutMs} ms`);
   }
 
   /** Freezes the server (SIGSTOP): it keeps its connections open but answers nothing. */
