@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { Payload } from '../../shared/src/payload.js';
+import { metricsKey } from '../../shared/src/keys.js';
+import { payloadSchema, type Payload } from '../../shared/src/payload.js';
 import { describeValkey, pingValkey, valkeyConfigFromEnv } from '../../shared/src/valkey.js';
 import { VERSION } from '../../shared/src/version.js';
 import { buildAgentEnv } from './agent-env.js';
@@ -70,9 +71,9 @@ export async function runDoctor(
   } else {
     try {
       const vcfg = valkeyConfigFromEnv(opts.env ?? process.env);
-      const res = await pingValkey(vcfg, 2000);
+      const res = await pingValkey(vcfg, 2000, metricsKey(config.containerName));
       valkey = res.ok
-        ? { status: 'ok', details: [`${describeValkey(vcfg)} answered PING in ${res.ms.toFixed(1)} ms`] }
+        ? { status: 'ok', details: [`${describeValkey(vcfg)} answered PING in ${res.ms.toFixed(1)} ms`, describePublished(config.containerName, res.value, Date.now())] }
         : { status: 'error', details: [`${describeValkey(vcfg)} (from ${vcfg.source}): ${res.error}`] };
       if (!res.ok) advice.push(`Valkey is unreachable: check ${vcfg.source}, the network and the password.`);
     } catch (err) {
@@ -98,6 +99,25 @@ export async function runDoctor(
     nvml,
     advice,
   };
+}
+
+/** What the running agent last published about its own publishing (`agent.publish`). */
+export function describePublished(name: string, raw: string | null, nowMs: number): string {
+  const key = metricsKey(name);
+  if (raw === null) return `no sample under ${key} (no agent running as "${name}", or it cannot publish)`;
+  let parsed: ReturnType<typeof payloadSchema.safeParse>;
+  try {
+    parsed = payloadSchema.safeParse(JSON.parse(raw));
+  } catch {
+    return `${key} holds something that is not JSON`;
+  }
+  if (!parsed.success) return `${key} holds JSON that is not a valid sample: ${parsed.error.issues[0]?.message ?? 'invalid'}`;
+  const p = parsed.data;
+  const age = ((nowMs - Date.parse(p.timestamp)) / 1000).toFixed(1);
+  const head = `last sample under ${key}: ${age} s old, status ${p.status}, agent pid ${p.agent.pid}`;
+  const pub = p.agent.publish;
+  if (pub === null) return head;
+  return `${head}; published ${pub.published_total}, skipped ${pub.skipped_total}, last error ${pub.last_error ?? 'none'}`;
 }
 
 function collectorChecks(sample: Payload): Record<string, DoctorCheck> {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -99,6 +100,24 @@ describe('agent publishing to a real redis-server', () => {
     } finally {
       sub.disconnect();
     }
+  });
+
+  it('doctor reads the running agent\'s own publishing health from its key', async () => {
+    start('pub-doctor');
+    const raw = await waitFor('the key', 15_000, () => redis.get(metricsKey('pub-doctor')));
+    const pub = payloadSchema.parse(JSON.parse(raw)).agent.publish;
+    assert.ok(pub !== null);
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'agent/src/main.ts', 'doctor', '--json'], {
+      cwd: REPO,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', ...fixtureEnv('docker-v2'), CONTAINER_NAME: 'pub-doctor', VALKEY_URL: `redis://127.0.0.1:${server.port}` },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { valkey: { status: string; details: string[] } };
+    assert.equal(report.valkey.status, 'ok');
+    const line = report.valkey.details.find((d) => d.startsWith('last sample under system:metrics:pub-doctor'));
+    assert.ok(line, report.valkey.details.join('\n'));
+    assert.match(line, /status running, agent pid \d+; published \d+, skipped \d+, last error none/);
   });
 
   it('a published payload decodes under the Go consumer\'s strict rules', async () => {

@@ -135,8 +135,15 @@ export function ioredisOptions(cfg: ValkeyConfig): RedisOptions {
   };
 }
 
-/** One PING with a deadline, for `doctor` and readiness checks. Never throws. */
-export async function pingValkey(cfg: ValkeyConfig, timeoutMs: number): Promise<{ ok: true; ms: number } | { ok: false; error: string }> {
+/**
+ * One PING with a deadline, for `doctor` and readiness checks; with `getKey`
+ * also reads that key on the same connection. Never throws.
+ */
+export async function pingValkey(
+  cfg: ValkeyConfig,
+  timeoutMs: number,
+  getKey?: string,
+): Promise<{ ok: true; ms: number; value: string | null } | { ok: false; error: string }> {
   const client = new Redis({
     ...ioredisOptions(cfg),
     lazyConnect: true,
@@ -151,7 +158,9 @@ export async function pingValkey(cfg: ValkeyConfig, timeoutMs: number): Promise<
   try {
     await client.connect();
     await client.ping();
-    return { ok: true, ms: performance.now() - t0 };
+    const ms = performance.now() - t0;
+    const value = getKey === undefined ? null : await client.get(getKey);
+    return { ok: true, ms, value };
   } catch (err) {
     return { ok: false, error: err instanceof Error ? err.message : String(err) };
   } finally {
