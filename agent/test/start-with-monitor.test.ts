@@ -1,0 +1,230 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { metricsKey } from '../../shared/src/keys.js';
+import { payloadSchema } from '../../shared/src/payload.js';
+import { REPO, fixtureEnv } from './helpers/agent-process.js';
+import { freePort, RedisServer } from './helpers/redis-server.js';
+
+const SCRIPT = join(REPO, 'scripts/start-with-monitor.sh');
+
+function requireCommand(cmd: string, pkg: string): void {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`]);
+  if (r.status !== 0) throw new Error(`${cmd} is needed for this test (Debian package ${pkg}; .ci/run installs it)`);
+}
+
+const shells: { name: string; argv: string[]; pkg: string }[] = [
+  { name: 'dash', argv: ['dash'], pkg: 'dash' },
+  { name: 'busybox sh', argv: ['busybox', 'sh'], pkg: 'busybox' },
+];
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'swm-'));
+});
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function script(name: string, body: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, `#!/bin/sh\n${body}\n`);
+  chmodSync(p, 0o755);
+  return p;
+}
+
+function lines(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : [];
+}
+
+class Run {
+  readonly child: ChildProcess;
+  stderr = '';
+  readonly done: Promise<{ code: number | null; ms: number }>;
+  private readonly t0 = Date.now();
+  constructor(shell: string[], main: string[], env: Record<string, string>) {
+    const [cmd = 'sh', ...args] = shell;
+    this.child = spawn(cmd, [...args, SCRIPT, ...main], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      this.stderr += d;
+    });
+    this.done = new Promise((resolve) => {
+      this.child.once('exit', (code) => {
+        resolve({ code, ms: Date.now() - this.t0 });
+      });
+    });
+  }
+  async finished(timeoutMs: number): Promise<{ code: number | null; ms: number }> {
+    const timer = sleep(timeoutMs).then(() => {
+      this.child.kill('SIGKILL');
+      throw new Error(`start-with-monitor did not exit within ${timeoutMs} ms; stderr:\n${this.stderr}`);
+    });
+    return Promise.race([this.done, timer]);
+  }
+}
+
+async function until(what: string, timeoutMs: number, ok: () => boolean): Promise<void> {
+  const t = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > t) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+it('start-with-monitor.sh is shellcheck clean as POSIX sh', () => {
+  requireCommand('shellcheck', 'shellcheck');
+  const r = spawnSync('shellcheck', ['-s', 'sh', SCRIPT], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout);
+});
+
+for (const sh of shells) {
+  describe(`start-with-monitor.sh under ${sh.name}`, () => {
+    before(() => {
+      requireCommand(sh.argv[0] ?? 'sh', sh.pkg);
+    });
+
+    /** An agent stand-in that records its start and a SIGTERM, then runs until stopped. */
+    function patientAgent(tag: string): { bin: string; log: string } {
+      const log = join(dir, `${tag}.agent`);
+      const bin = script(`${tag}-agent.sh`, `echo start >> ${log}\necho "agent says hello"\ntrap 'echo TERM >> ${log}; exit 0' TERM\nwhile :; do sleep 0.1; done`);
+      return { bin, log };
+    }
+
+    it("exits with the main command's exit code and stops the agent", async () => {
+      const a = patientAgent(`${sh.name}-rc`.replace(' ', '_'));
+      const run = new Run(sh.argv, ['sh', '-c', 'sleep 1; exit 7'], { SYSTEM_MONITOR_BIN: a.bin });
+      const { code } = await run.finished(10_000);
+      assert.equal(code, 7);
+      assert.deepEqual(lines(a.log), ['start', 'TERM'], 'the agent was started, then told to stop');
+      assert.match(run.stderr, /^\[system-monitor\] agent says hello$/m, 'agent output goes to stderr with a prefix');
+    });
+
+    it('a crashing agent is restarted with growing backoff while the main command keeps running', async () => {
+      const tag = `${sh.name}-crash`.replace(' ', '_');
+      const starts = join(dir, `${tag}.starts`);
+      const bin = script(`${tag}-agent.sh`, `date +%s%N >> ${starts}\nexit 3`);
+      const mainPid = join(dir, `${tag}.main`);
+      const run = new Run(sh.argv, ['sh', '-c', `echo $$ > ${mainPid}; exec sleep 30`], { SYSTEM_MONITOR_BIN: bin });
+      await until('three agent starts', 8000, () => lines(starts).length >= 3);
+      const t = lines(starts).map((l) => Number(BigInt(l) / 1_000_000n));
+      const gap1 = (t[1] ?? 0) - (t[0] ?? 0);
+      const gap2 = (t[2] ?? 0) - (t[1] ?? 0);
+      assert.ok(gap1 >= 900 && gap1 < 1900, `first restart after ~1 s (${gap1} ms)`);
+      assert.ok(gap2 >= 1900 && gap2 < 2900, `second restart after ~2 s (${gap2} ms)`);
+      const pid = Number(readFileSync(mainPid, 'utf8'));
+      assert.ok(alive(pid), 'the main command is still running');
+      assert.match(run.stderr, /agent exited with status 3 after 0 s; restarting in 2 s/);
+      run.child.kill('SIGTERM');
+      const { code } = await run.finished(8000);
+      assert.equal(code, 143, 'sleep killed by the forwarded SIGTERM');
+    });
+
+    it('SIGTERM is forwarded to both; the main command decides the exit code', async () => {
+      const tag = `${sh.name}-term`.replace(' ', '_');
+      const a = patientAgent(tag);
+      const mainLog = join(dir, `${tag}.mainlog`);
+      const main = script(`${tag}-main.sh`, `trap 'echo TERM >> ${mainLog}; exit 0' TERM\necho up >> ${mainLog}\nwhile :; do sleep 0.1; done`);
+      const run = new Run(sh.argv, [main], { SYSTEM_MONITOR_BIN: a.bin });
+      await until('both started', 5000, () => lines(a.log).length > 0 && lines(mainLog).length > 0);
+      run.child.kill('SIGTERM');
+      const { code, ms } = await run.finished(8000);
+      assert.equal(code, 0);
+      assert.deepEqual(lines(mainLog), ['up', 'TERM']);
+      assert.deepEqual(lines(a.log), ['start', 'TERM']);
+      assert.ok(ms < 8000);
+    });
+
+    it('SIGINT reaches a main command that handles it, and stops one that would ignore it', async () => {
+      const tag = `${sh.name}-int`.replace(' ', '_');
+      const a = patientAgent(tag);
+      const mainLog = join(dir, `${tag}.mainlog`);
+      // Node installs its own SIGINT handler, so it gets the real SIGINT.
+      const handler = `require('fs').appendFileSync(${JSON.stringify(mainLog)}, 'up\\n'); process.on('SIGINT', () => { require('fs').appendFileSync(${JSON.stringify(mainLog)}, 'INT\\n'); process.exit(5); }); setInterval(() => {}, 1000);`;
+      const run = new Run(sh.argv, [process.execPath, '-e', handler], { SYSTEM_MONITOR_BIN: a.bin });
+      await until('node main started', 5000, () => lines(mainLog).length > 0 && lines(a.log).length > 0);
+      run.child.kill('SIGINT');
+      assert.equal((await run.finished(8000)).code, 5);
+      assert.deepEqual(lines(mainLog), ['up', 'INT']);
+      assert.deepEqual(lines(a.log), ['start', 'TERM']);
+
+      // `sleep` keeps SIGINT ignored as POSIX sh starts background jobs: it gets SIGTERM instead.
+      const b = patientAgent(`${tag}2`);
+      const run2 = new Run(sh.argv, ['sleep', '30'], { SYSTEM_MONITOR_BIN: b.bin });
+      await until('agent started', 5000, () => lines(b.log).length > 0);
+      run2.child.kill('SIGINT');
+      assert.equal((await run2.finished(8000)).code, 143);
+    });
+
+    it('an agent that cannot start at all never stops the main command', async () => {
+      const run = new Run(sh.argv, ['sh', '-c', 'sleep 1; echo fine; exit 0'], { SYSTEM_MONITOR_BIN: join(dir, 'no-such-agent') });
+      const { code } = await run.finished(10_000);
+      assert.equal(code, 0);
+      assert.match(run.stderr, /agent '.*no-such-agent' not found \(set SYSTEM_MONITOR_BIN\); the main command runs without monitoring/);
+    });
+
+    it('SYSTEM_MONITOR_LOG sends agent output to a file instead of stderr', async () => {
+      const tag = `${sh.name}-log`.replace(' ', '_');
+      const a = patientAgent(tag);
+      const logFile = join(dir, `${tag}.log`);
+      const run = new Run(sh.argv, ['sh', '-c', 'sleep 1'], { SYSTEM_MONITOR_BIN: a.bin, SYSTEM_MONITOR_LOG: logFile });
+      assert.equal((await run.finished(10_000)).code, 0);
+      assert.match(readFileSync(logFile, 'utf8'), /^agent says hello$/m);
+      assert.doesNotMatch(run.stderr, /agent says hello/);
+    });
+  });
+}
+
+describe('start-with-monitor.sh with the real agent', () => {
+  let server: RedisServer;
+  before(async () => {
+    server = new RedisServer(await freePort());
+    await server.start();
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it('the agent publishes beside the main command and writes "exited" when the container stops', async () => {
+    const bin = script('real-agent.sh', `cd ${REPO} && exec ${process.execPath} --import tsx agent/src/main.ts`);
+    const run = new Run(['dash'], ['sleep', '60'], {
+      SYSTEM_MONITOR_BIN: bin,
+      SYSTEM_MONITOR_LOG: join(dir, 'real-agent.log'),
+      CONTAINER_NAME: 'swm-real',
+      INTERVAL_SECONDS: '1',
+      VALKEY_URL: `redis://127.0.0.1:${server.port}`,
+      ...fixtureEnv('docker-v2'),
+    });
+    const r = new Redis({ port: server.port, host: '127.0.0.1' });
+    try {
+      await until('a running sample', 20_000, () => existsSync(join(dir, 'real-agent.log')) && readFileSync(join(dir, 'real-agent.log'), 'utf8').includes('Valkey connected'));
+      let sample = null;
+      for (let i = 0; i < 60 && sample === null; i++) {
+        const raw = await r.get(metricsKey('swm-real'));
+        if (raw !== null) sample = payloadSchema.parse(JSON.parse(raw));
+        else await sleep(100);
+      }
+      assert.equal(sample?.status, 'running');
+      run.child.kill('SIGTERM');
+      const { code } = await run.finished(10_000);
+      assert.equal(code, 143);
+      const final = payloadSchema.parse(JSON.parse((await r.get(metricsKey('swm-real'))) ?? '{}'));
+      assert.equal(final.status, 'exited');
+    } finally {
+      r.disconnect();
+    }
+  });
+});

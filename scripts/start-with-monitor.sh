@@ -1,0 +1,167 @@
+#!/bin/sh
+# start-with-monitor.sh <main command> [args...]
+#
+# Runs the container's main command with the system-monitor agent beside it.
+# The agent runs in the background and is restarted with backoff when it
+# dies; it can never take the main service down (SiriusScan's start script
+# killed the engine when its monitor died). SIGTERM and SIGINT go to both;
+# the script exits with the main command's exit code.
+#
+# Environment:
+#   SYSTEM_MONITOR_BIN          agent executable (default: system-monitor on PATH)
+#   SYSTEM_MONITOR_DEV=1        run the TypeScript source with `tsx watch` instead
+#   SYSTEM_MONITOR_SRC          source checkout for dev mode (default: this script's repo)
+#   SYSTEM_MONITOR_LOG          append agent output to this file instead of stderr
+#   SYSTEM_MONITOR_MAX_BACKOFF  longest wait between agent restarts, seconds (default 60)
+#   SYSTEM_MONITOR_DISABLE=1    run the main command alone
+# Everything else (CONTAINER_NAME, VALKEY_*, INTERVAL_SECONDS ...) is passed
+# to the agent unchanged.
+#
+# POSIX sh: runs under dash and busybox sh.
+
+set -u
+
+prog=start-with-monitor
+say() { printf '%s: %s\n' "$prog" "$*" >&2; }
+
+if [ "$#" -eq 0 ]; then
+  say "usage: $0 <main command> [args...]"
+  exit 64
+fi
+
+bin=${SYSTEM_MONITOR_BIN:-system-monitor}
+dev=${SYSTEM_MONITOR_DEV:-0}
+log=${SYSTEM_MONITOR_LOG:-}
+max_backoff=${SYSTEM_MONITOR_MAX_BACKOFF:-60}
+case $max_backoff in
+  '' | *[!0-9]*) say "SYSTEM_MONITOR_MAX_BACKOFF must be a whole number of seconds (got '$max_backoff'); using 60"; max_backoff=60 ;;
+esac
+[ "$max_backoff" -ge 1 ] || max_backoff=1
+here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/start-with-monitor.XXXXXX") || {
+  say "cannot create a temporary directory; running the main command without the agent"
+  exec "$@"
+}
+
+# The agent command, exec'd in its own background process.
+agent_exec() {
+  if [ "$dev" = 1 ]; then
+    cd -- "${SYSTEM_MONITOR_SRC:-$here/..}" || exit 127
+    exec npx tsx watch agent/src/main.ts
+  fi
+  exec "$bin"
+}
+
+# Prefixes each line of agent output, so it can be told apart from the main service's.
+prefix_lines() {
+  while IFS= read -r line || [ -n "$line" ]; do
+    printf '[system-monitor] %s\n' "$line"
+  done >&2
+}
+
+# Runs the agent until told to stop, restarting it with backoff (1 s doubling
+# to max_backoff, reset after a run of a minute or more).
+supervise() {
+  stop=0
+  apid=''
+  spid=''
+  trap 'stop=1; [ -z "$apid" ] || kill -TERM "$apid" 2>/dev/null; [ -z "$spid" ] || kill -TERM "$spid" 2>/dev/null' TERM INT
+  delay=1
+  while [ "$stop" = 0 ]; do
+    if [ "$dev" != 1 ] && ! command -v "$bin" >/dev/null 2>&1; then
+      say "agent '$bin' not found (set SYSTEM_MONITOR_BIN); the main command runs without monitoring"
+      return 0
+    fi
+    started=$(date +%s)
+    if [ -n "$log" ]; then
+      agent_exec >>"$log" 2>&1 </dev/null &
+      apid=$!
+    else
+      rm -f "$work/out"
+      mkfifo "$work/out" || { say "cannot create a fifo in $work; the main command runs without monitoring"; return 0; }
+      prefix_lines <"$work/out" &
+      agent_exec >"$work/out" 2>&1 </dev/null &
+      apid=$!
+    fi
+    echo "$apid" >"$work/agent.pid"
+    # wait returns early when a trapped signal arrives; a zombie still
+    # answers kill -0, so loop until the agent is really reaped.
+    wait "$apid"
+    rc=$?
+    while kill -0 "$apid" 2>/dev/null; do
+      wait "$apid"
+      rc=$?
+    done
+    apid=''
+    rm -f "$work/agent.pid"
+    [ "$stop" = 0 ] || break
+    ran=$(($(date +%s) - started))
+    [ "$ran" -lt 60 ] || delay=1
+    say "agent exited with status $rc after ${ran} s; restarting in ${delay} s"
+    sleep "$delay" &
+    spid=$!
+    wait "$spid"
+    spid=''
+    delay=$((delay * 2))
+    [ "$delay" -le "$max_backoff" ] || delay=$max_backoff
+  done
+  return 0
+}
+
+# shellcheck disable=SC2317 # reached from the INT trap, which shellcheck cannot follow
+# True when the process ignores SIGINT. POSIX shells start background jobs
+# with SIGINT ignored, so a main command that keeps the default action would
+# never see a forwarded SIGINT.
+ignores_sigint() {
+  ign=$(sed -n 's/^SigIgn:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null) || return 1
+  [ -n "$ign" ] || return 1
+  low=${ign#"${ign%??}"}
+  [ $((0x$low & 2)) -ne 0 ]
+}
+
+sup=''
+if [ "${SYSTEM_MONITOR_DISABLE:-0}" != 1 ]; then
+  supervise &
+  sup=$!
+fi
+
+"$@" &
+main=$!
+
+# shellcheck disable=SC2317 # called from the traps below
+forward() {
+  if [ "$1" = INT ] && ignores_sigint "$main"; then
+    kill -TERM "$main" 2>/dev/null
+  else
+    kill "-$1" "$main" 2>/dev/null
+  fi
+  [ -z "$sup" ] || kill -TERM "$sup" 2>/dev/null
+}
+trap 'forward TERM' TERM
+trap 'forward INT' INT
+trap 'forward HUP' HUP
+
+wait "$main"
+status=$?
+while kill -0 "$main" 2>/dev/null; do
+  wait "$main"
+  status=$?
+done
+
+# The main command is done: stop the agent (it writes its final "exited"
+# sample), give it a few seconds, then make sure nothing is left behind.
+if [ -n "$sup" ]; then
+  kill -TERM "$sup" 2>/dev/null
+  i=0
+  while kill -0 "$sup" 2>/dev/null && [ "$i" -lt 50 ]; do
+    sleep 0.1
+    i=$((i + 1))
+  done
+  if kill -0 "$sup" 2>/dev/null; then
+    kill -KILL "$sup" 2>/dev/null
+    [ ! -s "$work/agent.pid" ] || kill -KILL "$(cat "$work/agent.pid")" 2>/dev/null
+  fi
+fi
+rm -rf "$work"
+exit "$status"
