@@ -14,6 +14,9 @@ export interface AgentFlags {
   sysRoot?: string;
   diskPaths?: string;
   logLevel?: string;
+  nvmlLibraryPath?: string;
+  hostProc?: string;
+  gpuDeadlineMs?: string;
 }
 
 export interface AgentConfig {
@@ -27,6 +30,17 @@ export interface AgentConfig {
   cgroupPath: string | undefined;
   diskPaths: string[];
   logLevel: (typeof logLevels)[number];
+  /** NVML_LIBRARY_PATH: load exactly this file instead of searching. */
+  nvmlLibraryPath: string | null;
+  /** HOST_PROC: the host's /proc, to map the host PIDs NVML reports to container PIDs. */
+  hostProc: string | null;
+  /** Deadline of each GPU collection; a worker that misses it is killed. */
+  gpuDeadlineMs: number;
+}
+
+/** Default GPU deadline: 2 s, or 40 % of a short interval, so a hung GPU never delays a sample past its tick. */
+function defaultGpuDeadlineMs(intervalMs: number): number {
+  return Math.min(2000, Math.round(intervalMs * 0.4));
 }
 
 const containerNameSchema = z
@@ -63,15 +77,25 @@ export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = proc
   const levelIn = pick(flags.logLevel, '--log-level', 'LOG_LEVEL');
 
   const diskPaths = diskIn ? parseSetting(diskPathsSchema, diskIn.raw, diskIn.label) : ['/'];
+  const intervalMs = Math.round(intervalS * 1000);
+  const nvmlIn = pick(flags.nvmlLibraryPath, '--nvml-library-path', 'NVML_LIBRARY_PATH');
+  const hostProcIn = pick(flags.hostProc, '--host-proc', 'HOST_PROC');
+  const deadlineIn = pick(flags.gpuDeadlineMs, '--gpu-deadline-ms', 'GPU_DEADLINE_MS');
+  const gpuDeadlineMs = deadlineIn
+    ? parseSetting(numberText(50, Math.max(50, intervalMs - 1)), deadlineIn.raw, `${deadlineIn.label} (must stay under the ${intervalMs} ms interval)`)
+    : defaultGpuDeadlineMs(intervalMs);
   return {
     containerName,
     containerNameDefaulted: nameIn === undefined,
-    intervalMs: Math.round(intervalS * 1000),
+    intervalMs,
     procRoot: path(flags.procRoot, '--proc-root', 'PROC_ROOT', '/proc'),
     sysRoot: path(flags.sysRoot, '--sys-root', 'SYS_ROOT', '/sys'),
     cgroupRoot: path(flags.cgroupRoot, '--cgroup-root', 'CGROUP_ROOT', DEFAULT_CGROUP_ROOT),
     cgroupPath: cgroupPathIn ? parseSetting(cgroupPathSchema, cgroupPathIn.raw, cgroupPathIn.label) : undefined,
     diskPaths,
+    nvmlLibraryPath: nvmlIn ? parseSetting(absolutePath, nvmlIn.raw, nvmlIn.label) : null,
+    hostProc: hostProcIn ? parseSetting(absolutePath, hostProcIn.raw, hostProcIn.label) : null,
+    gpuDeadlineMs: Math.round(gpuDeadlineMs),
     logLevel: levelIn ? parseSetting(z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` }), levelIn.raw.toLowerCase(), levelIn.label) : 'info',
   };
 }
