@@ -117,6 +117,19 @@ export class GpuRunner {
     if (!this.noLibrary && !this.closed && this.worker === null && performance.now() >= this.respawnAt) this.worker = this.spawnWorker();
   }
 
+  /**
+   * Waits until the worker has loaded NVML (or failed to start); false when
+   * there is none to wait for. Collections do not need this; doctor and
+   * tests use it so a slow start is not reported as "still starting".
+   */
+  async ready(): Promise<boolean> {
+    this.start();
+    const w = this.worker;
+    if (w === null) return false;
+    const r = await raceDeadline(w.ready, w.exited, this.opts.startTimeoutMs);
+    return r.kind === 'value';
+  }
+
   async collect(): Promise<GpuCollection> {
     const t0 = performance.now();
     const r = await this.request(t0);
@@ -143,6 +156,7 @@ export class GpuRunner {
 
   /** Collects once and says what NVML looks like here (for `doctor`). */
   async diagnose(): Promise<GpuDiagnosis> {
+    await this.ready();
     const r = await this.request(performance.now());
     if (r.kind === 'empty') return { status: 'no-library', reason: 'no NVIDIA management library found', searched: [] };
     if (r.kind === 'unavailable') return { status: 'failed', reason: r.reason, hint: null };
