@@ -148,7 +148,7 @@ export class NvmlReader {
   collect(): ReaderResult {
     const now = this.opts.now();
     if (this.failed !== null && now < this.failed.retryAt) {
-      return { status: 'failed', reason: this.failed.reason, hint: this.failed.hint, retry_in_ms: this.failed.retryAt - now };
+      return { status: 'failed', reason: this.failed.reason, hint: this.failed.hint, retry_in_ms: Math.ceil(this.failed.retryAt - now) };
     }
     try {
       if (this.session !== null && this.session.reinitAt !== null && now >= this.session.reinitAt) this.endSession();
@@ -181,7 +181,7 @@ export class NvmlReader {
     const delay = err.code === NvmlCode.UNINITIALIZED ? 0 : Math.min(this.opts.retryBaseMs * 2 ** (this.failures - 1), this.opts.retryMaxMs);
     const hint = err.errorClass === 'driver' ? operatorHint(err.code) : null;
     this.failed = { reason: err.message, hint, retryAt: now + delay };
-    return { status: 'failed', reason: err.message, hint, retry_in_ms: delay };
+    return { status: 'failed', reason: err.message, hint, retry_in_ms: Math.ceil(delay) };
   }
 
   private endSession(): void {
