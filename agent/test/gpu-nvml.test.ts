@@ -156,6 +156,8 @@ describe('GPU metrics through the fake libnvidia-ml', () => {
     const cfg = twoGpuConfig();
     delete cfg['gpu.0.fan_pct'];
     cfg['gpu.1.fan_pct'] = 'ERR_NOT_SUPPORTED';
+    // A board without MIG (GeForce): the mode is not supported and MIG devices are never enumerated.
+    delete cfg['gpu.1.mig_mode'];
     const r = await rig(cfg);
     try {
       let c = await r.runner.collect();
@@ -163,13 +165,15 @@ describe('GPU metrics through the fake libnvidia-ml', () => {
       for (const uuid of [UUID0, UUID1]) {
         const g = byUuid(c, uuid);
         assert.equal(g.fan_percent, null);
-        assert.deepEqual(g.unsupported, ['fan_percent']);
+        assert.deepEqual(g.unsupported, g.index === 1 ? ['fan_percent', 'mig_mode'] : ['fan_percent']);
         assert.match(c.unavailable[`gpus.${uuid}.fan_percent`] ?? '', /NOT_SUPPORTED from nvmlDeviceGetFanSpeed/);
         assert.equal(g.temperature_c, cfg[`gpu.${g.index}.temp_c`], 'the other metrics keep coming');
       }
       assert.equal(r.fake.count('nvmlDeviceGetFanSpeed', { gpu: 0 }), 1, 'asked once in 4 collections');
       assert.equal(r.fake.count('nvmlDeviceGetFanSpeed', { gpu: 1 }), 1);
       assert.equal(r.fake.count('nvmlDeviceGetTemperatureV', { gpu: 0 }), 4);
+      assert.equal(r.fake.count('nvmlDeviceGetMigMode', { gpu: 1 }), 1);
+      assert.equal(r.fake.count('nvmlDeviceGetMaxMigDeviceCount'), 0);
     } finally {
       await r.close();
     }
@@ -378,6 +382,25 @@ describe('GPU metrics through the fake libnvidia-ml', () => {
       assert.equal(r.fake.count('nvmlDeviceGetPowerUsage', { gpu: 0 }), 2 + 2, 'parent twice, each MIG device once (then cached)');
     } finally {
       await r.close();
+    }
+  });
+
+  it('a worker that breaks the protocol is killed at once and the reason published', async () => {
+    const runner = new GpuRunner({
+      log: silent,
+      libraryPath: null,
+      deadlineMs: 5000,
+      pidMap: { hostProc: null, procRoot: '/proc' },
+      command: { command: process.execPath, args: ['-e', 'process.stdout.write("hello\\n"); setInterval(() => {}, 1000)'] },
+    });
+    try {
+      const t0 = performance.now();
+      const c = await runner.collect();
+      assert.ok(performance.now() - t0 < 4000, 'not held until the deadline');
+      assert.match(c.unavailable.gpus ?? '', /not JSON: "hello"/);
+      assert.equal(runner.workerPid, null);
+    } finally {
+      await runner.close();
     }
   });
 

@@ -157,8 +157,9 @@ export class NvmlReader {
       const reasons: Record<string, string> = {};
       const gpus: Gpu[] = [];
       for (const dev of session.devices) {
-        gpus.push(this.readDevice(session, dev, reasons));
-        if (dev.lost === null && !dev.isMig) gpus.push(...this.readMigDevices(session, dev, reasons));
+        const entry = this.readDevice(session, dev, reasons);
+        gpus.push(entry);
+        if (entry.health === 'ok' && entry.mig_mode === 'enabled') gpus.push(...this.readMigDevices(session, dev, reasons));
       }
       this.failures = 0;
       this.failed = null;
@@ -332,11 +333,8 @@ export class NvmlReader {
     return this.api.call(symbol, buf) === NVML_SUCCESS ? cudaVersionText(buf.readInt32LE(0)) : null;
   }
 
-  /** MIG devices are enumerated every collection (instances change without a re-init). */
+  /** MIG devices of a parent in MIG mode, enumerated every collection (instances change without a re-init). */
   private readMigDevices(session: Session, parent: Device, reasons: Record<string, string>): Gpu[] {
-    const mode = Buffer.alloc(4);
-    const pending = Buffer.alloc(4);
-    if (this.api.call('nvmlDeviceGetMigMode', parent.handle, mode, pending) !== NVML_SUCCESS || mode.readUInt32LE(0) !== 1) return [];
     const max = Buffer.alloc(4);
     if (this.api.call('nvmlDeviceGetMaxMigDeviceCount', parent.handle, max) !== NVML_SUCCESS) return [];
     const out: Gpu[] = [];

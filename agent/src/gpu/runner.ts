@@ -52,6 +52,8 @@ interface Worker {
   isReady: boolean;
   pending: Map<number, (r: ReaderResult) => void>;
   exited: Promise<string>;
+  /** Set when the worker broke the protocol; it is then the reason its exit is reported with. */
+  protocolError: string | null;
 }
 
 type Wait<T> = { kind: 'value'; value: T } | { kind: 'timeout' } | { kind: 'exit'; why: string };
@@ -269,13 +271,13 @@ export class GpuRunner {
     });
     const exited = new Promise<string>((resolve) => {
       child.once('exit', (code, signal) => {
-        resolve(`NVML worker exited (${signal ?? `code ${code}`})`);
+        resolve(w.protocolError ?? `NVML worker exited (${signal ?? `code ${code}`})`);
       });
       child.once('error', (err) => {
         resolve(`NVML worker could not start: ${err.message}`);
       });
     });
-    const w: Worker = { child, ready, isReady: false, pending, exited };
+    const w: Worker = { child, ready, isReady: false, pending, exited, protocolError: null };
     const startTimer = setTimeout(() => {
       if (!w.isReady) this.workerFailed(w, `NVML worker did not start within ${this.opts.startTimeoutMs} ms`);
     }, this.opts.startTimeoutMs);
@@ -311,16 +313,22 @@ export class GpuRunner {
     try {
       json = JSON.parse(line);
     } catch {
-      this.opts.log.warn({ line: line.slice(0, 200) }, 'NVML worker wrote a line that is not JSON');
+      this.protocolError(w, `NVML worker wrote a line that is not JSON: ${JSON.stringify(line.slice(0, 200))}`);
       return;
     }
     const msg = workerMessageSchema.safeParse(json);
     if (!msg.success) {
-      this.opts.log.warn({ error: msg.error.message }, 'NVML worker sent a malformed message');
+      this.protocolError(w, `NVML worker sent a malformed message: ${msg.error.message}`);
       return;
     }
     if (msg.data.type === 'ready') onReady();
     else w.pending.get(msg.data.id)?.(msg.data.result);
+  }
+
+  /** A worker that breaks the protocol is not trusted with another request: it is killed, and the reason published. */
+  private protocolError(w: Worker, why: string): void {
+    w.protocolError = why;
+    w.child.kill('SIGKILL');
   }
 
   private send(w: Worker, req: WorkerRequest): void {

@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
 import { nvmlLibraryCandidates } from './library-path.js';
 import { NvmlLoadError, openNvml } from './nvml-lib.js';
-import { workerRequestSchema, type ReaderResult, type WorkerConfig, type WorkerMessage } from './protocol.js';
+import { workerRequestSchema, type ReaderResult, type WorkerConfig, type WorkerMessage, type WorkerRequest } from './protocol.js';
 import { NvmlReader } from './reader.js';
 
 type Loaded = { kind: 'reader'; reader: NvmlReader } | { kind: 'missing'; result: ReaderResult };
@@ -23,6 +23,17 @@ function load(config: WorkerConfig): Loaded {
   }
 }
 
+function parseRequest(line: string): { success: true; data: WorkerRequest } | { success: false; error: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch (err) {
+    return { success: false, error: err instanceof Error ? err.message : String(err) };
+  }
+  const r = workerRequestSchema.safeParse(json);
+  return r.success ? { success: true, data: r.data } : { success: false, error: r.error.message };
+}
+
 /**
  * The NVML worker (`system-monitor __nvml-worker`): the only process that
  * loads libnvidia-ml. NVML calls are synchronous here; a call that hangs
@@ -37,9 +48,9 @@ export async function runNvmlWorker(input: NodeJS.ReadableStream = process.stdin
   const lines = createInterface({ input, crlfDelay: Infinity });
   for await (const line of lines) {
     if (line.trim() === '') continue;
-    const parsed = workerRequestSchema.safeParse(JSON.parse(line));
+    const parsed = parseRequest(line);
     if (!parsed.success) {
-      process.stderr.write(`nvml worker: bad request ${JSON.stringify(line.slice(0, 200))}: ${parsed.error.message}\n`);
+      process.stderr.write(`nvml worker: bad request ${JSON.stringify(line.slice(0, 200))}: ${parsed.error}\n`);
       continue;
     }
     const req = parsed.data;
