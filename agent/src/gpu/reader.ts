@@ -448,9 +448,13 @@ export class NvmlReader {
       {
         fields: ['temperature_c'],
         read: () => {
-          if (!api.has('nvmlDeviceGetTemperatureV')) return u32('nvmlDeviceGetTemperature', [0], (v) => ({ temperature_c: v }));
-          const buf = temperatureV1Buffer();
-          return call('nvmlDeviceGetTemperatureV', [buf], () => ({ temperature_c: decodeTemperatureV1(buf) }));
+          // A driver that knows a newer struct version than ours answers ARGUMENT_VERSION_MISMATCH: use the old call.
+          if (api.has('nvmlDeviceGetTemperatureV')) {
+            const buf = temperatureV1Buffer();
+            const r = call('nvmlDeviceGetTemperatureV', [buf], () => ({ temperature_c: decodeTemperatureV1(buf) }));
+            if (r.ok || r.code !== NvmlCode.ARGUMENT_VERSION_MISMATCH) return r;
+          }
+          return u32('nvmlDeviceGetTemperature', [0], (v) => ({ temperature_c: v }));
         },
       },
       { fields: ['power_watts'], read: () => u32('nvmlDeviceGetPowerUsage', [], (mw) => ({ power_watts: mw / 1000 })) },
