@@ -316,6 +316,24 @@ describe('GPU metrics through the fake libnvidia-ml', () => {
     }
   });
 
+  it('a driver that refuses our struct versions: memory and temperature fall back to the v1 calls', async () => {
+    const cfg: FakeConfig = {
+      ...twoGpuConfig(),
+      'rc.nvmlDeviceGetMemoryInfo_v2': 'ERR_ARGUMENT_VERSION_MISMATCH',
+      'rc.nvmlDeviceGetTemperatureV': 'ERR_ARGUMENT_VERSION_MISMATCH',
+    };
+    const r = await rig(cfg);
+    try {
+      const g = byUuid(await r.runner.collect(), UUID1);
+      assert.equal(g.temperature_c, cfg['gpu.1.temp_c']);
+      assert.equal(g.memory_used_bytes, Number(cfg['gpu.1.mem_used']) + Number(cfg['gpu.1.mem_reserved']));
+      assert.equal(g.memory_total_bytes, cfg['gpu.1.mem_total']);
+      assert.deepEqual(g.unsupported, []);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('drivers 535.43-535.86: 32-byte process entries are decoded at 32 bytes', async () => {
     const cfg = { ...twoGpuConfig(), 'gpu.0.procs': '4242:1073741824,4343:2147483648,4444:NA' };
     const r = await rig(cfg, { variant: 'stride32' });
