@@ -30,6 +30,18 @@ describe('loadAgentConfig', () => {
     assert.equal(c.logLevel, 'debug');
   });
 
+  it('GPU settings: deadline 2 s by default, 40 % of a short interval, and the NVML/host /proc paths', () => {
+    const d = loadAgentConfig({}, {});
+    assert.equal(d.gpuDeadlineMs, 2000);
+    assert.equal(d.nvmlLibraryPath, null);
+    assert.equal(d.hostProc, null);
+    assert.equal(loadAgentConfig({ interval: '1' }, {}).gpuDeadlineMs, 400);
+    const c = loadAgentConfig({ hostProc: '/host/proc' }, { NVML_LIBRARY_PATH: '/opt/nv/libnvidia-ml.so.1', GPU_DEADLINE_MS: '750' });
+    assert.equal(c.nvmlLibraryPath, '/opt/nv/libnvidia-ml.so.1');
+    assert.equal(c.hostProc, '/host/proc');
+    assert.equal(c.gpuDeadlineMs, 750);
+  });
+
   it('flags win over env vars', () => {
     const c = loadAgentConfig({ interval: '10', containerName: 'a' }, { INTERVAL_SECONDS: '2', CONTAINER_NAME: 'b' });
     assert.equal(c.intervalMs, 10000);
@@ -46,6 +58,10 @@ describe('loadAgentConfig', () => {
     [{}, { CGROUP_PATH: 'docker/x' }, /^CGROUP_PATH: must start with "\/"/],
     [{}, { DISK_PATHS: 'data' }, /^DISK_PATHS: must be an absolute path/],
     [{}, { LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be one of/],
+    [{}, { NVML_LIBRARY_PATH: 'libnvidia-ml.so.1' }, /^NVML_LIBRARY_PATH: must be an absolute path/],
+    [{}, { HOST_PROC: 'host/proc' }, /^HOST_PROC: must be an absolute path/],
+    [{}, { GPU_DEADLINE_MS: 'soon' }, /^GPU_DEADLINE_MS \(must stay under the 5000 ms interval\): must be a number/],
+    [{ interval: '2' }, { GPU_DEADLINE_MS: '2500' }, /^GPU_DEADLINE_MS \(must stay under the 2000 ms interval\): must be at most 1999/],
   ];
   for (const [flags, env, message] of bad) {
     it(`rejects ${JSON.stringify({ ...flags, ...env })} with one line naming the setting`, () => {

@@ -17,6 +17,9 @@ export interface AgentFlags {
   ttl?: string;
   historyLength?: string;
   logTtl?: string;
+  nvmlLibraryPath?: string;
+  hostProc?: string;
+  gpuDeadlineMs?: string;
 }
 
 export interface AgentConfig {
@@ -38,6 +41,17 @@ export interface AgentConfig {
   historyLength: number;
   /** Expiry of Sirius log keys (default 24 h). */
   logTtlSeconds: number;
+  /** NVML_LIBRARY_PATH: load exactly this file instead of searching. */
+  nvmlLibraryPath: string | null;
+  /** HOST_PROC: the host's /proc, to map the host PIDs NVML reports to container PIDs. */
+  hostProc: string | null;
+  /** Deadline of each GPU collection; a worker that misses it is killed. */
+  gpuDeadlineMs: number;
+}
+
+/** Default GPU deadline: 2 s, or 40 % of a short interval, so a hung GPU never delays a sample past its tick. */
+function defaultGpuDeadlineMs(intervalMs: number): number {
+  return Math.min(2000, Math.round(intervalMs * 0.4));
 }
 
 const containerNameSchema = z
@@ -85,10 +99,17 @@ export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = proc
   }
   const historyIn = pick(flags.historyLength, '--history-length', 'HISTORY_LENGTH');
   const logTtlIn = pick(flags.logTtl, '--log-ttl', 'LOG_TTL_SECONDS');
+  const intervalMs = Math.round(intervalS * 1000);
+  const nvmlIn = pick(flags.nvmlLibraryPath, '--nvml-library-path', 'NVML_LIBRARY_PATH');
+  const hostProcIn = pick(flags.hostProc, '--host-proc', 'HOST_PROC');
+  const deadlineIn = pick(flags.gpuDeadlineMs, '--gpu-deadline-ms', 'GPU_DEADLINE_MS');
+  const gpuDeadlineMs = deadlineIn
+    ? parseSetting(numberText(50, Math.max(50, intervalMs - 1)), deadlineIn.raw, `${deadlineIn.label} (must stay under the ${intervalMs} ms interval)`)
+    : defaultGpuDeadlineMs(intervalMs);
   return {
     containerName,
     containerNameDefaulted: nameIn === undefined,
-    intervalMs: Math.round(intervalS * 1000),
+    intervalMs,
     procRoot: path(flags.procRoot, '--proc-root', 'PROC_ROOT', '/proc'),
     sysRoot: path(flags.sysRoot, '--sys-root', 'SYS_ROOT', '/sys'),
     cgroupRoot: path(flags.cgroupRoot, '--cgroup-root', 'CGROUP_ROOT', DEFAULT_CGROUP_ROOT),
@@ -98,6 +119,9 @@ export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = proc
     exitTtlSeconds: Math.min(ttlSeconds, 60),
     historyLength: historyIn ? parseSetting(wholeNumber(1, 1_000_000), historyIn.raw, historyIn.label) : 720,
     logTtlSeconds: logTtlIn ? parseSetting(wholeNumber(60, 86_400 * 30), logTtlIn.raw, logTtlIn.label) : 86_400,
+    nvmlLibraryPath: nvmlIn ? parseSetting(absolutePath, nvmlIn.raw, nvmlIn.label) : null,
+    hostProc: hostProcIn ? parseSetting(absolutePath, hostProcIn.raw, hostProcIn.label) : null,
+    gpuDeadlineMs: Math.round(gpuDeadlineMs),
     logLevel: levelIn ? parseSetting(z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` }), levelIn.raw.toLowerCase(), levelIn.label) : 'info',
   };
 }

@@ -5,9 +5,10 @@ import { payloadSchema, type Payload } from '../../shared/src/payload.js';
 import { describeValkey, pingValkey, valkeyConfigFromEnv } from '../../shared/src/valkey.js';
 import { VERSION } from '../../shared/src/version.js';
 import { buildAgentEnv } from './agent-env.js';
+import { createGpuSource } from './collectors/gpu.js';
 import { createCollectors } from './collectors/index.js';
 import type { AgentConfig } from './config.js';
-import { probeNvmlLibrary } from './nvml-probe.js';
+import type { GpuDiagnosis } from './gpu/runner.js';
 import { Sampler } from './sampler.js';
 
 export type CheckStatus = 'ok' | 'unsupported' | 'error' | 'skipped';
@@ -31,7 +32,17 @@ export interface DoctorReport {
   collectors: Record<string, DoctorCheck>;
   valkey: DoctorCheck;
   nvml: DoctorCheck;
+  /** What NVML reported; null when no library was found or it could not be used. */
+  gpus: NvmlReport | null;
   advice: string[];
+}
+
+export interface NvmlReport {
+  library_path: string;
+  driver_version: string | null;
+  nvml_version: string | null;
+  cuda_driver_version: string | null;
+  devices: { index: number; uuid: string; name: string; health: string; unsupported: string[] }[];
 }
 
 /** A gap long enough for rates to be computed but short enough for an interactive check. */
@@ -50,10 +61,18 @@ export async function runDoctor(
 ): Promise<DoctorReport> {
   const advice: string[] = [];
   const env = buildAgentEnv(config, { intervalMs: Math.min(config.intervalMs, DOCTOR_GAP_MS) });
-  const sampler = new Sampler(env, createCollectors(env), { containerName: config.containerName, version: VERSION, log });
-  await sampler.sample();
-  await sleep(env.intervalMs);
-  const sample = await sampler.sample();
+  const gpu = createGpuSource(config, log);
+  let sample: Payload;
+  let diagnosis: GpuDiagnosis;
+  try {
+    const sampler = new Sampler(env, createCollectors(env), { containerName: config.containerName, version: VERSION, log, gpu });
+    await sampler.sample();
+    await sleep(env.intervalMs);
+    sample = await sampler.sample();
+    diagnosis = await gpu.diagnose();
+  } finally {
+    await gpu.close();
+  }
 
   const collectors = collectorChecks(sample);
   const cg = env.cgroup;
@@ -82,10 +101,8 @@ export async function runDoctor(
     }
   }
 
-  const probe = probeNvmlLibrary(opts.env ?? process.env);
-  const nvml: DoctorCheck = probe.found
-    ? { status: 'ok', details: [`NVIDIA management library found at ${probe.found}`] }
-    : { status: 'unsupported', details: [`no libnvidia-ml.so.1 (searched ${probe.searched.join(', ')}); GPU metrics will be empty`] };
+  const { nvml, gpus } = nvmlCheck(diagnosis);
+  if (diagnosis.status === 'failed') advice.push(`NVML does not work: ${diagnosis.hint ?? diagnosis.reason}`);
 
   if (config.containerNameDefaulted) advice.push(`CONTAINER_NAME is not set; using the hostname "${config.containerName}".`);
 
@@ -97,6 +114,7 @@ export async function runDoctor(
     collectors,
     valkey,
     nvml,
+    gpus,
     advice,
   };
 }
@@ -118,6 +136,28 @@ export function describePublished(name: string, raw: string | null, nowMs: numbe
   const pub = p.agent.publish;
   if (pub === null) return head;
   return `${head}; published ${pub.published_total}, skipped ${pub.skipped_total}, last error ${pub.last_error ?? 'none'}`;
+}
+
+function nvmlCheck(d: GpuDiagnosis): { nvml: DoctorCheck; gpus: NvmlReport | null } {
+  if (d.status === 'no-library') {
+    const searched = d.searched.length > 0 ? ` (searched ${d.searched.join(', ')})` : '';
+    return { nvml: { status: 'unsupported', details: [`no usable libnvidia-ml.so.1${searched}; GPU metrics will be empty`, d.reason] }, gpus: null };
+  }
+  if (d.status === 'failed') return { nvml: { status: 'error', details: [d.reason, ...(d.hint === null ? [] : [d.hint])] }, gpus: null };
+  const report: NvmlReport = {
+    ...d.info,
+    devices: d.gpus.map((g) => ({ index: g.index, uuid: g.uuid, name: g.name, health: g.health, unsupported: g.unsupported })),
+  };
+  const details = [
+    `library ${d.info.library_path}`,
+    `driver ${d.info.driver_version ?? 'unknown'}, NVML ${d.info.nvml_version ?? 'unknown'}, CUDA ${d.info.cuda_driver_version ?? 'unknown'}`,
+    `${d.gpus.length} GPU${d.gpus.length === 1 ? '' : 's'} seen`,
+    ...report.devices.map(
+      (g) => `GPU ${g.index} ${g.name} ${g.uuid} (${g.health})${g.unsupported.length > 0 ? `; not supported: ${g.unsupported.join(', ')}` : ''}`,
+    ),
+  ];
+  const lost = d.gpus.some((g) => g.health !== 'ok');
+  return { nvml: { status: lost ? 'unsupported' : 'ok', details }, gpus: report };
 }
 
 function collectorChecks(sample: Payload): Record<string, DoctorCheck> {
@@ -147,7 +187,8 @@ export function formatDoctor(r: DoctorReport): string {
     if (c.status !== 'ok') for (const d of c.details) lines.push(`           ${d}`);
   }
   lines.push(`valkey: [${mark(r.valkey.status)}] ${r.valkey.details.join('; ')}`);
-  lines.push(`nvml:   [${mark(r.nvml.status)}] ${r.nvml.details.join('; ')}`);
+  lines.push(`nvml:   [${mark(r.nvml.status)}] ${r.nvml.details[0] ?? ''}`);
+  for (const d of r.nvml.details.slice(1)) lines.push(`           ${d}`);
   if (r.advice.length > 0) {
     lines.push('advice:');
     for (const a of r.advice) lines.push(`  - ${a}`);

@@ -4,6 +4,7 @@ import { createLogger } from '../../shared/src/log.js';
 import { VERSION } from '../../shared/src/version.js';
 import { loadAgentConfig, type AgentFlags } from './config.js';
 import { formatDoctor, runDoctor } from './doctor.js';
+import { NVML_WORKER_COMMAND } from './gpu/protocol.js';
 import { sampleOnce } from './once.js';
 import { runAgent } from './run.js';
 import { valkeyConfigFromEnv } from '../../shared/src/valkey.js';
@@ -21,7 +22,10 @@ function addCommonOptions(cmd: Command): Command {
     .addOption(new Option('--proc-root <dir>', 'procfs location [env PROC_ROOT, default /proc]'))
     .addOption(new Option('--sys-root <dir>', 'sysfs location [env SYS_ROOT, default /sys]'))
     .addOption(new Option('--disk-paths <list>', 'comma-separated mount points for disk usage [env DISK_PATHS, default /]'))
-    .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent [env LOG_LEVEL, default info]'));
+    .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent [env LOG_LEVEL, default info]'))
+    .addOption(new Option('--nvml-library-path <file>', 'load this libnvidia-ml.so.1 instead of searching [env NVML_LIBRARY_PATH]'))
+    .addOption(new Option('--host-proc <dir>', "the host's /proc mounted here, to map GPU process PIDs [env HOST_PROC]"))
+    .addOption(new Option('--gpu-deadline-ms <ms>', 'deadline of each GPU collection [env GPU_DEADLINE_MS, default min(2000, 40% of the interval)]'));
 }
 
 function fail(message: string): never {
@@ -30,6 +34,13 @@ function fail(message: string): never {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // The agent started as its own NVML worker (see gpu/runner.ts); kept out of
+  // commander and loaded lazily so the agent process itself never loads koffi.
+  if (argv[2] === NVML_WORKER_COMMAND || argv[1] === NVML_WORKER_COMMAND) {
+    const { runNvmlWorker } = await import('./gpu/worker.js');
+    await runNvmlWorker();
+    return;
+  }
   const program = new Command('system-monitor')
     .description('Container metrics agent: reads its cgroup, /proc and NVML and publishes to Valkey')
     .version(VERSION)

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { payloadSchema, type Payload } from '../../shared/src/payload.js';
 import { VERSION } from '../../shared/src/version.js';
 import { buildAgentEnv } from './agent-env.js';
+import { createGpuSource } from './collectors/gpu.js';
 import { createCollectors } from './collectors/index.js';
 import type { AgentConfig } from './config.js';
 import { Sampler } from './sampler.js';
@@ -14,8 +15,13 @@ import { Sampler } from './sampler.js';
  */
 export async function sampleOnce(config: AgentConfig, log: Logger): Promise<Payload> {
   const env = buildAgentEnv(config);
-  const sampler = new Sampler(env, createCollectors(env), { containerName: config.containerName, version: VERSION, log });
-  await sampler.sample();
-  await sleep(config.intervalMs);
-  return payloadSchema.parse(await sampler.sample());
+  const gpu = createGpuSource(config, log);
+  try {
+    const sampler = new Sampler(env, createCollectors(env), { containerName: config.containerName, version: VERSION, log, gpu });
+    await sampler.sample();
+    await sleep(config.intervalMs);
+    return payloadSchema.parse(await sampler.sample());
+  } finally {
+    await gpu.close();
+  }
 }

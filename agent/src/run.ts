@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { describeValkey, type ValkeyConfig } from '../../shared/src/valkey.js';
 import { VERSION } from '../../shared/src/version.js';
 import { buildAgentEnv } from './agent-env.js';
+import { createGpuSource } from './collectors/gpu.js';
 import { createCollectors } from './collectors/index.js';
 import type { AgentConfig } from './config.js';
 import { Publisher } from './publish.js';
@@ -29,7 +30,9 @@ export async function runAgent(config: AgentConfig, valkey: ValkeyConfig, log: L
     commandTimeoutMs: Math.min(1000, Math.max(200, config.intervalMs / 2)),
     log,
   });
+  const gpu = createGpuSource(config, log);
   const sampler = new Sampler(env, createCollectors(env), {
+    gpu,
     containerName: config.containerName,
     version: VERSION,
     log,
@@ -90,7 +93,7 @@ export async function runAgent(config: AgentConfig, valkey: ValkeyConfig, log: L
       const budget = SHUTDOWN_BUDGET_MS - (Date.now() - started) - 300;
       const written = await Promise.race([publisher.publishFinal(final, config.exitTtlSeconds), delay(Math.max(100, budget)).then(() => false)]);
       if (!written) log.warn('final sample not written (Valkey not reachable)');
-      await publisher.close(200);
+      await Promise.all([publisher.close(200), Promise.race([gpu.close(), delay(200)])]);
     };
     process.on('SIGTERM', () => {
       onSignal('SIGTERM');

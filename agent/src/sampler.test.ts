@@ -56,4 +56,30 @@ describe('Sampler', () => {
     assert.ok(b.agent.rss_bytes > 0);
     assert.deepEqual(Object.keys(b.agent.collectors).sort(), ['cpu', 'disk', 'io', 'memory', 'network', 'pids', 'pressure', 'processes', 'system']);
   });
+
+  it('publishes the GPU source\'s block and status; a GPU source that throws loses only gpus[]', async () => {
+    const env = fixtureEnv();
+    const log = pino({ level: 'silent' });
+    const failing = new Sampler(env, createCollectors(env), {
+      containerName: 'x',
+      version: 't',
+      log,
+      gpu: { collect: () => Promise.reject(new Error('worker pipe broke')) },
+    });
+    const p = payloadSchema.parse(await failing.sample());
+    assert.deepEqual(p.gpus, []);
+    assert.equal(p.agent.collectors.gpu?.ok, false);
+    assert.match(p.unavailable.gpus ?? '', /worker pipe broke/);
+    assert.equal(p.memory_usage_bytes, 268435456, 'the rest of the sample is there');
+
+    const slow = new Sampler(env, createCollectors(env), {
+      containerName: 'x',
+      version: 't',
+      log,
+      gpu: { collect: () => Promise.resolve({ gpus: [], unavailable: { gpus: 'NVML call timed out after 5 ms' }, error: 'NVML call timed out after 5 ms', ms: 5 }) },
+    });
+    const q = payloadSchema.parse(await slow.sample());
+    assert.deepEqual(q.agent.collectors.gpu, { ms: 5, ok: false, error: 'NVML call timed out after 5 ms' });
+    assert.equal(q.unavailable.gpus, 'NVML call timed out after 5 ms');
+  });
 });

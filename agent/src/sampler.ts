@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { SCHEMA_VERSION, type CollectorStatus, type Payload, type PublishStatus } from '../../shared/src/payload.js';
 import type { CgroupLocation } from './cgroup/location.js';
 import type { AgentEnv, Blocks, Collector, CollectorName, CollectorReport, Tick } from './collectors/types.js';
+import type { GpuCollection } from './gpu/runner.js';
 import { siriusFields } from './sirius.js';
 import { TickSource } from './tick.js';
 
@@ -18,6 +19,13 @@ export interface SamplerOptions {
   publishStatus?: () => PublishStatus;
   /** Real events worth a Sirius log entry (a collector failing or recovering). */
   onEvent?: (level: 'info' | 'warn', message: string) => void;
+  /** Where `gpus[]` comes from (the NVML worker); absent means no GPU block (`gpus: []`). */
+  gpu?: GpuSource;
+}
+
+/** Answers within its own deadline, so awaiting it never makes the sample late. */
+export interface GpuSource {
+  collect(): Promise<GpuCollection>;
 }
 
 function describeError(err: unknown): string {
@@ -87,6 +95,11 @@ export class Sampler {
     const statuses: Record<string, CollectorStatus> = {};
     const unavailable: Record<string, string> = {};
     const timestamp = new Date().toISOString();
+    // Started first: the worker reads NVML while the collectors below run here.
+    const gpuPending = this.opts.gpu?.collect().catch((err: unknown): GpuCollection => {
+      const error = describeError(err);
+      return { gpus: [], unavailable: { gpus: `collector failed: ${error}` }, error, ms: 0 };
+    });
 
     for (const c of this.collectors) {
       const report = new RunReport(c.name);
@@ -104,6 +117,12 @@ export class Sampler {
       error ??= report.errorText;
       statuses[c.name] = { ms: round3(ms), ok: error === null, error };
       this.noteState(c.name, error, report);
+    }
+
+    const gpu = await gpuPending;
+    if (gpu !== undefined) {
+      Object.assign(unavailable, gpu.unavailable);
+      statuses.gpu = { ms: round3(gpu.ms), ok: gpu.error === null, error: gpu.error };
     }
 
     const collectMs = Number(this.env.clock() - started) / 1e6;
@@ -126,7 +145,7 @@ export class Sampler {
         source: this.env.cgroup.source,
       },
       ...blocks,
-      gpus: [],
+      gpus: gpu?.gpus ?? [],
       unavailable,
       agent: {
         version: this.opts.version,

@@ -79,7 +79,7 @@ describe('system-monitor doctor', () => {
     const { collectors, valkey, cgroup } = report as { collectors: Record<string, { status: string }>; valkey: { status: string }; cgroup: { mode: string } };
     assert.equal(valkey.status, 'ok');
     assert.equal(cgroup.mode, 'v2');
-    assert.deepEqual(Object.keys(collectors).sort(), ['cpu', 'disk', 'io', 'memory', 'network', 'pids', 'pressure', 'processes', 'system']);
+    assert.deepEqual(Object.keys(collectors).sort(), ['cpu', 'disk', 'gpu', 'io', 'memory', 'network', 'pids', 'pressure', 'processes', 'system']);
     assert.equal(collectors.memory?.status, 'ok');
   });
 

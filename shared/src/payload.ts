@@ -279,8 +279,68 @@ export const agentSchema = z.object({
   publish: publishStatusSchema.nullable(),
 });
 
-export const gpuSchema = z.looseObject({
-  uuid: z.string(),
+export const gpuProcessSchema = z.object({
+  pid: z.number().int().positive(),
+  /**
+   * `container`: the PID inside this container (mapped from the host PID
+   * through `HOST_PROC`); `host`: the host PID NVML reports, which must not
+   * be looked up in the container's own /proc.
+   */
+  pid_namespace: z.enum(['container', 'host']),
+  /** Null when the driver cannot say (no privileges, MIG). */
+  used_memory_bytes: count.nullable(),
+});
+
+export const gpuHealthSchema = z.enum(['ok', 'lost', 'unavailable']);
+
+/**
+ * One GPU, or one MIG device (UUID `MIG-...`, `parent_uuid` set). Identity is
+ * the UUID; `index` is the NVML index, a label only (it is renumbered inside
+ * containers). Field meaning follows nvidia-smi / DCGM; NVML's units are
+ * converted (mW → W, mJ → J, KB/s → bytes/s). A metric the board does not
+ * support is null and named in `unsupported`.
+ */
+export const gpuSchema = z.object({
+  index: count,
+  uuid: z.string().min(1),
+  name: z.string(),
+  parent_uuid: z.string().nullable(),
+  pci_bus_id: z.string().nullable(),
+  driver_version: z.string().nullable(),
+  cuda_driver_version: z.string().nullable(),
+  compute_capability: z.string().nullable(),
+  utilization_percent: percent.nullable(),
+  memory_utilization_percent: percent.nullable(),
+  memory_total_bytes: count.nullable(),
+  memory_used_bytes: count.nullable(),
+  memory_reserved_bytes: count.nullable(),
+  temperature_c: z.number().int().nullable(),
+  power_watts: gauge.nullable(),
+  power_limit_watts: gauge.nullable(),
+  /** Since the driver was loaded. */
+  energy_joules: gauge.nullable(),
+  /** Percent of maximum fan speed; may exceed 100. */
+  fan_percent: percentOpen.nullable(),
+  clock_sm_mhz: count.nullable(),
+  clock_mem_mhz: count.nullable(),
+  clock_graphics_mhz: count.nullable(),
+  clock_max_sm_mhz: count.nullable(),
+  /** NVML samples PCIe throughput over a 20 ms window. */
+  pcie_tx_bytes_per_sec: gauge.nullable(),
+  pcie_rx_bytes_per_sec: gauge.nullable(),
+  encoder_percent: percent.nullable(),
+  decoder_percent: percent.nullable(),
+  pstate: z.string().regex(/^P\d{1,2}$/).nullable(),
+  /** Why clocks are held down (`sw_power_cap`, `hw_thermal_slowdown`, ...); empty when they are not. */
+  clocks_event_reasons: z.array(z.string()).nullable(),
+  /** Volatile ECC error counts (since the driver was loaded). */
+  ecc_corrected: count.nullable(),
+  ecc_uncorrected: count.nullable(),
+  mig_mode: z.enum(['enabled', 'disabled']).nullable(),
+  processes: z.array(gpuProcessSchema).nullable(),
+  health: gpuHealthSchema,
+  /** Fields this board does not provide (null above), read once and not polled again. */
+  unsupported: z.array(z.string()),
 });
 
 export const payloadSchema = z.object({
@@ -342,6 +402,9 @@ export type LoadAverage = z.infer<typeof loadAverageSchema>;
 export type SystemBlock = z.infer<typeof systemSchema>;
 export type DiskBlock = z.infer<typeof diskSchema>;
 export type DiskMount = z.infer<typeof diskMountSchema>;
+export type Gpu = z.infer<typeof gpuSchema>;
+export type GpuProcess = z.infer<typeof gpuProcessSchema>;
+export type GpuHealth = z.infer<typeof gpuHealthSchema>;
 export type AgentBlock = z.infer<typeof agentSchema>;
 export type PublishStatus = z.infer<typeof publishStatusSchema>;
 export type CollectorStatus = z.infer<typeof collectorStatusSchema>;

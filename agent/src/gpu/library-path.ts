@@ -1,0 +1,34 @@
+import { join } from 'node:path';
+
+export const NVML_SONAME = 'libnvidia-ml.so.1';
+
+/** Where driver packages and the NVIDIA Container Toolkit put the library (NVML.md §4). */
+export const NVML_SEARCH_DIRS = [
+  '/usr/lib/x86_64-linux-gnu',
+  '/usr/lib/aarch64-linux-gnu',
+  '/usr/lib64',
+  '/run/nvidia/driver/usr/lib/x86_64-linux-gnu',
+  '/usr/lib/wsl/lib',
+];
+
+/**
+ * Paths to try, in order: an explicit `NVML_LIBRARY_PATH` alone (an operator
+ * who names a file wants that file, not a silent fallback), else the bare
+ * soname (the normal dlopen search) and then the driver directories.
+ * `LD_LIBRARY_PATH` set at run time does not affect dlopen, so tests pass a path.
+ */
+export function nvmlLibraryCandidates(explicit: string | null): string[] {
+  if (explicit !== null) return [explicit];
+  return [NVML_SONAME, ...NVML_SEARCH_DIRS.map((d) => join(d, NVML_SONAME))];
+}
+
+/** The NVML file mapped into this process, from `/proc/self/maps` text (what a bare soname resolved to). */
+export function mappedLibraryPath(maps: string): string | null {
+  for (const line of maps.split('\n')) {
+    const slash = line.indexOf('/');
+    if (slash === -1) continue;
+    const path = line.slice(slash).trim();
+    if (path.slice(path.lastIndexOf('/') + 1).startsWith('libnvidia-ml.so')) return path;
+  }
+  return null;
+}
