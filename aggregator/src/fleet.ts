@@ -54,6 +54,8 @@ export interface FleetStats {
   polls_total: number;
   poll_errors_total: number;
   last_poll_ms: number | null;
+  /** Event-loop busy time during the last poll (its cost to everything else the process serves). */
+  last_poll_loop_ms: number | null;
   invalid_payloads_total: number;
   samples_received_total: number;
 }
@@ -83,7 +85,7 @@ export class Fleet {
   private readonly sampleListeners: SampleListener[] = [];
   private readonly statusListeners: StatusListener[] = [];
   private valkeyWasUp: boolean | null = null;
-  readonly stats: FleetStats = { polls_total: 0, poll_errors_total: 0, last_poll_ms: null, invalid_payloads_total: 0, samples_received_total: 0 };
+  readonly stats: FleetStats = { polls_total: 0, poll_errors_total: 0, last_poll_ms: null, last_poll_loop_ms: null, invalid_payloads_total: 0, samples_received_total: 0 };
 
   constructor(private readonly opts: FleetOptions) {
     this.now = opts.now ?? Date.now;
@@ -182,6 +184,7 @@ export class Fleet {
     const cmd = this.cmd;
     if (cmd?.status !== 'ready') return;
     const t0 = performance.now();
+    const elu0 = performance.eventLoopUtilization();
     try {
       const now = this.now();
       const cutoff = now - this.opts.retentionMs;
@@ -207,6 +210,7 @@ export class Fleet {
       this.opts.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'fleet poll failed; keeping the last view');
     } finally {
       this.stats.last_poll_ms = performance.now() - t0;
+      this.stats.last_poll_loop_ms = performance.eventLoopUtilization(elu0).active;
     }
   }
 

@@ -44,7 +44,7 @@ interface ListedContainer {
 }
 
 async function containers(base: string): Promise<ListedContainer[]> {
-  const { body } = await getJson(`${base}/api/v1/containers`);
+  const { body } = await getJson(`${base}/api/v1/containers?include=sample`);
   return body.containers as ListedContainer[];
 }
 
@@ -176,12 +176,17 @@ describe('aggregator', () => {
     const missing = await getJson(`${agg.base}/api/v1/containers/nope`);
     assert.equal(missing.status, 404);
     assert.match(String(missing.body.error), /no container named "nope"/);
-    const list = await getJson(`${agg.base}/api/v1/containers`);
+    const list = await getJson(`${agg.base}/api/v1/containers?include=sample`);
     const summary = list.body.summary as { total: number; by_status: Record<string, number>; memory: { used_bytes: number } };
     const listed = list.body.containers as ListedContainer[];
     assert.equal(summary.total, listed.length);
     const okMem = listed.filter((c) => c.status === 'ok').reduce((s, c) => s + (c.sample?.memory_usage_bytes ?? 0), 0);
     assert.equal(summary.memory.used_bytes, okMem, 'fleet memory = sum over live containers');
+    const compact = (await getJson(`${agg.base}/api/v1/containers?status=ok`)).body.containers as Record<string, unknown>[];
+    const row = compact.find((c) => c.name === 'rest-a');
+    assert.equal(row?.sample, undefined, 'the plain list carries headline figures, not whole samples');
+    assert.equal(typeof row?.memory_bytes, 'number');
+    assert.ok(compact.every((c) => c.status === 'ok'), '?status= filters');
     const gpus = await getJson(`${agg.base}/api/v1/gpus`);
     assert.deepEqual(gpus.body.gpus, [], 'no GPUs in the fixture');
   });

@@ -90,6 +90,8 @@ const eventsQuery = z.strictObject({
 
 const containersQuery = z.strictObject({
   status: z.enum(['ok', 'stale', 'offline', 'exited']).optional(),
+  /** `sample` adds each container's full latest sample (large for big fleets). */
+  include: z.literal('sample', { error: 'the only value is "sample"' }).optional(),
 });
 
 const logsQuery = z.strictObject({
@@ -104,13 +106,22 @@ const logsQuery = z.strictObject({
 
 const noQuery = z.strictObject({});
 
-function containerJson(c: ContainerView, now: number) {
+/** One container in a list: status and the headline figures; the full sample only when asked for. */
+function containerJson(c: ContainerView, now: number, withSample: boolean) {
+  const p = c.sample;
   return {
     name: c.name,
     status: c.status,
     last_seen: new Date(c.last_seen_ms).toISOString(),
-    sample_age_seconds: c.sample === null ? null : Math.max(0, (now - Date.parse(c.sample.timestamp)) / 1000),
-    sample: c.sample,
+    sample_age_seconds: p === null ? null : Math.max(0, (now - Date.parse(p.timestamp)) / 1000),
+    cpu_percent: p?.cpu_percent ?? null,
+    cpu_cores: p?.cpu?.cores_used ?? null,
+    cpu_limit_cores: p?.cpu?.limit_cores ?? null,
+    memory_bytes: p?.memory_usage_bytes ?? null,
+    memory_limit_bytes: p?.memory?.limit_bytes ?? null,
+    memory_percent: p?.memory_percent ?? null,
+    gpus: p?.gpus.length ?? 0,
+    ...(withSample ? { sample: p } : {}),
   };
 }
 
@@ -141,14 +152,14 @@ export function routes(d: ServerDeps): Route[] {
       const all = d.fleet.list();
       const now = Date.now();
       const shown = q.status === undefined ? all : all.filter((c) => c.status === q.status);
-      sendJson(res, 200, { containers: shown.map((c) => containerJson(c, now)), summary: fleetSummary(all) });
+      sendJson(res, 200, { containers: shown.map((c) => containerJson(c, now, q.include === 'sample')), summary: fleetSummary(all) });
     }),
     route('/api/v1/containers/:name', 'bearer', ({ res, url, params }) => {
       query(url, noQuery);
       const name = params.name ?? '';
       const c = d.fleet.get(name);
       if (c === null) throw new HttpError(404, `no container named "${name}" is known (it never published, or was pruned)`);
-      sendJson(res, 200, containerJson(c, Date.now()));
+      sendJson(res, 200, containerJson(c, Date.now(), true));
     }),
     route('/api/v1/gpus', 'bearer', ({ res, url }) => {
       query(url, noQuery);
@@ -171,6 +182,7 @@ export function routes(d: ServerDeps): Route[] {
       const text = renderMetrics(d.fleet.list(), {
         valkeyUp: d.fleet.valkeyUp,
         pollSeconds: st.last_poll_ms === null ? null : st.last_poll_ms / 1000,
+        pollLoopSeconds: st.last_poll_loop_ms === null ? null : st.last_poll_loop_ms / 1000,
         pollsTotal: st.polls_total,
         pollErrorsTotal: st.poll_errors_total,
         invalidPayloadsTotal: st.invalid_payloads_total,
