@@ -144,8 +144,9 @@ export function routes(d: ServerDeps): Route[] {
       sendJson(res, 200, { status: 'ok', version: d.version });
     }),
     route('/readyz', 'open', ({ res }) => {
-      if (d.fleet.ready) sendJson(res, 200, { status: 'ready' });
-      else sendJson(res, 503, { status: 'not ready', error: d.fleet.valkeyUp ? 'first fleet sync not done yet' : 'Valkey is not reachable' });
+      const fleet = { ...d.fleet.stats, containers: d.fleet.size, sse: d.sse.stats };
+      if (d.fleet.ready) sendJson(res, 200, { status: 'ready', fleet });
+      else sendJson(res, 503, { status: 'not ready', error: d.fleet.valkeyUp ? 'first fleet sync not done yet' : 'Valkey is not reachable', fleet });
     }),
     route('/api/v1/containers', 'bearer', ({ res, url }) => {
       const q = query(url, containersQuery);
