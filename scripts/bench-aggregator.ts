@@ -144,7 +144,8 @@ async function main(): Promise<void> {
   const pollLoop: number[] = [];
   const pollWall: number[] = [];
   const until = Date.now() + seconds * 1000;
-  await sleep(3000);
+  // The first re-sync parses the whole fleet once; measure the steady state after it.
+  await sleep(8000);
   while (Date.now() < until) {
     const t0 = performance.now();
     const r = await fetch(`${base}/api/v1/containers`);

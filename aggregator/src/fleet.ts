@@ -37,7 +37,7 @@ export interface FleetOptions {
   pollMs: number;
   log: Logger;
   now?: () => number;
-  /** MGET chunk size; the event loop is yielded between chunks. */
+  /** MGET chunk size (default 200); the event loop is yielded between chunks, so no stretch blocks it for long. */
   chunk?: number;
 }
 
@@ -202,7 +202,7 @@ export class Fleet {
       for (let i = 0; i + 1 < flat.length; i += 2) seen.set(flat[i] ?? '', Number(flat[i + 1]));
       for (const name of [...this.entries.keys()]) if (!seen.has(name)) this.entries.delete(name);
       const names = [...seen.keys()];
-      const chunk = this.opts.chunk ?? 500;
+      const chunk = this.opts.chunk ?? 200;
       for (let i = 0; i < names.length; i += chunk) {
         const part = names.slice(i, i + chunk);
         busy += performance.now() - mark;
