@@ -165,7 +165,8 @@ export class Fleet {
   }
 
   list(): ContainerView[] {
-    return [...this.entries.values()].sort((a, b) => a.name.localeCompare(b.name)).map((e) => this.view(e));
+    // Code-unit order: localeCompare costs ~1 µs a comparison, which a 10,000-row sort per request notices.
+    return [...this.entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((e) => this.view(e));
   }
 
   get(name: string): ContainerView | null {
