@@ -60,6 +60,18 @@ prefix_lines() {
   done >&2
 }
 
+# Waits until process $1 is really gone and sets reaped_status to its exit
+# status: wait returns early when a trapped signal arrives, and a zombie
+# still answers kill -0, so loop until it is reaped.
+reap() {
+  wait "$1"
+  reaped_status=$?
+  while kill -0 "$1" 2>/dev/null; do
+    wait "$1"
+    reaped_status=$?
+  done
+}
+
 # Runs the agent until told to stop, restarting it with backoff (1 s doubling
 # to max_backoff, reset after a run of a minute or more).
 supervise() {
@@ -85,14 +97,8 @@ supervise() {
       apid=$!
     fi
     echo "$apid" >"$work/agent.pid"
-    # wait returns early when a trapped signal arrives; a zombie still
-    # answers kill -0, so loop until the agent is really reaped.
-    wait "$apid"
-    rc=$?
-    while kill -0 "$apid" 2>/dev/null; do
-      wait "$apid"
-      rc=$?
-    done
+    reap "$apid"
+    rc=$reaped_status
     apid=''
     rm -f "$work/agent.pid"
     [ "$stop" = 0 ] || break
@@ -142,12 +148,8 @@ trap 'forward TERM' TERM
 trap 'forward INT' INT
 trap 'forward HUP' HUP
 
-wait "$main"
-status=$?
-while kill -0 "$main" 2>/dev/null; do
-  wait "$main"
-  status=$?
-done
+reap "$main"
+status=$reaped_status
 
 # The main command is done: stop the agent (it writes its final "exited"
 # sample), give it a few seconds, then make sure nothing is left behind.

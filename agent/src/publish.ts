@@ -58,6 +58,7 @@ export class Publisher {
   private droppedEvents = 0;
   private lastNanos = 0n;
   private closed = false;
+  private finalSent = false;
 
   constructor(private readonly opts: PublisherOptions) {
     this.now = opts.now ?? Date.now;
@@ -118,11 +119,15 @@ export class Publisher {
 
   /** One round trip: latest sample, registry, history, pub/sub, and pending log entries. Returns whether the sample was written. */
   async publish(payload: Payload): Promise<boolean> {
+    // After the final write no tick may overwrite the "exited" sample (a slow
+    // tick can still be finishing while the agent stops).
+    if (this.finalSent) return false;
     return this.write(payload, this.opts.ttlSeconds, true);
   }
 
   /** The last write on a clean stop: `status: "exited"` with a short ttl, no history entry. */
   async publishFinal(payload: Payload, ttlSeconds: number): Promise<boolean> {
+    this.finalSent = true;
     return this.write(payload, ttlSeconds, false);
   }
 
