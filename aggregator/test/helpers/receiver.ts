@@ -64,6 +64,6 @@ export class Receiver {
     this.server = null;
     if (s === null) return;
     s.closeAllConnections();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
+    await new Promise<void>((resolve) => s.close(() => { resolve(); }));
   }
 }
