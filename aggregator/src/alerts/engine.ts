@@ -14,7 +14,7 @@ export function fingerprintOf(ruleId: string, container: string, instance: strin
   return createHash('sha256').update(`${ruleId}\0${container}\0${instance ?? ''}`).digest('hex').slice(0, 16);
 }
 
-interface Seen {
+export interface Seen {
   at: number;
   intervalMs: number;
 }
@@ -30,6 +30,7 @@ export class AlertEngine {
   private readonly seen = new Map<string, Seen>();
   private readonly status = new Map<string, ContainerStatus>();
   private valkeyUp = true;
+  private readonly dirty = new Set<string>();
 
   constructor(rules: RulesFile, private readonly clock: () => number = Date.now) {
     this.rules = rules;
@@ -50,9 +51,27 @@ export class AlertEngine {
   }
 
   /** Restores persisted instances (on start, or when this replica becomes leader). */
-  restore(list: readonly Instance[], lastSeen: ReadonlyMap<string, number> = new Map()): void {
+  restore(list: readonly Instance[], lastSeen: ReadonlyMap<string, Seen> = new Map()): void {
     for (const i of list) this.instances.set(i.fingerprint, i);
-    for (const [name, at] of lastSeen) if (!this.seen.has(name)) this.seen.set(name, { at, intervalMs: 5000 });
+    const now = this.clock();
+    for (const [name, { at, intervalMs }] of lastSeen) {
+      if (this.seen.has(name)) continue;
+      // Samples were not watched while this process was away: staleness restarts
+      // now, except for a container already known to be down.
+      const down = list.some((i) => i.container === name && i.level !== null && this.rule(i.rule_id)?.kind === 'container_down');
+      this.seen.set(name, { at: down ? at : now, intervalMs });
+    }
+  }
+
+  /** Instances changed since the last call (what a leader must persist). */
+  drainDirty(): Instance[] {
+    const out: Instance[] = [];
+    for (const fp of this.dirty) {
+      const i = this.instances.get(fp);
+      if (i !== undefined) out.push(i);
+    }
+    this.dirty.clear();
+    return out;
   }
 
   all(): Instance[] {
@@ -66,10 +85,11 @@ export class AlertEngine {
   /** Replaces one instance (the notifier records deliveries through this). */
   put(i: Instance): void {
     this.instances.set(i.fingerprint, i);
+    this.dirty.add(i.fingerprint);
   }
 
-  lastSeen(): Map<string, number> {
-    return new Map([...this.seen].map(([k, v]) => [k, v.at]));
+  lastSeen(): Map<string, Seen> {
+    return new Map([...this.seen].map(([k, v]) => [k, { ...v }]));
   }
 
   private instanceFor(ruleId: string, container: string, element: string | null, now: number): Instance {
@@ -82,6 +102,7 @@ export class AlertEngine {
     // Instances that never left inactive are not kept (bounded memory).
     if (next.state === 'inactive' && transition === null && !this.instances.has(next.fingerprint)) return;
     this.instances.set(next.fingerprint, next);
+    this.dirty.add(next.fingerprint);
     if (transition !== null) out.push(transition);
   }
 
@@ -111,6 +132,7 @@ export class AlertEngine {
         if (rule.kind !== 'threshold' && v.value !== null) {
           const cur = this.instances.get(i.fingerprint) ?? i;
           this.instances.set(i.fingerprint, { ...cur, last_value: v.value });
+          this.dirty.add(i.fingerprint);
         }
       }
       // An element that disappeared (GPU removed) clears its alert.

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ALERTS_EVENTS_KEY, ALERTS_STATE_KEY } from '../../../shared/src/keys.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { severitySchema } from './rule-schema.js';
+import type { Seen } from './engine.js';
 import { alertStateSchema, instanceSchema, type Instance, type Transition } from './state.js';
 
 /** Hash fields for container last-seen times share the hash with instances (fingerprints are hex). */
@@ -27,7 +28,7 @@ const transitionSchema = z.object({
 
 export interface Loaded {
   instances: Instance[];
-  lastSeen: Map<string, number>;
+  lastSeen: Map<string, Seen>;
   /** Fields that did not parse; logged and left in place (nothing is deleted on a bad read). */
   corrupt: string[];
 }
@@ -50,8 +51,8 @@ export class AlertStatePersistence {
     const out: Loaded = { instances: [], lastSeen: new Map(), corrupt: [] };
     for (const [field, value] of Object.entries(raw)) {
       if (field.startsWith(SEEN_PREFIX)) {
-        const ms = Number(value);
-        if (Number.isSafeInteger(ms) && ms >= 0) out.lastSeen.set(field.slice(SEEN_PREFIX.length), ms);
+        const m = /^(\d+):(\d+)$/.exec(value);
+        if (m !== null) out.lastSeen.set(field.slice(SEEN_PREFIX.length), { at: Number(m[1]), intervalMs: Number(m[2]) });
         else out.corrupt.push(field);
         continue;
       }
@@ -71,10 +72,10 @@ export class AlertStatePersistence {
     return out;
   }
 
-  async save(changed: readonly Instance[], transitions: readonly Transition[], lastSeen?: ReadonlyMap<string, number>): Promise<void> {
+  async save(changed: readonly Instance[], transitions: readonly Transition[], lastSeen?: ReadonlyMap<string, Seen>): Promise<void> {
     const args: string[] = [];
     for (const i of changed) args.push(i.fingerprint, JSON.stringify(i));
-    if (lastSeen !== undefined) for (const [name, at] of lastSeen) args.push(`${SEEN_PREFIX}${name}`, String(at));
+    if (lastSeen !== undefined) for (const [name, s] of lastSeen) args.push(`${SEEN_PREFIX}${name}`, `${s.at}:${s.intervalMs}`);
     const jobs: Promise<unknown>[] = [];
     if (args.length > 0) jobs.push(this.redis.hset(ALERTS_STATE_KEY, ...args));
     if (transitions.length > 0) {
