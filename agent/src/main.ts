@@ -43,7 +43,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const program = new Command('system-monitor')
     .description('Container metrics agent: reads its cgroup, /proc and NVML and publishes to Valkey')
-    .version(VERSION)
+    .version(`${VERSION} (node ${process.version})`)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 

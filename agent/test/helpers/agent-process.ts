@@ -28,8 +28,9 @@ export class AgentProcess {
   stderr = '';
   private exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(args: string[], env: Record<string, string>) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'agent/src/main.ts', ...args], {
+  /** `entry` is the TypeScript program to run: the agent, or the aggregator (`aggregator/src/main.ts`). */
+  constructor(args: string[], env: Record<string, string>, entry = 'agent/src/main.ts') {
+    this.child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
       cwd: REPO,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError } from '../../shared/src/config.js';
+import { loadAggregatorConfig } from './config.js';
+
+describe('loadAggregatorConfig', () => {
+  it('defaults: 127.0.0.1:8080, 5 s, 24 h retention, no auth, CORS off', () => {
+    const c = loadAggregatorConfig({}, {});
+    assert.deepEqual([c.host, c.port, c.intervalMs, c.retentionMs, c.authTokensFile, c.corsOrigins], ['127.0.0.1', 8080, 5000, 86_400_000, null, []]);
+  });
+
+  it('flags win over env', () => {
+    const c = loadAggregatorConfig({ port: '9000' }, { PORT: '1', HOST: '0.0.0.0', CORS_ORIGINS: 'https://a.example, https://b.example' });
+    assert.equal(c.port, 9000);
+    assert.equal(c.host, '0.0.0.0');
+    assert.deepEqual(c.corsOrigins, ['https://a.example', 'https://b.example']);
+  });
+
+  it('bad values are one ConfigError naming the setting', () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ PORT: '70000' }, /^PORT: must be at most 65535/],
+      [{ PORT: 'http' }, /^PORT: must be a whole number/],
+      [{ INTERVAL_SECONDS: '0' }, /^INTERVAL_SECONDS: /],
+      [{ RETENTION_SECONDS: '5' }, /^RETENTION_SECONDS: must be at least 60/],
+      [{ AUTH_TOKENS_FILE: 'tokens.json' }, /^AUTH_TOKENS_FILE: must be an absolute path/],
+      [{ CORS_ORIGINS: 'not a url' }, /^CORS_ORIGINS: /],
+      [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be one of/],
+    ];
+    for (const [env, re] of cases) {
+      assert.throws(() => loadAggregatorConfig({}, env), (e: unknown) => e instanceof ConfigError && re.test(e.message), JSON.stringify(env));
+    }
+  });
+});

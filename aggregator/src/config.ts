@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { ConfigError, fromFlagOrEnv, numberText, parseSetting, wholeNumber } from '../../shared/src/config.js';
+import { logLevels } from '../../shared/src/log.js';
+
+/** Flags of `system-monitor-aggregator` (commander fills these). */
+export interface AggregatorFlags {
+  port?: string;
+  host?: string;
+  interval?: string;
+  retention?: string;
+  authTokensFile?: string;
+  corsOrigins?: string;
+  logLevel?: string;
+}
+
+export interface AggregatorConfig {
+  port: number;
+  host: string;
+  /** The agents' sampling interval, for staleness when a sample does not say its own. */
+  intervalMs: number;
+  /** Registry entries not seen for this long are pruned (default 24 h). */
+  retentionMs: number;
+  /** Full re-sync from Valkey every this often (the pub/sub channel keeps the view current between). */
+  pollMs: number;
+  authTokensFile: string | null;
+  /** Allowed CORS origins; empty = CORS off. `*` allows any. */
+  corsOrigins: string[];
+  logLevel: (typeof logLevels)[number];
+}
+
+const hostSchema = z.string().trim().min(1, 'must not be empty');
+const originList = z
+  .string()
+  .transform((s) => s.split(',').map((o) => o.trim()).filter((o) => o !== ''))
+  .pipe(z.array(z.union([z.literal('*'), z.url({ error: 'must be origins like https://example.com, comma-separated, or *' })])));
+
+/** Resolves flags over env vars over defaults; throws ConfigError naming the bad setting. */
+export function loadAggregatorConfig(flags: AggregatorFlags, env: NodeJS.ProcessEnv = process.env): AggregatorConfig {
+  const pick = (flag: string | undefined, flagName: string, envName: string) => fromFlagOrEnv(flag, flagName, env, envName);
+  const portIn = pick(flags.port, '--port', 'PORT');
+  const hostIn = pick(flags.host, '--host', 'HOST');
+  const intervalIn = pick(flags.interval, '--interval', 'INTERVAL_SECONDS');
+  const retentionIn = pick(flags.retention, '--retention', 'RETENTION_SECONDS');
+  const tokensIn = pick(flags.authTokensFile, '--auth-tokens-file', 'AUTH_TOKENS_FILE');
+  const corsIn = pick(flags.corsOrigins, '--cors-origins', 'CORS_ORIGINS');
+  const levelIn = pick(flags.logLevel, '--log-level', 'LOG_LEVEL');
+  const intervalS = intervalIn ? parseSetting(numberText(1, 3600), intervalIn.raw, intervalIn.label) : 5;
+  const retentionS = retentionIn ? parseSetting(wholeNumber(60, 86_400 * 30), retentionIn.raw, retentionIn.label) : 86_400;
+  if (tokensIn !== undefined && !tokensIn.raw.startsWith('/')) {
+    throw new ConfigError(`${tokensIn.label}: must be an absolute path (got ${JSON.stringify(tokensIn.raw)})`);
+  }
+  return {
+    port: portIn ? parseSetting(wholeNumber(0, 65535), portIn.raw, portIn.label) : 8080,
+    host: hostIn ? parseSetting(hostSchema, hostIn.raw, hostIn.label) : '127.0.0.1',
+    intervalMs: Math.round(intervalS * 1000),
+    retentionMs: retentionS * 1000,
+    pollMs: Math.round(intervalS * 1000),
+    authTokensFile: tokensIn?.raw ?? null,
+    corsOrigins: corsIn ? parseSetting(originList, corsIn.raw, corsIn.label) : [],
+    logLevel: levelIn ? parseSetting(z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` }), levelIn.raw.toLowerCase(), levelIn.label) : 'info',
+  };
+}

