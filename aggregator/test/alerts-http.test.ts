@@ -89,6 +89,8 @@ describe('aggregator alerting over HTTP', () => {
         // aborted at the end
       }
     })();
+    // Publish only once the SSE stream is open, so the pending event cannot be missed.
+    await until('the SSE stream', 5000, () => Promise.resolve(sseText.join('').includes('retry:') ? true : null));
     await publish();
     feeder = setInterval(() => void publish().catch(() => undefined), 500);
   });
