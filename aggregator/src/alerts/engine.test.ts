@@ -169,3 +169,25 @@ describe('AlertEngine container_down and Valkey outages', () => {
     assert.deepEqual(kinds(e.tick(), 'down'), ['firing:warning', 'firing:warning']);
   });
 });
+
+describe('AlertEngine.prune', () => {
+  it('forgets resolved instances and unseen containers after the retention, keeps firing ones', () => {
+    const { e, c, feed } = setup();
+    feed({ name: 'a', memory_percent: 95, throttled_percent: 30 });
+    c.advance(2000);
+    feed({ name: 'a', memory_percent: 95, throttled_percent: 5 });
+    c.advance(3000);
+    e.tick();
+    const thr = fingerprintOf('thr', 'a', null);
+    const mem = fingerprintOf('mem', 'a', null);
+    assert.equal(e.get(thr)?.state, 'resolved');
+    assert.equal(e.get(mem)?.state, 'firing');
+    assert.deepEqual(e.prune(10_000), { fingerprints: [], containers: [] }, 'nothing is old enough yet');
+    c.advance(10_001);
+    const gone = e.prune(10_000);
+    assert.ok(gone.fingerprints.includes(thr));
+    assert.ok(!gone.fingerprints.includes(mem), 'a firing alert is never forgotten');
+    assert.deepEqual(gone.containers, ['a']);
+    assert.equal(e.get(thr), undefined);
+  });
+});

@@ -169,6 +169,34 @@ export class AlertEngine {
     return this.all().some((i) => i.container === name && this.rule(i.rule_id)?.kind === 'container_down' && i.level !== null);
   }
 
+  /**
+   * Forgets what no longer matters, so memory stays bounded by the live fleet:
+   * resolved or inactive instances untouched for `retentionMs`, and containers
+   * not seen for that long (pruned from the registry). Returns the removed
+   * fingerprints and container names (the leader deletes them from Valkey too).
+   */
+  prune(retentionMs: number): { fingerprints: string[]; containers: string[] } {
+    const cutoff = this.clock() - retentionMs;
+    const fingerprints: string[] = [];
+    const containers: string[] = [];
+    for (const [name, s] of this.seen) {
+      if (s.at < cutoff) {
+        this.seen.delete(name);
+        this.status.delete(name);
+        containers.push(name);
+      }
+    }
+    for (const [fp, i] of this.instances) {
+      const idle = i.state === 'resolved' || i.state === 'inactive';
+      if (idle && i.updated_at < cutoff) {
+        this.instances.delete(fp);
+        this.dirty.delete(fp);
+        fingerprints.push(fp);
+      }
+    }
+    return { fingerprints, containers };
+  }
+
   /** Time-based edges: `for` elapsed, `keep_firing_for` expired, staleness. */
   tick(): Transition[] {
     const now = this.clock();

@@ -92,8 +92,9 @@ export class AlertStatePersistence {
     await Promise.all(jobs);
   }
 
-  async remove(fingerprints: readonly string[]): Promise<void> {
-    if (fingerprints.length > 0) await this.redis.hdel(ALERTS_STATE_KEY, ...fingerprints);
+  async remove(fingerprints: readonly string[], containers: readonly string[] = []): Promise<void> {
+    const fields = [...fingerprints, ...containers.map((c) => `${SEEN_PREFIX}${c}`)];
+    if (fields.length > 0) await this.redis.hdel(ALERTS_STATE_KEY, ...fields);
   }
 
   /** Newest transitions first; entries that do not parse are skipped and counted. */

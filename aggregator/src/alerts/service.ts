@@ -24,6 +24,8 @@ export interface AlertServiceOptions {
   eventsMaxLen?: number;
   /** Wait before retrying a notification whose every webhook failed. */
   failedRetryMs?: number;
+  /** Resolved instances and unseen containers are forgotten after this long (default 24 h). */
+  retentionMs?: number;
 }
 
 /** An alert as `GET /api/v1/alerts` shows it. */
@@ -102,7 +104,16 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   }
 
   tick(): Transition[] {
-    return this.after(this.engine.tick());
+    const ts = this.after(this.engine.tick());
+    const gone = this.engine.prune(this.opts.retentionMs ?? 86_400_000);
+    if (this.leading() && (gone.fingerprints.length > 0 || gone.containers.length > 0)) {
+      this.persisting = this.persisting
+        .then(() => this.persistence.remove(gone.fingerprints, gone.containers))
+        .catch((err: unknown) => {
+          this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not delete forgotten alert state');
+        });
+    }
+    return ts;
   }
 
   /** Call when LeaderElector emits `change`. */
