@@ -5,6 +5,7 @@ import { ConfigError } from '../../shared/src/config.js';
 import { createLogger } from '../../shared/src/log.js';
 import { describeValkey, ioredisOptions, valkeyConfigFromEnv } from '../../shared/src/valkey.js';
 import { VERSION } from '../../shared/src/version.js';
+import type { Payload } from '../../shared/src/payload.js';
 import { loadAggregatorConfig, type AggregatorFlags } from './config.js';
 import { Fleet } from './fleet.js';
 import { loadTokens } from './http/auth.js';
@@ -73,13 +74,24 @@ async function serve(flags: AggregatorFlags): Promise<void> {
   alertRedis.on('close', () => {
     alerts.onValkeyUp(false);
   });
-  fleet.onSample((p) => {
+  // Pub/sub is fire-and-forget: samples that only a poll saw are fed to alerting on the next tick.
+  const fed = new Map<string, string>();
+  const feedAlerts = (p: Payload): void => {
+    if (fed.get(p.container_name) === p.timestamp) return;
+    fed.set(p.container_name, p.timestamp);
     alerts.onSample(p);
-  });
+  };
+  fleet.onSample(feedAlerts);
   fleet.onStatus((name, _from, to) => {
     alerts.onContainerStatus(name, to);
   });
   const alertTick = setInterval(() => {
+    const names = new Set<string>();
+    for (const c of fleet.list()) {
+      names.add(c.name);
+      if (c.sample !== null && c.status === 'ok') feedAlerts(c.sample);
+    }
+    for (const n of fed.keys()) if (!names.has(n)) fed.delete(n);
     alerts.tick();
   }, 1000);
   let rolling = false;

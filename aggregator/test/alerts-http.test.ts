@@ -161,4 +161,16 @@ describe('aggregator alerting over HTTP', () => {
     const now = await getJson(`${base}/api/v1/alerts`);
     assert.deepEqual(now.body.alerts, []);
   });
+
+  it('a sample only a poll sees (no PUBLISH) is evaluated too', async () => {
+    const now = Date.now();
+    const p = makePayload({ name: 'quiet-1', memory_percent: 99, interval_seconds: 1, timestamp: new Date(now).toISOString() });
+    await redis.set(metricsKey('quiet-1'), JSON.stringify(p), 'EX', 10);
+    await redis.zadd(CONTAINERS_KEY, now, 'quiet-1');
+    const a = await until('an alert for quiet-1', 6000, async () => {
+      const { body } = await getJson(`${base}/api/v1/alerts`);
+      return (body.alerts as { container: string; value: number }[]).find((x) => x.container === 'quiet-1') ?? null;
+    });
+    assert.equal(a.value, 99);
+  });
 });
