@@ -191,3 +191,20 @@ describe('AlertEngine.prune', () => {
     assert.equal(e.get(thr), undefined);
   });
 });
+
+describe('AlertEngine.setRules', () => {
+  it('alerts of a removed rule resolve at once; the rules that stay keep their state', () => {
+    const { e, c, feed } = setup();
+    feed({ memory_percent: 95, throttled_percent: 30 });
+    c.advance(2000);
+    e.tick();
+    assert.equal(e.get(fingerprintOf('mem', 'web-1', null))?.state, 'firing');
+    const kept = { ...rules, rules: rules.rules.filter((r) => r.id !== 'thr') };
+    const t = e.setRules(kept);
+    assert.deepEqual(t.map((x) => `${x.rule_id}:${x.kind}`), ['thr:resolved']);
+    assert.equal(e.get(fingerprintOf('mem', 'web-1', null))?.state, 'firing');
+    assert.equal(e.rule('thr')?.name, 'Throttle', 'the removed rule still describes its last notification');
+    c.advance(1000);
+    assert.deepEqual(kinds(feed({ throttled_percent: 30 }), 'thr'), [], 'a removed rule is not evaluated');
+  });
+});

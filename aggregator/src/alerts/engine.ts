@@ -31,15 +31,33 @@ export class AlertEngine {
   private readonly status = new Map<string, ContainerStatus>();
   private valkeyUp = true;
   private readonly dirty = new Set<string>();
+  /** Rules removed by a reload, kept to describe their last (resolved) notifications. */
+  private readonly retired = new Map<string, Rule>();
 
   constructor(rules: RulesFile, private readonly clock: () => number = Date.now) {
     this.rules = rules;
   }
 
-  setRules(rules: RulesFile): void {
+  /**
+   * Replaces the rules. Alerts of a rule that is gone resolve now (so their
+   * receivers get a resolved message rather than silence); the old rule is
+   * kept only to describe and route those last notifications.
+   */
+  setRules(rules: RulesFile): Transition[] {
+    const now = this.clock();
+    const out: Transition[] = [];
+    for (const r of this.rules.rules) this.retired.set(r.id, r);
     this.rules = rules;
-    const ids = new Set([...rules.rules.map((r) => r.id), VALKEY_RULE_ID]);
-    for (const [fp, inst] of this.instances) if (!ids.has(inst.rule_id)) this.instances.delete(fp);
+    for (const r of rules.rules) this.retired.delete(r.id);
+    for (const i of [...this.instances.values()]) {
+      if (!this.retired.has(i.rule_id) || (i.state !== 'pending' && i.state !== 'firing')) continue;
+      this.apply(i, { forMs: 0, keepFiringForMs: 0 }, null, i.value, now, out);
+    }
+    return out;
+  }
+
+  private isCurrent(ruleId: string): boolean {
+    return ruleId === VALKEY_RULE_ID || this.rules.rules.some((r) => r.id === ruleId);
   }
 
   currentRules(): RulesFile {
@@ -47,7 +65,7 @@ export class AlertEngine {
   }
 
   rule(id: string): Rule | undefined {
-    return this.rules.rules.find((r) => r.id === id);
+    return this.rules.rules.find((r) => r.id === id) ?? this.retired.get(id);
   }
 
   /** Restores persisted instances (on start, or when this replica becomes leader). */
@@ -216,7 +234,7 @@ export class AlertEngine {
     }
     for (const i of [...this.instances.values()]) {
       const rule = this.rule(i.rule_id);
-      if (rule === undefined || rule.kind === 'container_down') continue;
+      if (rule === undefined || rule.kind === 'container_down' || !this.isCurrent(rule.id)) continue;
       // A down container's alerts hold their state: no false "resolved".
       if (this.isDown(i.container)) continue;
       if (i.state === 'pending' || i.state === 'firing') {

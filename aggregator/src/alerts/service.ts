@@ -87,8 +87,8 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     this.engine.drainDirty();
   }
 
-  setRules(rules: RulesFile): void {
-    this.engine.setRules(rules);
+  setRules(rules: RulesFile): Transition[] {
+    return this.after(this.engine.setRules(rules));
   }
 
   onSample(p: Payload): Transition[] {
