@@ -37,7 +37,7 @@ export interface FleetOptions {
   pollMs: number;
   log: Logger;
   now?: () => number;
-  /** MGET chunk size; the event loop is yielded between chunks. */
+  /** MGET chunk size (default 200); the event loop is yielded between chunks, so no stretch blocks it for long. */
   chunk?: number;
 }
 
@@ -60,7 +60,8 @@ export interface FleetStats {
   samples_received_total: number;
 }
 
-type SampleListener = (p: Payload) => void;
+/** `raw` is the sample's JSON exactly as published, so it can be forwarded without re-serialising. */
+type SampleListener = (p: Payload, raw: string) => void;
 type StatusListener = (name: string, from: ContainerStatus | null, to: ContainerStatus) => void;
 
 /**
@@ -159,8 +160,13 @@ export class Fleet {
     return this.cmd?.status === 'ready';
   }
 
+  get size(): number {
+    return this.entries.size;
+  }
+
   list(): ContainerView[] {
-    return [...this.entries.values()].sort((a, b) => a.name.localeCompare(b.name)).map((e) => this.view(e));
+    // Code-unit order: localeCompare costs ~1 µs a comparison, which a 10,000-row sort per request notices.
+    return [...this.entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((e) => this.view(e));
   }
 
   get(name: string): ContainerView | null {
@@ -184,20 +190,25 @@ export class Fleet {
     const cmd = this.cmd;
     if (cmd?.status !== 'ready') return;
     const t0 = performance.now();
-    const elu0 = performance.eventLoopUtilization();
+    // The poll's own event-loop time: the synchronous stretches between awaits.
+    let busy = 0;
+    let mark = 0;
     try {
       const now = this.now();
       const cutoff = now - this.opts.retentionMs;
       await cmd.zremrangebyscore(CONTAINERS_KEY, '-inf', `(${cutoff}`);
       const flat = await cmd.zrangebyscore(CONTAINERS_KEY, cutoff, '+inf', 'WITHSCORES');
+      mark = performance.now();
       const seen = new Map<string, number>();
       for (let i = 0; i + 1 < flat.length; i += 2) seen.set(flat[i] ?? '', Number(flat[i + 1]));
       for (const name of [...this.entries.keys()]) if (!seen.has(name)) this.entries.delete(name);
       const names = [...seen.keys()];
-      const chunk = this.opts.chunk ?? 500;
+      const chunk = this.opts.chunk ?? 200;
       for (let i = 0; i < names.length; i += chunk) {
         const part = names.slice(i, i + chunk);
+        busy += performance.now() - mark;
         const values = await cmd.mget(part.map(metricsKey));
+        mark = performance.now();
         part.forEach((name, j) => {
           this.applyValue(name, seen.get(name) ?? 0, values[j] ?? null);
         });
@@ -205,12 +216,13 @@ export class Fleet {
       this.synced = true;
       this.stats.polls_total += 1;
       this.refreshStatuses();
+      busy += performance.now() - mark;
     } catch (err) {
       this.stats.poll_errors_total += 1;
       this.opts.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'fleet poll failed; keeping the last view');
     } finally {
       this.stats.last_poll_ms = performance.now() - t0;
-      this.stats.last_poll_loop_ms = performance.eventLoopUtilization(elu0).active;
+      this.stats.last_poll_loop_ms = busy;
     }
   }
 
@@ -261,7 +273,7 @@ export class Fleet {
     }
     const entry = this.entries.get(p.container_name);
     if (entry) this.setStatus(entry, this.statusOf(entry));
-    for (const fn of this.sampleListeners) fn(p);
+    for (const fn of this.sampleListeners) fn(p, raw);
   }
 
   private invalid(where: string, error: string): void {

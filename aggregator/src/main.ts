@@ -30,8 +30,8 @@ async function serve(flags: AggregatorFlags): Promise<void> {
   const log = createLogger({ name: 'system-monitor-aggregator', level: config.logLevel });
   const fleet = new Fleet({ valkey, intervalMs: config.intervalMs, retentionMs: config.retentionMs, pollMs: config.pollMs, log });
   const sse = new SseHub({ ringSize: 2000, maxBufferedBytes: 1024 * 1024, heartbeatMs: 15_000, retryMs: 2000 });
-  fleet.onSample((p) => {
-    sse.publish('sample', p.container_name, p);
+  fleet.onSample((p, raw) => {
+    sse.publishJson('sample', p.container_name, raw);
   });
   fleet.onStatus((name, from, to) => {
     if (from !== null) sse.publish('status', name, { container: name, from, to, at: new Date().toISOString() });

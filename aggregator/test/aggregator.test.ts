@@ -382,6 +382,26 @@ describe('aggregator', () => {
   });
 });
 
+describe('aggregator CORS', () => {
+  it('off by default; with CORS_ORIGINS only the listed origins get the header', async () => {
+    const vport = await freePort();
+    const plain = await startAggregator(vport);
+    const listed = await startAggregator(vport, { CORS_ORIGINS: 'https://ui.example' });
+    try {
+      const h = { Origin: 'https://ui.example' };
+      assert.equal((await fetch(`${plain.base}/healthz`, { headers: h })).headers.get('access-control-allow-origin'), null);
+      assert.equal((await fetch(`${listed.base}/healthz`, { headers: h })).headers.get('access-control-allow-origin'), 'https://ui.example');
+      assert.equal((await fetch(`${listed.base}/healthz`, { headers: { Origin: 'https://evil.example' } })).headers.get('access-control-allow-origin'), null);
+      const pre = await fetch(`${listed.base}/api/v1/containers`, { method: 'OPTIONS', headers: h });
+      assert.equal(pre.status, 204);
+      assert.match(pre.headers.get('access-control-allow-headers') ?? '', /Authorization/);
+    } finally {
+      await plain.proc.stop();
+      await listed.proc.stop();
+    }
+  });
+});
+
 describe('aggregator without Valkey', () => {
   it('starts, serves /healthz, /readyz says why, and recovers when Valkey appears', async () => {
     const vport = await freePort();

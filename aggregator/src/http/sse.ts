@@ -61,7 +61,12 @@ export class SseHub {
 
   /** Sends an event to every matching client and keeps it for replay. Types come from a fixed list and data is JSON, so no field can carry a newline. */
   publish(type: SseEventType, container: string | null, data: unknown): void {
-    const text = JSON.stringify(data);
+    this.publishJson(type, container, JSON.stringify(data));
+  }
+
+  /** As publish, for data that is already a JSON document (a sample as it came from Valkey). */
+  publishJson(type: SseEventType, container: string | null, text: string): void {
+    if (text.includes('\n')) throw new Error('SSE data must be one line of JSON (it contains a newline)');
     const ev: SseEvent = { id: this.nextId++, type, container, data: text };
     this.ring.push(ev);
     if (this.ring.length > this.opts.ringSize) this.ring.shift();

@@ -1,0 +1,190 @@
+/**
+ * `npm run bench:aggregator [containers] [seconds]`: the aggregator (the
+ * esbuild bundle, as shipped) against a local redis-server holding N
+ * simulated containers that publish every 5 s like agents (SET EX + ZADD +
+ * PUBLISH of real payloads), measured from outside:
+ *  - fleet refresh event-loop time (the synchronous part of each re-sync,
+ *    reported by the aggregator in /readyz), sampled every 200 ms,
+ *  - GET /api/v1/containers latency p50/p99 under that load,
+ *  - publish → SSE delivery latency to 100 clients (each following one container),
+ *  - aggregator RSS.
+ * Peer in the same run: redis-benchmark (SET, GET, PUBLISH) on the same server,
+ * Valkey's own ceiling on this machine.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
+import { buildAgentEnv } from '../agent/src/agent-env.js';
+import { createCollectors } from '../agent/src/collectors/index.js';
+import { loadAgentConfig } from '../agent/src/config.js';
+import { Sampler } from '../agent/src/sampler.js';
+import { CONTAINERS_KEY, METRICS_CHANNEL, metricsKey } from '../shared/src/keys.js';
+import type { Payload } from '../shared/src/payload.js';
+
+const REPO = join(import.meta.dirname, '..');
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return Math.round((s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0) * 10) / 10;
+}
+
+async function template(): Promise<Payload> {
+  const fx = join(REPO, 'agent/test/fixtures/docker-v2');
+  const config = loadAgentConfig({ logLevel: 'silent', cgroupRoot: join(fx, 'sys/fs/cgroup'), procRoot: join(fx, 'proc'), sysRoot: join(fx, 'sys') }, { CONTAINER_NAME: 'tpl' });
+  const env = buildAgentEnv(config);
+  const s = new Sampler(env, createCollectors(env), { containerName: 'tpl', version: 'bench', log: pino({ level: 'silent' }) });
+  await s.sample();
+  return s.sample();
+}
+
+function rssMb(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) / 1024;
+}
+
+function redisBenchmark(port: number): Record<string, number> {
+  const r = spawnSync('redis-benchmark', ['-p', String(port), '-q', '-n', '100000', '-t', 'set,get', '-d', '3000', '-P', '16'], { encoding: 'utf8' });
+  const out: Record<string, number> = {};
+  for (const m of (r.stdout || '').matchAll(/([A-Z]+): ([\d.]+) requests per second/g)) out[`${m[1]?.toLowerCase() ?? '?'}_per_sec_3kB_pipelined`] = Number(m[2]);
+  return out;
+}
+
+async function main(): Promise<void> {
+  const n = Number(process.argv[2] ?? 10_000);
+  const seconds = Number(process.argv[3] ?? 30);
+  const built = spawnSync(process.execPath, ['scripts/build.mjs', '--no-sea'], { cwd: REPO, encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`build failed: ${built.stderr}`);
+  const server = new RedisServer(await freePort());
+  await server.start();
+  const redis = new Redis({ port: server.port, host: '127.0.0.1' });
+  const tpl = await template();
+  const names = Array.from({ length: n }, (_, i) => `sim-${i}`);
+  const payload = (name: string, seq: number): string => JSON.stringify({ ...tpl, container_name: name, seq, timestamp: new Date().toISOString() });
+
+  // Seed every container once so the first poll sees the whole fleet.
+  for (let i = 0; i < n; i += 500) {
+    const p = redis.pipeline();
+    for (const name of names.slice(i, i + 500)) {
+      p.set(metricsKey(name), payload(name, 1), 'EX', 15);
+      p.zadd(CONTAINERS_KEY, Date.now(), name);
+    }
+    await p.exec();
+  }
+
+  const aggPort = await freePort();
+  const agg = spawn(process.execPath, [...(process.env.AGG_NODE_FLAGS ?? '').split(' ').filter((f) => f !== ''), join(REPO, 'dist/aggregator.cjs')], {
+    env: { PATH: process.env.PATH ?? '', PORT: String(aggPort), VALKEY_URL: `redis://127.0.0.1:${server.port}`, LOG_LEVEL: 'warn', INTERVAL_SECONDS: '5' },
+    stdio: 'ignore',
+  });
+  const base = `http://127.0.0.1:${aggPort}`;
+  for (let i = 0; i < 600; i++) {
+    try {
+      if ((await fetch(`${base}/readyz`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+
+  // 100 SSE clients, each following one container; latency = receipt − the sample's timestamp.
+  const sseLatencies: number[] = [];
+  const ctrl = new AbortController();
+  const clients = Array.from({ length: 100 }, async (_, i) => {
+    const r = await fetch(`${base}/api/v1/events?types=sample&container=sim-${i * Math.floor(n / 100)}`, { signal: ctrl.signal });
+    const reader = r.body?.getReader();
+    if (!reader) return;
+    const dec = new TextDecoder();
+    let buf = '';
+    try {
+      for (;;) {
+        const { value, done } = (await reader.read()) as { value?: Uint8Array; done: boolean };
+        if (done) return;
+        buf += dec.decode(value, { stream: true });
+        let k: number;
+        while ((k = buf.indexOf('\n\n')) >= 0) {
+          const frame = buf.slice(0, k);
+          buf = buf.slice(k + 2);
+          const m = /"timestamp":"([^"]+)"/.exec(frame);
+          if (m?.[1]) sseLatencies.push(Date.now() - Date.parse(m[1]));
+        }
+      }
+    } catch {
+      // aborted at the end
+    }
+  });
+
+  // Load: every container publishes once per 5 s, spread evenly (agents are not synchronised).
+  const state = { stop: false };
+  let seq = 2;
+  const load = (async () => {
+    const perTick = Math.ceil(n / 100);
+    let idx = 0;
+    while (!state.stop) {
+      const t0 = Date.now();
+      const p = redis.pipeline();
+      for (let j = 0; j < perTick; j++) {
+        const name = names[idx % n] ?? 'sim-0';
+        idx += 1;
+        const json = payload(name, seq);
+        p.set(metricsKey(name), json, 'EX', 15);
+        p.zadd(CONTAINERS_KEY, Date.now(), name);
+        p.publish(METRICS_CHANNEL, json);
+      }
+      if (idx % n === 0) seq += 1;
+      await p.exec();
+      await sleep(Math.max(0, 50 - (Date.now() - t0)));
+    }
+  })();
+
+  const listLatencies: number[] = [];
+  const pollLoop: number[] = [];
+  const pollWall: number[] = [];
+  const until = Date.now() + seconds * 1000;
+  // The first re-sync parses the whole fleet once; measure the steady state after it.
+  await sleep(8000);
+  while (Date.now() < until) {
+    const t0 = performance.now();
+    const r = await fetch(`${base}/api/v1/containers`);
+    await r.arrayBuffer();
+    listLatencies.push(performance.now() - t0);
+    const ready = (await (await fetch(`${base}/readyz`)).json()) as { fleet: { last_poll_loop_ms: number | null; last_poll_ms: number | null } };
+    if (ready.fleet.last_poll_loop_ms !== null) pollLoop.push(ready.fleet.last_poll_loop_ms);
+    if (ready.fleet.last_poll_ms !== null) pollWall.push(ready.fleet.last_poll_ms);
+    await sleep(200);
+  }
+  const rss = rssMb(agg.pid ?? 0);
+  state.stop = true;
+  await load;
+  ctrl.abort();
+  await Promise.allSettled(clients);
+  agg.kill('SIGTERM');
+  await new Promise((r) => agg.once('exit', r));
+  const peer = redisBenchmark(server.port);
+  redis.disconnect();
+  await server.stop();
+
+  process.stdout.write(
+    `${JSON.stringify(
+      {
+        containers: n,
+        seconds,
+        publishes_per_sec: Math.round(n / 5),
+        fleet_refresh_event_loop_ms: { p50: pct(pollLoop, 50), max: pct(pollLoop, 100), samples: pollLoop.length },
+        fleet_refresh_wall_ms: { p50: pct(pollWall, 50), max: pct(pollWall, 100) },
+        get_containers_ms: { p50: pct(listLatencies, 50), p99: pct(listLatencies, 99), requests: listLatencies.length },
+        sse_100_clients_latency_ms: { p50: pct(sseLatencies, 50), p99: pct(sseLatencies, 99), events: sseLatencies.length },
+        aggregator_rss_mb: Math.round(rss),
+        peer_redis_benchmark: peer,
+        targets: 'refresh <= 50 ms event loop; GET p99 <= 50 ms; SSE p99 <= 100 ms',
+      },
+      null,
+      2,
+    )}\n`,
+  );
+}
+
+await main();
