@@ -9,6 +9,13 @@ describe('loadAggregatorConfig', () => {
     assert.deepEqual([c.host, c.port, c.intervalMs, c.retentionMs, c.authTokensFile, c.corsOrigins], ['127.0.0.1', 8080, 5000, 86_400_000, null, []]);
   });
 
+  it('alert rules file and capacity buffer: defaults and settings', () => {
+    const d = loadAggregatorConfig({}, {});
+    assert.deepEqual([d.alertRulesFile, d.capacityBuffer], [null, 0.2]);
+    const c = loadAggregatorConfig({ capacityBuffer: '0.3' }, { ALERT_RULES_FILE: '/etc/rules.yaml', CAPACITY_BUFFER: '0.1' });
+    assert.deepEqual([c.alertRulesFile, c.capacityBuffer], ['/etc/rules.yaml', 0.3]);
+  });
+
   it('flags win over env', () => {
     const c = loadAggregatorConfig({ port: '9000' }, { PORT: '1', HOST: '0.0.0.0', CORS_ORIGINS: 'https://a.example, https://b.example' });
     assert.equal(c.port, 9000);
@@ -25,6 +32,8 @@ describe('loadAggregatorConfig', () => {
       [{ AUTH_TOKENS_FILE: 'tokens.json' }, /^AUTH_TOKENS_FILE: must be an absolute path/],
       [{ CORS_ORIGINS: 'not a url' }, /^CORS_ORIGINS: /],
       [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be one of/],
+      [{ ALERT_RULES_FILE: 'rules.yaml' }, /^ALERT_RULES_FILE: must be an absolute path/],
+      [{ CAPACITY_BUFFER: '2' }, /^CAPACITY_BUFFER: must be at most 0.95/],
     ];
     for (const [env, re] of cases) {
       assert.throws(() => loadAggregatorConfig({}, env), (e: unknown) => e instanceof ConfigError && re.test(e.message), JSON.stringify(env));

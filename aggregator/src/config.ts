@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError, fromFlagOrEnv, numberText, parseSetting, wholeNumber } from '../../shared/src/config.js';
+import { absolutePath, ConfigError, fromFlagOrEnv, numberText, parseSetting, wholeNumber } from '../../shared/src/config.js';
 import { logLevels } from '../../shared/src/log.js';
 
 /** Flags of `system-monitor-aggregator` (commander fills these). */
@@ -11,6 +11,8 @@ export interface AggregatorFlags {
   authTokensFile?: string;
   corsOrigins?: string;
   logLevel?: string;
+  alertRules?: string;
+  capacityBuffer?: string;
 }
 
 export interface AggregatorConfig {
@@ -26,6 +28,10 @@ export interface AggregatorConfig {
   /** Allowed CORS origins; empty = CORS off. `*` allows any. */
   corsOrigins: string[];
   logLevel: (typeof logLevels)[number];
+  /** Alert rules file (JSON or YAML); null = the shipped defaults. */
+  alertRulesFile: string | null;
+  /** Share of a container's limit the capacity check keeps free (default 0.2). */
+  capacityBuffer: number;
 }
 
 const hostSchema = z.string().trim().min(1, 'must not be empty');
@@ -44,6 +50,8 @@ export function loadAggregatorConfig(flags: AggregatorFlags, env: NodeJS.Process
   const tokensIn = pick(flags.authTokensFile, '--auth-tokens-file', 'AUTH_TOKENS_FILE');
   const corsIn = pick(flags.corsOrigins, '--cors-origins', 'CORS_ORIGINS');
   const levelIn = pick(flags.logLevel, '--log-level', 'LOG_LEVEL');
+  const rulesIn = pick(flags.alertRules, '--alert-rules', 'ALERT_RULES_FILE');
+  const bufferIn = pick(flags.capacityBuffer, '--capacity-buffer', 'CAPACITY_BUFFER');
   const intervalS = intervalIn ? parseSetting(numberText(1, 3600), intervalIn.raw, intervalIn.label) : 5;
   const retentionS = retentionIn ? parseSetting(wholeNumber(60, 86_400 * 30), retentionIn.raw, retentionIn.label) : 86_400;
   if (tokensIn !== undefined && !tokensIn.raw.startsWith('/')) {
@@ -57,6 +65,8 @@ export function loadAggregatorConfig(flags: AggregatorFlags, env: NodeJS.Process
     pollMs: Math.round(intervalS * 1000),
     authTokensFile: tokensIn?.raw ?? null,
     corsOrigins: corsIn ? parseSetting(originList, corsIn.raw, corsIn.label) : [],
+    alertRulesFile: rulesIn ? parseSetting(absolutePath, rulesIn.raw, rulesIn.label) : null,
+    capacityBuffer: bufferIn ? parseSetting(numberText(0, 0.95), bufferIn.raw, bufferIn.label) : 0.2,
     logLevel: levelIn ? parseSetting(z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` }), levelIn.raw.toLowerCase(), levelIn.label) : 'info',
   };
 }

@@ -1,13 +1,21 @@
+import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
+import { Redis } from 'ioredis';
 import { ConfigError } from '../../shared/src/config.js';
 import { createLogger } from '../../shared/src/log.js';
-import { describeValkey, valkeyConfigFromEnv } from '../../shared/src/valkey.js';
+import { describeValkey, ioredisOptions, valkeyConfigFromEnv } from '../../shared/src/valkey.js';
 import { VERSION } from '../../shared/src/version.js';
+import type { Payload } from '../../shared/src/payload.js';
 import { loadAggregatorConfig, type AggregatorFlags } from './config.js';
 import { Fleet } from './fleet.js';
 import { loadTokens } from './http/auth.js';
 import { createHttpServer } from './http/server.js';
 import { SseHub } from './http/sse.js';
+import { LeaderElector } from './alerts/leader.js';
+import { RulesStore } from './alerts/rules-store.js';
+import { RulesError } from './alerts/rules-load.js';
+import { AlertService } from './alerts/service.js';
+import { RollupWriter } from './history/rollup-writer.js';
 
 /**
  * `system-monitor-aggregator`: the fleet view over Valkey, served as REST,
@@ -28,7 +36,80 @@ async function serve(flags: AggregatorFlags): Promise<void> {
   fleet.onStatus((name, from, to) => {
     if (from !== null) sse.publish('status', name, { container: name, from, to, at: new Date().toISOString() });
   });
-  const server = createHttpServer({ fleet, sse, log, tokens, corsOrigins: config.corsOrigins, version: VERSION });
+  const rules = new RulesStore(config.alertRulesFile, log);
+  await rules.load();
+  // Its own connection: alert state and the leader lock fail fast instead of queueing while Valkey is away.
+  const alertRedis = new Redis({
+    ...ioredisOptions(valkey),
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    commandTimeout: 2000,
+    retryStrategy: (attempt: number) => Math.round(Math.min(2000, 100 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() * 0.5)),
+  });
+  alertRedis.on('error', () => undefined);
+  const elector = new LeaderElector(alertRedis, { id: `${hostname()}-${process.pid}`, log });
+  const alerts = new AlertService({ redis: alertRedis, rules: rules.current(), isLeader: () => elector.isLeader(), log, externalUrl: `http://${config.host}:${config.port}` });
+  const rollups = new RollupWriter(alertRedis, { log });
+  alerts.on('transition', (t) => {
+    sse.publish('alert', t.container === '' ? null : t.container, t);
+  });
+  elector.on('change', (leader) => void alerts.onLeadership(leader));
+  let alertsStarted = false;
+  alertRedis.on('ready', () => {
+    alerts.onValkeyUp(true);
+    if (alertsStarted) return;
+    alertsStarted = true;
+    // Restore persisted state before campaigning, so a new leader knows what was already sent.
+    void alerts.start().then(
+      () => {
+        elector.start();
+      },
+      (err: unknown) => {
+        alertsStarted = false;
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not load alert state; retrying on the next connection');
+      },
+    );
+  });
+  alertRedis.on('close', () => {
+    alerts.onValkeyUp(false);
+  });
+  // Pub/sub is fire-and-forget: samples that only a poll saw are fed to alerting on the next tick.
+  const fed = new Map<string, string>();
+  const feedAlerts = (p: Payload): void => {
+    if (fed.get(p.container_name) === p.timestamp) return;
+    fed.set(p.container_name, p.timestamp);
+    alerts.onSample(p);
+  };
+  fleet.onSample(feedAlerts);
+  fleet.onStatus((name, _from, to) => {
+    alerts.onContainerStatus(name, to);
+  });
+  const alertTick = setInterval(() => {
+    const names = new Set<string>();
+    for (const c of fleet.list()) {
+      names.add(c.name);
+      if (c.sample !== null && c.status === 'ok') feedAlerts(c.sample);
+    }
+    for (const n of fed.keys()) if (!names.has(n)) fed.delete(n);
+    alerts.tick();
+  }, 1000);
+  let rolling = false;
+  const rollupTick = setInterval(() => {
+    if (!elector.isLeader() || rolling) return;
+    rolling = true;
+    void (async () => {
+      for (const c of fleet.list()) await rollups.roll(c.name).catch((err: unknown) => { log.warn({ container: c.name, err: err instanceof Error ? err.message : String(err) }, 'rollup failed'); });
+    })().finally(() => {
+      rolling = false;
+    });
+  }, 60_000);
+  process.on('SIGHUP', () => {
+    void rules.reload().then((r) => {
+      if (r.ok) alerts.setRules(rules.current());
+    });
+  });
+  const server = createHttpServer({ fleet, sse, log, tokens, corsOrigins: config.corsOrigins, version: VERSION, alerts, capacityBuffer: config.capacityBuffer });
   fleet.start();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -48,7 +129,16 @@ async function serve(flags: AggregatorFlags): Promise<void> {
     sse.close();
     server.close();
     server.closeAllConnections();
-    void fleet.stop().then(() => process.exit(0));
+    clearInterval(alertTick);
+    clearInterval(rollupTick);
+    void elector
+      .stop()
+      .then(() => alerts.stop())
+      .then(() => fleet.stop())
+      .finally(() => {
+        alertRedis.disconnect();
+        process.exit(0);
+      });
     setTimeout(() => process.exit(0), 2000).unref();
   };
   process.on('SIGTERM', () => {
@@ -69,6 +159,8 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--retention <seconds>', 'prune registry entries not seen for this long [env RETENTION_SECONDS, default 86400]'))
     .addOption(new Option('--auth-tokens-file <file>', 'JSON file of bearer tokens; when set every /api route and /metrics need one [env AUTH_TOKENS_FILE]'))
     .addOption(new Option('--cors-origins <list>', 'comma-separated allowed origins, or * [env CORS_ORIGINS, default CORS off]'))
+    .addOption(new Option('--alert-rules <file>', 'alert rules, JSON or YAML; SIGHUP reloads it (a bad file keeps the previous rules) [env ALERT_RULES_FILE, default: built-in rules]'))
+    .addOption(new Option('--capacity-buffer <fraction>', 'share of a limit the capacity check keeps free [env CAPACITY_BUFFER, default 0.2]'))
     .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent [env LOG_LEVEL, default info]'))
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
@@ -77,7 +169,7 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) process.exit(err.exitCode);
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof RulesError) {
       process.stderr.write(`system-monitor-aggregator: ${err.message}\n`);
       process.exit(2);
     }

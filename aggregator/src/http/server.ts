@@ -2,7 +2,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Payload } from '../../../shared/src/payload.js';
+import type { AlertService } from '../alerts/service.js';
+import { checkCapacity, capacityQuerySchema } from '../capacity.js';
 import type { ContainerView, Fleet } from '../fleet.js';
+import { historyQuerySchema, queryHistory } from '../history/query.js';
 import { readNewestLogs } from '../logs.js';
 import { fleetTotals, siriusRow, siriusSummary } from '../sirius.js';
 import { roleOf, type TokenTable } from './auth.js';
@@ -16,6 +19,10 @@ export interface ServerDeps {
   tokens: TokenTable | null;
   corsOrigins: string[];
   version: string;
+  /** Alerting (routes answer 503 without it). */
+  alerts?: AlertService;
+  /** Default capacity safety buffer (share of the limit kept free). */
+  capacityBuffer?: number;
 }
 
 export class HttpError extends Error {
@@ -105,6 +112,15 @@ const logsQuery = z.strictObject({
 
 const noQuery = z.strictObject({});
 
+const alertHistoryQuery = z.strictObject({
+  count: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number from 1 to 10000')
+    .transform(Number)
+    .pipe(z.number().int().min(1, 'must be at least 1').max(10_000, 'must be at most 10000'))
+    .default(100),
+});
+
 /** One container in a list: status and the headline figures; the full sample only when asked for. */
 function containerJson(c: ContainerView, withSample: boolean) {
   const p = c.sample;
@@ -193,6 +209,33 @@ export function routes(d: ServerDeps): Route[] {
       const c = d.fleet.get(name);
       if (c === null) throw new HttpError(404, `no container named "${name}" is known (it never published, or was pruned)`);
       sendJson(res, 200, { ...containerJson(c, true), sample_age_seconds: c.sample === null ? null : Math.max(0, (Date.now() - Date.parse(c.sample.timestamp)) / 1000) });
+    }),
+    route('/api/v1/containers/:name/history', 'bearer', async ({ res, url, params }) => {
+      const q = query(url, historyQuerySchema(Date.now()));
+      const name = params.name ?? '';
+      if (d.fleet.get(name) === null) throw new HttpError(404, `no container named "${name}" is known (it never published, or was pruned)`);
+      const client = d.fleet.client;
+      if (client === null || !d.fleet.valkeyUp) throw new HttpError(503, 'Valkey is not reachable; history cannot be read now');
+      const r = await queryHistory(client, name, q);
+      sendJson(res, 200, { container: name, since: new Date(q.since).toISOString(), until: new Date(q.until).toISOString(), fields: q.fields, ...r });
+    }),
+    route('/api/v1/alerts', 'bearer', ({ res, url }) => {
+      query(url, noQuery);
+      if (d.alerts === undefined) throw new HttpError(503, 'alerting is not enabled in this aggregator');
+      sendJson(res, 200, { alerts: d.alerts.active() });
+    }),
+    route('/api/v1/alerts/history', 'bearer', async ({ res, url }) => {
+      const q = query(url, alertHistoryQuery);
+      if (d.alerts === undefined) throw new HttpError(503, 'alerting is not enabled in this aggregator');
+      if (!d.fleet.valkeyUp) throw new HttpError(503, 'Valkey is not reachable; alert history cannot be read now');
+      sendJson(res, 200, await d.alerts.history(q.count));
+    }),
+    route('/api/v1/capacity', 'bearer', ({ res, url }) => {
+      const q = query(url, capacityQuerySchema);
+      const c = d.fleet.get(q.container);
+      if (c === null) throw new HttpError(404, `no container named "${q.container}" is known (it never published, or was pruned)`);
+      if (c.sample === null) throw new HttpError(503, `no readable sample for "${q.container}" yet`);
+      sendJson(res, 200, checkCapacity(c.sample, q, { buffer: q.buffer ?? d.capacityBuffer ?? 0.2 }));
     }),
     route('/api/v1/gpus', 'bearer', ({ res, url }) => {
       query(url, noQuery);

@@ -1,0 +1,274 @@
+import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../../../shared/src/log.js';
+import type { Payload } from '../../../shared/src/payload.js';
+import { AlertEngine, VALKEY_RULE_ID, type ContainerStatus } from './engine.js';
+import { formatValue, renderTemplate } from './metric.js';
+import { dueNotification, type Due } from './notify-policy.js';
+import { AlertStatePersistence } from './persist.js';
+import type { NotifySettings, RulesFile, Severity } from './rule-schema.js';
+import type { AlertState, Instance, Transition } from './state.js';
+import { alertmanagerPayload, deliver, idempotencyKey, ZERO_TIME, type AmAlert, type DeliveryOptions } from './webhook.js';
+
+export interface AlertServiceOptions {
+  redis: Redis;
+  rules: RulesFile;
+  /** Only the leader persists state and sends webhooks (LeaderElector.isLeader). */
+  isLeader: () => boolean;
+  clock?: () => number;
+  log?: Logger;
+  /** Base URL of this aggregator, for `externalURL` / `generatorURL`. */
+  externalUrl?: string;
+  receiver?: string;
+  delivery?: DeliveryOptions;
+  eventsMaxLen?: number;
+  /** Wait before retrying a notification whose every webhook failed. */
+  failedRetryMs?: number;
+  /** Resolved instances and unseen containers are forgotten after this long (default 24 h). */
+  retentionMs?: number;
+}
+
+/** An alert as `GET /api/v1/alerts` shows it. */
+export interface ActiveAlert {
+  fingerprint: string;
+  rule_id: string;
+  name: string;
+  container: string;
+  gpu: string | null;
+  state: AlertState;
+  severity: Severity | null;
+  value: number | null;
+  since: string;
+  fired_at: string | null;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+export interface DeliveryRecord {
+  fingerprint: string;
+  reason: Due['reason'];
+  url: string;
+  ok: boolean;
+  attempts: number;
+  error: string | null;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/**
+ * Alerting for the aggregator: every replica evaluates (so all serve
+ * `active()` and SSE `transition` events); the leader also persists state and
+ * delivers webhooks. Delivery is at-least-once with a stable idempotency key,
+ * and the ledger (`notified`) is written to Valkey right after each success,
+ * so a successor neither re-sends nor forgets a notification.
+ */
+export class AlertService extends EventEmitter<{ transition: [Transition]; delivery: [DeliveryRecord] }> {
+  readonly engine: AlertEngine;
+  private readonly persistence: AlertStatePersistence;
+  private readonly clock: () => number;
+  private persisting: Promise<void> = Promise.resolve();
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly retryAt = new Map<string, number>();
+  /** False until this replica, as leader, has merged the persisted ledger. */
+  private adopted = false;
+  private stopped = false;
+
+  constructor(private readonly opts: AlertServiceOptions) {
+    super();
+    this.clock = opts.clock ?? Date.now;
+    this.engine = new AlertEngine(opts.rules, this.clock);
+    this.persistence = new AlertStatePersistence(opts.redis, { eventsMaxLen: opts.eventsMaxLen, log: opts.log });
+  }
+
+  /** Restores persisted state: pending countdowns continue, firing alerts are not re-sent. */
+  async start(): Promise<void> {
+    const loaded = await this.persistence.load();
+    this.engine.restore(loaded.instances, loaded.lastSeen);
+    this.engine.drainDirty();
+  }
+
+  setRules(rules: RulesFile): Transition[] {
+    return this.after(this.engine.setRules(rules));
+  }
+
+  onSample(p: Payload): Transition[] {
+    return this.after(this.engine.onSample(p));
+  }
+
+  onContainerStatus(name: string, status: ContainerStatus): Transition[] {
+    return this.after(this.engine.onContainerStatus(name, status));
+  }
+
+  onValkeyUp(up: boolean): Transition[] {
+    return this.after(this.engine.onValkeyUp(up));
+  }
+
+  tick(): Transition[] {
+    const ts = this.after(this.engine.tick());
+    const gone = this.engine.prune(this.opts.retentionMs ?? 86_400_000);
+    if (this.leading() && (gone.fingerprints.length > 0 || gone.containers.length > 0)) {
+      this.persisting = this.persisting
+        .then(() => this.persistence.remove(gone.fingerprints, gone.containers))
+        .catch((err: unknown) => {
+          this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not delete forgotten alert state');
+        });
+    }
+    return ts;
+  }
+
+  /** Call when LeaderElector emits `change`. */
+  async onLeadership(leader: boolean): Promise<void> {
+    if (!leader) {
+      this.adopted = false;
+      return;
+    }
+    await this.adoptPersisted();
+    this.adopted = true;
+    this.persist([], true);
+    this.reconcile();
+  }
+
+  active(): ActiveAlert[] {
+    return this.engine
+      .all()
+      .filter((i) => i.state === 'pending' || i.state === 'firing')
+      .map((i) => this.view(i));
+  }
+
+  async history(count = 100): Promise<{ transitions: Transition[]; corrupt: number }> {
+    return this.persistence.history(count);
+  }
+
+  /** Resolves when persistence and deliveries started so far have finished (tests, shutdown). */
+  async idle(): Promise<void> {
+    for (;;) {
+      const pending = [this.persisting, ...this.inFlight.values()];
+      await Promise.all(pending);
+      if (this.inFlight.size === 0) {
+        await this.persisting;
+        return;
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.idle();
+  }
+
+  private after(ts: Transition[]): Transition[] {
+    for (const t of ts) this.emit('transition', t);
+    if (this.leading()) {
+      this.persist(ts, false);
+      this.reconcile();
+    } else {
+      this.engine.drainDirty();
+    }
+    return ts;
+  }
+
+  private leading(): boolean {
+    return !this.stopped && this.adopted && this.opts.isLeader();
+  }
+
+  private persist(ts: readonly Transition[], all: boolean): void {
+    const changed = all ? this.engine.all() : this.engine.drainDirty();
+    if (all) this.engine.drainDirty();
+    const seen = this.engine.lastSeen();
+    this.persisting = this.persisting
+      .then(() => this.persistence.save(changed, ts, seen))
+      .catch((err: unknown) => {
+        this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not persist alert state; it is written again on the next change');
+      });
+  }
+
+  private async adoptPersisted(): Promise<void> {
+    const loaded = await this.persistence.load();
+    for (const p of loaded.instances) {
+      const l = this.engine.get(p.fingerprint);
+      if (l === undefined) {
+        this.engine.put(p);
+        continue;
+      }
+      const m: Instance = { ...l };
+      if (p.notified !== null && (l.notified === null || p.notified.at > l.notified.at)) m.notified = p.notified;
+      // The same episode seen by two replicas: keep the start the previous leader announced.
+      if (l.fired_at !== null && p.fired_at !== null && p.fired_at <= (l.resolved_at ?? Infinity) && l.fired_at <= (p.resolved_at ?? Infinity)) {
+        m.fired_at = p.fired_at;
+      }
+      if (l.state === 'pending' && p.state === 'pending' && p.active_at !== null && l.active_at !== null && p.active_at < l.active_at) m.active_at = p.active_at;
+      this.engine.put(m);
+    }
+  }
+
+  private notifyFor(i: Instance): NotifySettings | undefined {
+    const rules = this.engine.currentRules();
+    return this.engine.rule(i.rule_id)?.notify ?? rules.notify;
+  }
+
+  private reconcile(): void {
+    if (!this.leading()) return;
+    const now = this.clock();
+    for (const i of this.engine.all()) {
+      if (this.inFlight.has(i.fingerprint) || (this.retryAt.get(i.fingerprint) ?? 0) > now) continue;
+      const notify = this.notifyFor(i);
+      if (notify === undefined || notify.webhooks.length === 0) continue;
+      const due = dueNotification(i, notify, now);
+      if (due === null) continue;
+      const job = this.send(i, due, notify).finally(() => {
+        this.inFlight.delete(i.fingerprint);
+        this.reconcile();
+      });
+      this.inFlight.set(i.fingerprint, job);
+    }
+  }
+
+  private async send(i: Instance, due: Due, notify: NotifySettings): Promise<void> {
+    const v = this.view(i);
+    const firedAt = i.fired_at ?? i.updated_at;
+    const startsAt = iso(firedAt);
+    const alert: AmAlert = {
+      status: due.status,
+      labels: v.labels,
+      annotations: v.annotations,
+      startsAt,
+      endsAt: due.status === 'resolved' && i.resolved_at !== null ? iso(i.resolved_at) : ZERO_TIME,
+      generatorURL: `${this.opts.externalUrl ?? ''}/api/v1/alerts`,
+      fingerprint: i.fingerprint,
+    };
+    const body = alertmanagerPayload(alert, this.opts.receiver ?? 'system-monitor', this.opts.externalUrl ?? '');
+    const key = idempotencyKey(i.fingerprint, due.status, startsAt, due.keyExtra);
+    let delivered = false;
+    for (const url of notify.webhooks) {
+      const r = await deliver(url, body, key, { ...this.opts.delivery, shouldContinue: () => this.leading() });
+      this.emit('delivery', { fingerprint: i.fingerprint, reason: due.reason, url, ok: r.ok, attempts: r.attempts, error: r.error });
+      if (r.ok) delivered = true;
+      else this.opts.log?.warn({ fingerprint: i.fingerprint, url, err: r.error }, 'webhook not delivered');
+    }
+    if (!delivered) {
+      this.retryAt.set(i.fingerprint, this.clock() + (this.opts.failedRetryMs ?? 60_000));
+      return;
+    }
+    this.retryAt.delete(i.fingerprint);
+    const cur = this.engine.get(i.fingerprint) ?? i;
+    this.engine.put({ ...cur, notified: { status: due.status, severity: i.severity ?? 'warning', fired_at: firedAt, at: this.clock() } });
+    if (this.leading()) this.persist([], false);
+  }
+
+  private view(i: Instance): ActiveAlert {
+    const rule = this.engine.rule(i.rule_id);
+    const name = i.rule_id === VALKEY_RULE_ID ? 'Valkey unreachable' : rule?.name ?? i.rule_id;
+    const vars: Record<string, string> = { container: i.container, value: formatValue(i.value), gpu: i.instance ?? '', rule: name };
+    const labels: Record<string, string> = { alertname: i.rule_id, severity: i.severity ?? 'none', ...(rule?.labels ?? {}) };
+    if (i.container !== '') labels.container = i.container;
+    if (i.instance !== null) labels.gpu = i.instance;
+    const annotations: Record<string, string> = { summary: name };
+    for (const [k, t] of Object.entries(rule?.annotations ?? {})) annotations[k] = renderTemplate(t, vars);
+    if (i.rule_id === VALKEY_RULE_ID) annotations.summary = 'the aggregator cannot reach Valkey; container_down is suspended';
+    return {
+      fingerprint: i.fingerprint, rule_id: i.rule_id, name, container: i.container, gpu: i.instance, state: i.state,
+      severity: i.severity, value: i.value, since: iso(i.active_at ?? i.updated_at), fired_at: i.fired_at === null ? null : iso(i.fired_at),
+      labels, annotations,
+    };
+  }
+}

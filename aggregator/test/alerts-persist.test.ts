@@ -1,0 +1,107 @@
+import { describe, it, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { RedisServer, freePort } from '../../agent/test/helpers/redis-server.js';
+import { ALERTS_EVENTS_KEY, ALERTS_STATE_KEY } from '../../shared/src/keys.js';
+import { AlertService } from '../src/alerts/service.js';
+import { AlertStatePersistence } from '../src/alerts/persist.js';
+import { fingerprintOf } from '../src/alerts/engine.js';
+import { rulesFileSchema } from '../src/alerts/rule-schema.js';
+import { makePayload } from './helpers/payload.js';
+import { Receiver } from './helpers/receiver.js';
+
+describe('alert state in a real redis-server', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  let rx: Receiver;
+  let t = 5_000_000;
+  const clock = (): number => t;
+
+  before(async () => {
+    const port = await freePort();
+    server = new RedisServer(port);
+    await server.start();
+    redis = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+    rx = new Receiver(() => 200);
+    await rx.start();
+  });
+  after(async () => {
+    redis.disconnect();
+    await rx.stop();
+    await server.stop();
+  });
+  beforeEach(async () => {
+    await redis.flushall();
+    rx.requests.length = 0;
+  });
+
+  const rules = (): ReturnType<typeof rulesFileSchema.parse> => rulesFileSchema.parse({
+    notify: { webhooks: [rx.url], repeat_interval: '1h' },
+    rules: [{ id: 'mem', name: 'Memory', metric: 'memory_percent', warn: 90, for: '10s' }],
+  });
+  const service = async (): Promise<AlertService> => {
+    const s = new AlertService({ redis, rules: rules(), isLeader: () => true, clock, delivery: { baseDelayMs: 10 } });
+    await s.start();
+    await s.onLeadership(true);
+    return s;
+  };
+
+  it('a restart keeps a pending countdown and does not re-send a firing notification', async () => {
+    const a = await service();
+    a.onSample(makePayload({ memory_percent: 95 }));
+    await a.idle();
+    t += 6000;
+    a.tick();
+    await a.stop();
+
+    const b = await service();
+    const fp = fingerprintOf('mem', 'web-1', null);
+    assert.equal(b.engine.get(fp)?.state, 'pending');
+    assert.equal(b.engine.get(fp)?.active_at, 5_000_000, 'countdown start survived the restart');
+    t += 4000;
+    assert.deepEqual(b.tick().map((x) => x.kind), ['firing'], '10 s after the first sample, not 10 s after the restart');
+    await b.idle();
+    assert.equal(rx.successes().length, 1);
+    await b.stop();
+
+    const c = await service();
+    c.tick();
+    c.onSample(makePayload({ memory_percent: 96 }));
+    await c.idle();
+    assert.equal(rx.successes().length, 1, 'no second firing notification after another restart');
+    const hist = await c.history(10);
+    assert.deepEqual(hist.transitions.map((x) => x.kind), ['firing', 'pending'], 'newest first');
+    t += 1000;
+    c.onSample(makePayload({ memory_percent: 10 }));
+    await c.idle();
+    const sent = rx.successes().map((r) => (r.body as { status: string }).status);
+    assert.deepEqual(sent, ['firing', 'resolved']);
+    await c.stop();
+  });
+
+  it('corrupt state fields are reported and left in place; the rest loads', async () => {
+    const a = await service();
+    a.onSample(makePayload({ memory_percent: 95 }));
+    await a.stop();
+    await redis.hset(ALERTS_STATE_KEY, 'deadbeef', '{not json', 'cafe', JSON.stringify({ fingerprint: 'cafe', state: 'exploded' }), 'seen:x', 'yesterday');
+    await redis.xadd(ALERTS_EVENTS_KEY, '*', 'kind', 'weird');
+    const p = new AlertStatePersistence(redis);
+    const loaded = await p.load();
+    assert.deepEqual(loaded.corrupt.sort(), ['cafe', 'deadbeef', 'seen:x']);
+    assert.deepEqual(loaded.instances.map((i) => i.fingerprint), [fingerprintOf('mem', 'web-1', null)]);
+    assert.equal(await redis.hget(ALERTS_STATE_KEY, 'deadbeef'), '{not json', 'nothing deleted');
+    const h = await p.history(10);
+    assert.equal(h.corrupt, 1);
+    assert.equal(h.transitions.length, 1);
+  });
+
+  it('only a leader writes state', async () => {
+    const s = new AlertService({ redis, rules: rules(), isLeader: () => false, clock });
+    await s.start();
+    await s.onLeadership(false);
+    s.onSample(makePayload({ memory_percent: 95 }));
+    await s.idle();
+    assert.equal(await redis.exists(ALERTS_STATE_KEY), 0);
+    assert.equal(s.active().length, 1, 'a follower still evaluates and serves reads');
+  });
+});

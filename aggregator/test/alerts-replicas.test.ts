@@ -1,0 +1,96 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { RedisServer, freePort } from '../../agent/test/helpers/redis-server.js';
+import { AlertService } from '../src/alerts/service.js';
+import { LeaderElector } from '../src/alerts/leader.js';
+import { rulesFileSchema } from '../src/alerts/rule-schema.js';
+import { makePayload } from './helpers/payload.js';
+import { Receiver } from './helpers/receiver.js';
+
+interface Pipeline {
+  redis: Redis;
+  elector: LeaderElector;
+  service: AlertService;
+}
+
+async function waitFor(what: string, ms: number, probe: () => boolean): Promise<void> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) {
+    if (probe()) return;
+    await sleep(20);
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+describe('three aggregators, one leader, exactly-once webhooks', () => {
+  let server: RedisServer;
+  let port = 0;
+  let rx: Receiver;
+  const pipelines: Pipeline[] = [];
+
+  before(async () => {
+    port = await freePort();
+    server = new RedisServer(port);
+    await server.start();
+    // Two 503s, then accept everything.
+    rx = new Receiver((n) => (n < 2 ? 503 : 200));
+    await rx.start();
+  });
+  after(async () => {
+    for (const p of pipelines) {
+      await p.elector.stop();
+      await p.service.stop();
+      p.redis.disconnect();
+    }
+    await rx.stop();
+    await server.stop();
+  });
+
+  it('delivers firing once through two 503s, and resolved once after the leader is killed mid-alert', async () => {
+    const rules = rulesFileSchema.parse({
+      notify: { webhooks: [rx.url], send_resolved: true },
+      rules: [{ id: 'thr', name: 'Throttled', metric: 'cpu.throttled_percent', warn: 25 }],
+    });
+    for (let i = 0; i < 3; i++) {
+      const redis = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, commandTimeout: 500 });
+      redis.on('error', () => undefined);
+      const elector = new LeaderElector(redis, { id: `agg-${i}`, ttlMs: 1500, renewMs: 300 });
+      const service = new AlertService({ redis, rules, isLeader: () => elector.isLeader(), delivery: { baseDelayMs: 50, timeoutMs: 1000 } });
+      await service.start();
+      elector.on('change', (l) => void service.onLeadership(l));
+      elector.start();
+      pipelines.push({ redis, elector, service });
+    }
+    await waitFor('a leader', 3000, () => pipelines.some((p) => p.elector.isLeader()));
+    const feed = (list: Pipeline[], throttled: number): void => {
+      for (const p of list) p.service.onSample(makePayload({ throttled_percent: throttled }));
+    };
+    feed(pipelines, 40);
+    await waitFor('the firing delivery', 5000, () => rx.successes().length >= 1);
+    await sleep(800);
+    for (const p of pipelines) await p.service.idle();
+    assert.equal(rx.requests.length, 3, 'two 503s and one success, from the leader only');
+    assert.equal(rx.successes().length, 1);
+    const keys = new Set(rx.requests.map((r) => r.headers['idempotency-key']));
+    assert.equal(keys.size, 1, 'retries carry the same idempotency key');
+
+    // Kill the leader mid-alert: its connection dies and it gets no more samples.
+    const leader = pipelines.find((p) => p.elector.isLeader());
+    assert.ok(leader !== undefined);
+    leader.redis.disconnect();
+    const rest = pipelines.filter((p) => p !== leader);
+    feed(rest, 5);
+    await waitFor('the resolved delivery', 6000, () => rx.successes().length >= 2);
+    await sleep(1000);
+    for (const p of rest) await p.service.idle();
+    const statuses = rx.successes().map((r) => (r.body as { status: string }).status);
+    assert.deepEqual(statuses, ['firing', 'resolved'], 'firing once, resolved once');
+    const [firing, resolved] = rx.successes().map((r) => r.body as { alerts: { startsAt: string; endsAt: string; fingerprint: string }[] });
+    assert.equal(resolved?.alerts[0]?.startsAt, firing?.alerts[0]?.startsAt, 'the successor announces the same startsAt');
+    assert.equal(resolved?.alerts[0]?.fingerprint, firing?.alerts[0]?.fingerprint);
+    assert.notEqual(resolved?.alerts[0]?.endsAt, '0001-01-01T00:00:00Z');
+    assert.equal(rest.filter((p) => p.elector.isLeader()).length, 1);
+  });
+});
