@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -155,6 +156,35 @@ describe('compose files', () => {
     const devAgent = services.filter((s) => /SYSTEM_MONITOR_DEV: '1'/.test(serviceText(s)));
     assert.ok(devAgent.length >= 1, 'a service runs its agent with SYSTEM_MONITOR_DEV=1');
     for (const s of devAgent) assert.match(serviceText(s), /:\/src(:rw)?$/m, `${s.name} mounts the source`);
+  });
+});
+
+describe('examples/compose/run-agent.sh', () => {
+  it('runs the system-monitor beside it with its lib/ first on LD_LIBRARY_PATH, arguments kept', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'run-agent-'));
+    try {
+      mkdirSync(join(dir, 'lib'));
+      copyFileSync(join(REPO, 'examples/compose/run-agent.sh'), join(dir, 'run-agent.sh'));
+      chmodSync(join(dir, 'run-agent.sh'), 0o755);
+      // A stand-in for the binary that reports what it was started with.
+      writeFileSync(join(dir, 'system-monitor'), '#!/bin/sh\nprintf \'%s|\' "$LD_LIBRARY_PATH" "$@"\n');
+      chmodSync(join(dir, 'system-monitor'), 0o755);
+      const env = { PATH: process.env.PATH ?? '' };
+      const bare = spawnSync(join(dir, 'run-agent.sh'), ['doctor', 'a b'], { encoding: 'utf8', env });
+      assert.equal(bare.stdout, `${dir}/lib|doctor|a b|`, bare.stderr);
+      const kept = spawnSync(join(dir, 'run-agent.sh'), [], { encoding: 'utf8', env: { ...env, LD_LIBRARY_PATH: '/x' } });
+      assert.equal(kept.stdout, `${dir}/lib:/x|`, kept.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is what the compose services run and what the agent install stage ships with libatomic', () => {
+    assert.match(read('docker-compose.yml'), /SYSTEM_MONITOR_BIN: \/opt\/system-monitor\/run-agent\.sh/);
+    const install = parseStages(read('Dockerfile.agent')).find((st) => st.name === 'install');
+    const copies = install?.instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args).join('\n') ?? '';
+    assert.match(copies, /examples\/compose\/run-agent\.sh/);
+    assert.match(copies, /libatomic\.so\.1 \/opt\/system-monitor\/lib\//);
   });
 });
 
