@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { z } from 'zod';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
 import { metricsKey } from '../shared/src/keys.js';
 import { payloadSchema } from '../shared/src/payload.js';
@@ -42,6 +43,10 @@ function descendants(root: number): Map<number, string> {
     }
   }
   return out;
+}
+
+function cmdsHaveAggregator(kids: Map<number, string>): boolean {
+  return [...kids.values()].some((c) => c.includes('aggregator/src/main.ts'));
 }
 
 function alive(pid: number): boolean {
@@ -110,8 +115,10 @@ describe('npm start', () => {
 
   it('starts Valkey on the given port and an agent named local-<hostname>; Ctrl-C stops every child and removes the data', async () => {
     const port = await freePort();
+    // The aggregator (once it exists) gets a free port too: 8080 may be taken on a shared machine.
+    const webPort = await freePort();
     const env = baseEnv();
-    const s = new Start('npm', ['start', '--', '--valkey-port', String(port)], env);
+    const s = new Start('npm', ['start', '--', '--valkey-port', String(port), '--port', String(webPort)], env);
     started.push(s);
     await s.waitOutput(/^try:\n.*\n/m, 60_000);
     const raw = await waitKey(port, metricsKey(NAME), 15_000);
@@ -125,8 +132,9 @@ describe('npm start', () => {
     const dataDir = /temporary data in (\S+)\)/.exec(out)?.[1] ?? '';
     assert.ok(existsSync(dataDir), `${dataDir} exists while running`);
     if (existsSync(join(REPO, 'aggregator/src/main.ts'))) {
-      assert.match(out, /dashboard +http:\/\/127\.0\.0\.1:8080\//);
-      assert.match(out, /api +http:\/\/127\.0\.0\.1:8080\/api\/v1\/containers/);
+      assert.ok(out.includes(`  dashboard    http://127.0.0.1:${webPort}/\n`), out);
+      assert.ok(out.includes(`  api          http://127.0.0.1:${webPort}/api/v1/containers\n`), out);
+      assert.ok(cmdsHaveAggregator(descendants(s.child.pid ?? 0)), 'the aggregator runs');
     } else {
       assert.match(out, /aggregator +not started: aggregator\/src\/main\.ts is not in this checkout/);
     }
@@ -145,6 +153,27 @@ describe('npm start', () => {
     const left = [...kids].filter(([p]) => alive(p));
     assert.deepEqual(left, [], 'every child is gone');
     assert.equal(existsSync(dataDir), false, `${dataDir} is removed`);
+  });
+
+  it('starts the aggregator with the Valkey and port given, prints its URLs and stops it', async () => {
+    const port = await freePort();
+    const webPort = await freePort();
+    const env = { ...baseEnv(), SYSTEM_MONITOR_AGGREGATOR_MAIN: 'scripts/fixtures/fake-aggregator.ts', CONTAINER_NAME: 'quickstart-agg' };
+    const s = new Start(process.execPath, ['scripts/start.mjs', '--valkey-port', String(port), '--port', String(webPort)], env);
+    started.push(s);
+    await s.waitOutput(/^try:\n.*\n/m, 60_000);
+    for (const [label, path] of [['dashboard', '/'], ['api', '/api/v1/containers'], ['health', '/healthz']] as const) {
+      assert.ok(s.stdout.includes(`  ${label.padEnd(13)}http://127.0.0.1:${webPort}${path}\n`), `${label} in\n${s.stdout}`);
+    }
+    const health = z.object({ ok: z.literal(true), valkey: z.string() }).parse(await (await fetch(`http://127.0.0.1:${webPort}/healthz`)).json());
+    assert.equal(health.valkey, `redis://127.0.0.1:${port}`);
+    const pid = s.child.pid ?? assert.fail('no pid');
+    const kids = descendants(pid);
+    assert.ok([...kids.values()].some((c) => c.includes('scripts/fixtures/fake-aggregator.ts --port')), [...kids.values()].join('\n'));
+    process.kill(pid, 'SIGTERM');
+    assert.equal((await s.exited).code, 0, s.stderr.slice(-2000));
+    assert.deepEqual([...kids].filter(([p]) => alive(p)), [], 'every child is gone');
+    await assert.rejects(fetch(`http://127.0.0.1:${webPort}/healthz`), 'the aggregator port is closed');
   });
 
   it('uses an existing Valkey from VALKEY_URL and starts none', async () => {

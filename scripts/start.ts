@@ -22,7 +22,8 @@ import { metricsKey } from '../shared/src/keys.js';
 import { parseStartOptions, START_USAGE, wantsHelp, type StartOptions } from './start-options.js';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
-const AGGREGATOR_MAIN = 'aggregator/src/main.ts';
+/** SYSTEM_MONITOR_AGGREGATOR_MAIN: another entry point, relative to the checkout (the tests' stand-in). */
+const AGGREGATOR_MAIN = process.env.SYSTEM_MONITOR_AGGREGATOR_MAIN ?? 'aggregator/src/main.ts';
 const STOP_GRACE_MS = 5000;
 
 class StartError extends Error {}
