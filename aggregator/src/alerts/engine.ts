@@ -184,7 +184,13 @@ export class AlertEngine {
   isDown(name: string): boolean {
     const st = this.status.get(name);
     if (st === 'stale' || st === 'offline') return true;
-    return this.all().some((i) => i.container === name && this.rule(i.rule_id)?.kind === 'container_down' && i.level !== null);
+    // Direct lookups: scanning every instance here made each sample cost O(fleet).
+    for (const rule of this.rules.rules) {
+      if (rule.kind !== 'container_down') continue;
+      const i = this.instances.get(fingerprintOf(rule.id, name, null));
+      if (i !== undefined && i.level !== null) return true;
+    }
+    return false;
   }
 
   /**
