@@ -16,6 +16,7 @@ import { RulesStore } from './alerts/rules-store.js';
 import { RulesError } from './alerts/rules-load.js';
 import { AlertService } from './alerts/service.js';
 import { RollupWriter } from './history/rollup-writer.js';
+import { LoopLagMonitor } from './loop-lag.js';
 
 /**
  * `system-monitor-aggregator`: the fleet view over Valkey, served as REST,
@@ -109,7 +110,11 @@ async function serve(flags: AggregatorFlags): Promise<void> {
       if (r.ok) alerts.setRules(rules.current());
     });
   });
-  const server = createHttpServer({ fleet, sse, log, tokens, corsOrigins: config.corsOrigins, version: VERSION, alerts, capacityBuffer: config.capacityBuffer });
+  const lag = new LoopLagMonitor();
+  const server = createHttpServer({
+    fleet, sse, log, tokens, corsOrigins: config.corsOrigins, version: VERSION, alerts, capacityBuffer: config.capacityBuffer,
+    loopLag: () => lag.current(),
+  });
   fleet.start();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -131,6 +136,7 @@ async function serve(flags: AggregatorFlags): Promise<void> {
     server.closeAllConnections();
     clearInterval(alertTick);
     clearInterval(rollupTick);
+    lag.stop();
     void elector
       .stop()
       .then(() => alerts.stop())
