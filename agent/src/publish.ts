@@ -66,7 +66,11 @@ export class Publisher {
       ...ioredisOptions(opts.valkey),
       lazyConnect: true,
       enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
+      // A sample that failed is skipped and counted; the next tick sends a fresh
+      // one. ioredis must not replay the old one after a reconnect (it would land
+      // after newer data, and samples counted as skipped would be stored twice).
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
       commandTimeout: opts.commandTimeoutMs,
       connectTimeout: Math.max(1000, opts.commandTimeoutMs),
       keepAlive: 10_000,
