@@ -94,3 +94,73 @@ describe('three aggregators, one leader, exactly-once webhooks', () => {
     assert.equal(rest.filter((p) => p.elector.isLeader()).length, 1);
   });
 });
+
+describe('Valkey itself unreachable: one valkey_unreachable notification from three replicas', () => {
+  let server: RedisServer;
+  let port = 0;
+  let rx: Receiver;
+  const pipelines: Pipeline[] = [];
+
+  before(async () => {
+    port = await freePort();
+    server = new RedisServer(port);
+    await server.start();
+    // Two 503s first: with 1 s backoff the success comes after the old leader's lease has lapsed.
+    rx = new Receiver((n) => (n < 2 ? 503 : 200));
+    await rx.start();
+  });
+  after(async () => {
+    for (const p of pipelines) {
+      await p.elector.stop();
+      await p.service.stop();
+      p.redis.disconnect();
+    }
+    await rx.stop();
+    await server.stop();
+  });
+
+  it('the replica that led when Valkey went away sends firing once, and resolved once when it is back', async () => {
+    const rules = rulesFileSchema.parse({ notify: { webhooks: [rx.url], send_resolved: true }, rules: [] });
+    for (let i = 0; i < 3; i++) {
+      // Wired as aggregator/src/main.ts wires its alert connection.
+      const redis = new Redis({ port, host: '127.0.0.1', enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500, retryStrategy: () => 200 });
+      redis.on('error', () => undefined);
+      const elector = new LeaderElector(redis, { id: `out-${i}`, ttlMs: 1500, renewMs: 300 });
+      const service = new AlertService({ redis, rules, isLeader: () => elector.isLeader(), externalUrl: `http://replica-${i}`, delivery: { baseDelayMs: 1000, timeoutMs: 1000 } });
+      await new Promise((r) => redis.once('ready', r));
+      await service.start();
+      elector.on('change', (l) => void service.onLeadership(l));
+      redis.on('ready', () => service.onValkeyUp(true));
+      redis.on('close', () => service.onValkeyUp(false));
+      elector.start();
+      pipelines.push({ redis, elector, service });
+    }
+    await waitFor('a leader', 3000, () => pipelines.some((p) => p.elector.isLeader()));
+    await sleep(500);
+    const leaderAtOutage = pipelines.findIndex((p) => p.elector.isLeader());
+    await server.stop();
+    await waitFor('the firing notification', 8000, () => rx.successes().length >= 1);
+    assert.ok(pipelines.every((p) => !p.elector.isLeader()), 'no replica leads while Valkey is away');
+    for (let k = 0; k < 10; k++) {
+      for (const p of pipelines) p.service.tick();
+      await sleep(200);
+    }
+    assert.equal(pipelines.filter((p) => p.service.active().some((a) => a.rule_id === 'valkey_unreachable' && a.state === 'firing')).length, 3, 'every replica shows the alert');
+    assert.deepEqual(rx.successes().map((r) => (r.body as { status: string; commonLabels: Record<string, string> }).commonLabels.alertname), ['valkey_unreachable']);
+    assert.equal(rx.requests.length, 3, 'two 503s and one success');
+    const from = (r: { body: unknown }): string => (r.body as { externalURL: string }).externalURL;
+    assert.deepEqual(rx.requests.map(from), Array(3).fill(`http://replica-${leaderAtOutage}`), 'all from the replica that led');
+
+    await server.start();
+    await waitFor('the resolved notification', 8000, () => rx.successes().length >= 2);
+    for (let k = 0; k < 10; k++) {
+      for (const p of pipelines) p.service.tick();
+      await sleep(200);
+    }
+    for (const p of pipelines) await p.service.idle();
+    const statuses = rx.successes().map((r) => (r.body as { status: string }).status);
+    assert.deepEqual(statuses, ['firing', 'resolved']);
+    assert.equal(rx.requests.length, 4);
+    assert.equal(from(rx.successes()[1] ?? { body: {} }), `http://replica-${leaderAtOutage}`, 'resolved comes from the replica that sent firing');
+  });
+});

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../../shared/src/log.js';
 import type { Payload } from '../../../shared/src/payload.js';
-import { AlertEngine, VALKEY_RULE_ID, type ContainerStatus, type Seen } from './engine.js';
+import { AlertEngine, fingerprintOf, VALKEY_RULE_ID, type ContainerStatus, type Seen } from './engine.js';
 import { formatValue, renderTemplate } from './metric.js';
 import { dueNotification, type Due } from './notify-policy.js';
 import { AlertStatePersistence } from './persist.js';
@@ -79,6 +79,8 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   /** The next flush rewrites everything (after becoming leader, or after a failed write). */
   private fullPending = false;
   private lastValueFlush = 0;
+  /** This replica led when Valkey went away: it sends the valkey_unreachable notifications. */
+  private outageSender = false;
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly retryAt = new Map<string, number>();
   /** False until this replica, as leader, has merged the persisted ledger. */
@@ -111,13 +113,22 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     return this.after(this.engine.onContainerStatus(name, status));
   }
 
+  /**
+   * Valkey connection state. There is no leader lock while Valkey is away, so
+   * the replica that led when it went away (its lease had not lapsed yet) is
+   * the one that notifies valkey_unreachable, firing and resolved.
+   */
   onValkeyUp(up: boolean): Transition[] {
-    return this.after(this.engine.onValkeyUp(up));
+    if (!up && this.leading()) this.outageSender = true;
+    const ts = this.after(this.engine.onValkeyUp(up));
+    this.reconcileOutage();
+    return ts;
   }
 
   tick(): Transition[] {
     const ts = this.after(this.engine.tick());
     this.reconcile();
+    this.reconcileOutage();
     if (this.clock() - this.lastValueFlush >= (this.opts.valueFlushMs ?? 10_000)) this.flush(true);
     const gone = this.engine.prune(this.opts.retentionMs ?? 86_400_000);
     if (this.leading() && (gone.fingerprints.length > 0 || gone.containers.length > 0)) {
@@ -280,9 +291,28 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     for (const i of this.engine.all()) this.startDue(i, now);
   }
 
+  /** The outage sender's valkey_unreachable notifications, sent whether or not it still leads. */
+  private reconcileOutage(): void {
+    if (!this.outageSender || this.stopped) return;
+    const i = this.engine.get(fingerprintOf(VALKEY_RULE_ID, '', null));
+    if (i === undefined) return;
+    const notify = this.notifyFor(i);
+    const due = notify === undefined ? null : dueNotification(i, notify, this.clock());
+    if (due === null && i.state !== 'firing' && !this.inFlight.has(i.fingerprint)) {
+      // Resolved and nothing more owed: the outage is over for this replica.
+      this.outageSender = false;
+      return;
+    }
+    if (!this.leading()) this.startDue(i, this.clock());
+  }
+
+  private mayNotify(i: Instance): boolean {
+    return this.leading() || (i.rule_id === VALKEY_RULE_ID && this.outageSender && !this.stopped);
+  }
+
   private reconcileOne(fingerprint: string): void {
     const i = this.engine.get(fingerprint);
-    if (i !== undefined && this.leading()) this.startDue(i, this.clock());
+    if (i !== undefined && this.mayNotify(i)) this.startDue(i, this.clock());
   }
 
   private startDue(i: Instance, now: number): void {
@@ -316,7 +346,7 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     const key = idempotencyKey(i.fingerprint, due.status, startsAt, due.keyExtra);
     let delivered = false;
     for (const url of notify.webhooks) {
-      const r = await deliver(url, body, key, { ...this.opts.delivery, shouldContinue: () => this.leading() });
+      const r = await deliver(url, body, key, { ...this.opts.delivery, shouldContinue: () => this.mayNotify(i) });
       this.emit('delivery', { fingerprint: i.fingerprint, reason: due.reason, url, ok: r.ok, attempts: r.attempts, error: r.error });
       if (r.ok) delivered = true;
       else this.opts.log?.warn({ fingerprint: i.fingerprint, url, err: r.error }, 'webhook not delivered');
