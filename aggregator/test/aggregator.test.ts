@@ -257,6 +257,9 @@ describe('aggregator', () => {
     for (const n of ['container_cpu_usage_seconds_total', 'container_memory_working_set_bytes', 'container_memory_usage_bytes', 'container_network_receive_bytes_total', 'container_spec_memory_limit_bytes', 'agent_up', 'system_monitor_valkey_up', 'system_monitor_event_loop_delay_seconds']) {
       assert.ok(byName.has(n), `${n} present`);
     }
+    const rss = Number(byName.get('process_resident_memory_bytes')?.metrics[0]?.value);
+    const procRss = agg.proc.rssBytes();
+    assert.ok(Math.abs(rss - procRss) < 0.2 * procRss, `process_resident_memory_bytes ${rss} vs /proc VmRSS ${procRss}`);
     const up = byName.get('agent_up')?.metrics ?? [];
     assert.equal(up.find((m) => m.labels?.container === 'rest-a')?.value, '1');
     const exitedUp = up.find((m) => m.labels?.container === 'st-a');

@@ -157,6 +157,14 @@ export function renderMetrics(containers: ContainerView[], own: AggregatorMetric
   x.add('system_monitor_sse_clients', 'gauge', 'Connected Server-Sent Events clients.', {}, own.sseClients);
   x.add('system_monitor_sse_dropped_clients_total', 'counter', 'SSE clients disconnected for falling behind.', {}, own.sseDroppedTotal);
   x.add('system_monitor_sse_events_total', 'counter', 'SSE events sent.', {}, own.sseEventsTotal);
+  // The standard process metrics (Prometheus client conventions), so dashboards for any exporter work.
+  const mem = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  x.add('process_cpu_seconds_total', 'counter', 'Total user and system CPU time of the aggregator, seconds.', {}, (cpu.user + cpu.system) / 1e6);
+  x.add('process_resident_memory_bytes', 'gauge', 'Resident memory of the aggregator, bytes.', {}, mem.rss);
+  x.add('process_start_time_seconds', 'gauge', 'Start time of the aggregator since the Unix epoch, seconds.', {}, Math.round((Date.now() - process.uptime() * 1000) / 1000));
+  x.add('nodejs_heap_size_used_bytes', 'gauge', 'V8 heap in use, bytes.', {}, mem.heapUsed);
+  x.add('nodejs_heap_size_total_bytes', 'gauge', 'V8 heap allocated, bytes.', {}, mem.heapTotal);
   const lag = own.loopLag;
   if (lag !== null && lag !== undefined) {
     const help = 'Event-loop delay of the aggregator over the last 30-60 s, seconds (how long work waits behind other work).';

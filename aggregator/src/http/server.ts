@@ -195,7 +195,11 @@ export function routes(d: ServerDeps): Route[] {
       sendJson(res, 200, { status: 'ok', version: d.version });
     }),
     route('/readyz', 'open', ({ res }) => {
-      const fleet = { ...d.fleet.stats, containers: d.fleet.size, sse: d.sse.stats, event_loop_delay: d.loopLag?.() ?? null };
+      const mem = process.memoryUsage();
+      const fleet = {
+        ...d.fleet.stats, containers: d.fleet.size, sse: d.sse.stats, event_loop_delay: d.loopLag?.() ?? null,
+        memory: { rss_bytes: mem.rss, heap_used_bytes: mem.heapUsed },
+      };
       if (d.fleet.ready) sendJson(res, 200, { status: 'ready', fleet });
       else sendJson(res, 503, { status: 'not ready', error: d.fleet.valkeyUp ? 'first fleet sync not done yet' : 'Valkey is not reachable', fleet });
     }),
