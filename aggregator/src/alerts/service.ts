@@ -79,6 +79,7 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   /** The next flush rewrites everything (after becoming leader, or after a failed write). */
   private fullPending = false;
   private lastValueFlush = 0;
+  private lastPrune = 0;
   /** This replica led when Valkey went away: it sends the valkey_unreachable notifications. */
   private outageSender = false;
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -130,6 +131,9 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     this.reconcile();
     this.reconcileOutage();
     if (this.clock() - this.lastValueFlush >= (this.opts.valueFlushMs ?? 10_000)) this.flush(true);
+    // Pruning walks every instance; retention is hours, so once a minute is plenty.
+    if (this.clock() - this.lastPrune < 60_000) return ts;
+    this.lastPrune = this.clock();
     const gone = this.engine.prune(this.opts.retentionMs ?? 86_400_000);
     if (this.leading() && (gone.fingerprints.length > 0 || gone.containers.length > 0)) {
       this.persisting = this.persisting
