@@ -157,7 +157,11 @@ async function main(): Promise<void> {
     await sleep(200);
   }
   const rss = rssMb(agg.pid ?? 0);
-  const lagNow = ((await (await fetch(`${base}/readyz`)).json()) as { fleet: { event_loop_delay: { p50_ms: number; p99_ms: number; max_ms: number } | null } }).fleet.event_loop_delay;
+  const readyNow = ((await (await fetch(`${base}/readyz`)).json()) as {
+    fleet: { event_loop_delay: { p50_ms: number; p99_ms: number; max_ms: number } | null; memory?: { heap_used_bytes: number } };
+  }).fleet;
+  const lagNow = readyNow.event_loop_delay;
+  const heapMb = Math.round((readyNow.memory?.heap_used_bytes ?? 0) / 1048576);
   state.stop = true;
   await load;
   ctrl.abort();
@@ -180,6 +184,7 @@ async function main(): Promise<void> {
         sse_100_clients_latency_ms: { p50: pct(sseLatencies, 50), p99: pct(sseLatencies, 99), events: sseLatencies.length },
         aggregator_event_loop_delay_ms: lagNow,
         aggregator_rss_mb: Math.round(rss),
+        aggregator_heap_used_mb: heapMb,
         peer_redis_benchmark: peer,
         targets: 'refresh <= 50 ms event loop; GET p99 <= 50 ms; SSE p99 <= 100 ms',
       },
