@@ -67,6 +67,15 @@ async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | n
   }
 }
 
+/** An attribute of every element matching `selector`, in document order (Playwright's own API, no DOM types needed). */
+async function attrs(page: Page, selector: string, name: string): Promise<(string | null)[]> {
+  const loc = page.locator(selector);
+  const n = await loc.count();
+  const out: (string | null)[] = [];
+  for (let i = 0; i < n; i++) out.push(await loc.nth(i).getAttribute(name));
+  return out;
+}
+
 const cell = (page: Page, name: string, col: string) => page.locator(`tr[data-name="${name}"] td[data-col="${col}"]`);
 
 describe('dashboard (real browser)', { timeout: 180_000 }, () => {
@@ -170,10 +179,10 @@ describe('dashboard (real browser)', { timeout: 180_000 }, () => {
 
   it('sorts by a column and filters by name', async () => {
     await page.getByRole('button', { name: 'Sort by GPUs' }).click();
-    const names = await page.locator('tbody tr[data-name]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-name')));
+    const names = await attrs(page, 'tbody tr[data-name]', 'data-name');
     assert.deepEqual(names, ['dash-gpu', 'dash-a'], 'numeric columns sort descending first');
     await page.getByLabel('Filter containers by name').fill('gpu');
-    assert.deepEqual(await page.locator('tbody tr[data-name]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-name'))), ['dash-gpu']);
+    assert.deepEqual(await attrs(page, 'tbody tr[data-name]', 'data-name'), ['dash-gpu']);
     await page.getByLabel('Filter containers by name').fill('');
   });
 
@@ -181,7 +190,7 @@ describe('dashboard (real browser)', { timeout: 180_000 }, () => {
     await page.locator('a[href="#/container/dash-a"]').click();
     await page.locator('figure.chart').first().waitFor();
     await until('the CPU and memory charts to hold points', 15_000, async () => {
-      const pts = await page.locator('figure.chart').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-points'))));
+      const pts = (await attrs(page, 'figure.chart', 'data-points')).map(Number);
       return (pts[0] ?? 0) >= 2 && (pts[1] ?? 0) >= 2;
     });
     // Non-empty: the memory chart's canvas has drawn (non-background) pixels inside the plot.
@@ -211,7 +220,7 @@ describe('dashboard (real browser)', { timeout: 180_000 }, () => {
     assert.match(first, /550\.54\.15/, 'driver version');
     assert.match(first, /9\.0/, 'compute capability');
     await until('the GPU charts to hold two points', 10_000, async () => {
-      const pts = await page.locator('article.gpu-card figure.chart').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-points'))));
+      const pts = (await attrs(page, 'article.gpu-card figure.chart', 'data-points')).map(Number);
       return pts.length === 2 && pts.every((p) => p >= 2);
     });
     await page.screenshot({ path: join(OUT, 'gpus.png'), fullPage: true });

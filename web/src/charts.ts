@@ -73,9 +73,11 @@ export class TimeChart {
         ],
         axes: [
           { ...AXIS },
+          // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment -- `side` below is a number for uPlot's const enum
           ...opts.axes.map((a) => ({
             ...AXIS,
             scale: a.scale,
+            // uPlot.Axis.Side is an ambient const enum (unusable with isolatedModules): 3 = left, 1 = right.
             side: a.side === 'left' ? 3 : 1,
             grid: { ...AXIS.grid, show: a.side === 'left' },
             size: 64,

@@ -35,5 +35,10 @@ export function alertsView(root: HTMLElement, ctx: ViewContext): View {
     );
   }
   update();
-  return { update, destroy: () => root.replaceChildren() };
+  return {
+    update,
+    destroy: () => {
+      root.replaceChildren();
+    },
+  };
 }

@@ -23,7 +23,7 @@ function cpuFrom(get: (f: HField) => number | null): number | null {
 
 /** Container detail: charts over a chosen range (history) that keep growing with live samples, top processes, alerts. */
 export function containerView(root: HTMLElement, ctx: ViewContext, name: string, rangeId: string | null): View {
-  let range: Range = rangeById(rangeId);
+  const range: Range = rangeById(rangeId);
   const cap = 6000;
   const buf = {
     cpu: new SeriesBuffer(2, cap),
