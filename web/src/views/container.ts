@@ -160,8 +160,11 @@ export function containerView(root: HTMLElement, ctx: ViewContext, name: string,
       const latest = ctx.store.containers.get(name)?.sample;
       if (latest !== undefined && latest !== null && range.resolution === 'raw') pushSample(latest);
       for (const c of charts) c.update();
-      performance.mark('history-rendered');
-      performance.measure('history-render', 'history-fetched', 'history-rendered');
+      // uPlot draws in a microtask it queued during setData; this one runs after it, when all charts are drawn.
+      queueMicrotask(() => {
+        performance.mark('history-rendered');
+        performance.measure('history-render', 'history-fetched', 'history-rendered');
+      });
       setText(note, r.points.length === 0 ? `no history in the last ${range.label} yet; live samples are drawn as they arrive` : `${r.points.length} points at ${r.resolution === 'raw' ? 'full' : r.resolution} resolution${r.truncated ? ' (truncated)' : ''}`);
     } catch (err) {
       if (my !== gen) return;
