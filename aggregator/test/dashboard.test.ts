@@ -207,6 +207,7 @@ describe('dashboard (real browser)', { timeout: 180_000 }, () => {
     assert.ok(inked > 500, `the memory chart drew something (${inked} pixels)`);
     const label = (await page.locator('figure.chart').nth(1).getAttribute('aria-label')) ?? '';
     assert.match(label, /^Memory, \d+ points, latest: usage /);
+    await page.screenshot({ path: join(OUT, 'container.png'), fullPage: true });
     await page.locator('.ranges button[data-range="1h"]').click();
     await page.locator('.ranges button[data-range="1h"][aria-checked="true"]').waitFor();
     assert.ok((await page.locator('table.procs tbody tr').count()) >= 1);

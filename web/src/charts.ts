@@ -17,6 +17,8 @@ export interface ChartAxis {
   fmt: (v: number) => string;
   /** Fixed range, e.g. [0, 100] for percentages. */
   range?: [number, number];
+  /** The axis reaches at least this high (an idle container's 0 B/s still reads as "low", not as a full-height line). */
+  floor?: number;
 }
 
 export interface ChartOptions {
@@ -24,6 +26,8 @@ export interface ChartOptions {
   series: ChartSeries[];
   axes: ChartAxis[];
   height?: number;
+  /** Seconds shown, ending now (the selected range); without it the x axis fits the data. */
+  window?: () => number;
 }
 
 const AXIS = { stroke: '#9aa4b2', grid: { stroke: '#263040', width: 1 }, ticks: { stroke: '#263040', width: 1 } };
@@ -49,8 +53,14 @@ export class TimeChart {
     this.host = h('figure', { class: 'chart', role: 'img', 'aria-label': opts.title }, h('figcaption', {}, opts.title), plotEl, this.empty);
     parent.append(this.host);
     const height = opts.height ?? 180;
-    const scales: uPlot.Scales = { x: { time: true } };
-    for (const a of opts.axes) scales[a.scale] = a.range === undefined ? { auto: true, range: (_u, min, max) => [Math.min(0, min), max > min ? max : min + 1] } : { auto: false, range: a.range };
+    const win = opts.window;
+    const scales: uPlot.Scales = {
+      x: win === undefined ? { time: true } : { time: true, auto: true, range: () => [Date.now() / 1000 - win(), Date.now() / 1000] },
+    };
+    for (const a of opts.axes) {
+      const floor = a.floor ?? 1;
+      scales[a.scale] = a.range === undefined ? { auto: true, range: (_u, min, max) => [Math.min(0, min), Math.max(floor, max)] } : { auto: false, range: a.range };
+    }
     this.plot = new uPlot(
       {
         width: Math.max(200, plotEl.clientWidth || parent.clientWidth || 600),
@@ -80,7 +90,7 @@ export class TimeChart {
             // uPlot.Axis.Side is an ambient const enum (unusable with isolatedModules): 3 = left, 1 = right.
             side: a.side === 'left' ? 3 : 1,
             grid: { ...AXIS.grid, show: a.side === 'left' },
-            size: 64,
+            size: 74,
             values: (_u: uPlot, splits: number[]) => splits.map((v) => a.fmt(v)),
           })),
         ],
@@ -104,9 +114,10 @@ export class TimeChart {
 
   private refreshLabel(): void {
     const n = this.buffer.length;
-    this.empty.hidden = n > 0;
+    const any = this.buffer.columns.slice(1).some((c) => c.some((v) => v !== null));
+    this.empty.hidden = any;
     this.host.dataset.points = String(n);
-    if (n === 0) {
+    if (!any) {
       this.host.setAttribute('aria-label', `${this.opts.title}: no data yet`);
       return;
     }

@@ -11,7 +11,7 @@ import { cpuOfLimit } from '../store.js';
 const HISTORY_FIELDS = ['cpu_percent', 'cpu_cores', 'cpu_limit_cores', 'memory_bytes', 'memory_working_set_bytes', 'memory_limit_bytes', 'rx_bytes_per_sec', 'tx_bytes_per_sec', 'read_bytes_per_sec', 'write_bytes_per_sec'] as const;
 type HField = (typeof HISTORY_FIELDS)[number];
 
-const pct = (v: number): string => `${v.toFixed(0)} %`;
+const pct = (v: number): string => `${Number(v.toPrecision(3))} %`;
 const pct1 = (v: number): string => fmtPercent(v);
 
 /** Columns of each chart, from one history point or one live sample. */
@@ -66,6 +66,7 @@ export function containerView(root: HTMLElement, ctx: ViewContext, name: string,
     h('div', { class: 'two-col' }, h('section', { 'aria-label': 'Top processes' }, h('h2', {}, 'Top processes'), procs), h('section', { 'aria-label': 'Alerts' }, h('h2', {}, 'Alerts'), alertList)),
   );
 
+  const span = (): number => range.seconds;
   const charts = [
     new TimeChart(grid, buf.cpu, {
       title: 'CPU',
@@ -73,7 +74,8 @@ export function containerView(root: HTMLElement, ctx: ViewContext, name: string,
         { label: '% of limit', stroke: '#5fb3f9', fmt: pct1 },
         { label: 'throttled %', stroke: '#f59e0b', fmt: pct1 },
       ],
-      axes: [{ scale: 'y', side: 'left', fmt: pct }],
+      axes: [{ scale: 'y', side: 'left', fmt: pct, floor: 100 }],
+      window: span,
     }),
     new TimeChart(grid, buf.mem, {
       title: 'Memory',
@@ -82,7 +84,8 @@ export function containerView(root: HTMLElement, ctx: ViewContext, name: string,
         { label: 'working set', stroke: '#34d399', fmt: fmtBytes },
         { label: 'limit', stroke: '#ef4444', dash: [6, 4], fmt: fmtBytes },
       ],
-      axes: [{ scale: 'y', side: 'left', fmt: fmtBytes }],
+      axes: [{ scale: 'y', side: 'left', fmt: fmtBytes, floor: 1024 * 1024 }],
+      window: span,
     }),
     new TimeChart(grid, buf.net, {
       title: 'Network',
@@ -90,7 +93,8 @@ export function containerView(root: HTMLElement, ctx: ViewContext, name: string,
         { label: 'rx', stroke: '#5fb3f9', fmt: fmtRate },
         { label: 'tx', stroke: '#f472b6', fmt: fmtRate },
       ],
-      axes: [{ scale: 'y', side: 'left', fmt: fmtRate }],
+      axes: [{ scale: 'y', side: 'left', fmt: fmtRate, floor: 1024 }],
+      window: span,
     }),
     new TimeChart(grid, buf.disk, {
       title: 'Disk I/O',
@@ -98,7 +102,8 @@ export function containerView(root: HTMLElement, ctx: ViewContext, name: string,
         { label: 'read', stroke: '#34d399', fmt: fmtRate },
         { label: 'write', stroke: '#f59e0b', fmt: fmtRate },
       ],
-      axes: [{ scale: 'y', side: 'left', fmt: fmtRate }],
+      axes: [{ scale: 'y', side: 'left', fmt: fmtRate, floor: 1024 }],
+      window: span,
     }),
     new TimeChart(grid, buf.psi, {
       title: 'Pressure (PSI some avg10, live only)',
@@ -108,6 +113,7 @@ export function containerView(root: HTMLElement, ctx: ViewContext, name: string,
         { label: 'io', stroke: '#f59e0b', fmt: pct1 },
       ],
       axes: [{ scale: 'y', side: 'left', fmt: pct, range: [0, 100] }],
+      window: span,
     }),
   ];
 
