@@ -1,3 +1,4 @@
+import './zod-config.js';
 import { payloadSchema } from '../../shared/src/payload.js';
 import { Api, ApiError, AuthError } from './api.js';
 import { TokenStore, tokenFromUrl } from './auth.js';
