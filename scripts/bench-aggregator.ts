@@ -157,6 +157,7 @@ async function main(): Promise<void> {
     await sleep(200);
   }
   const rss = rssMb(agg.pid ?? 0);
+  const lagNow = ((await (await fetch(`${base}/readyz`)).json()) as { fleet: { event_loop_delay: { p50_ms: number; p99_ms: number; max_ms: number } | null } }).fleet.event_loop_delay;
   state.stop = true;
   await load;
   ctrl.abort();
@@ -177,6 +178,7 @@ async function main(): Promise<void> {
         fleet_refresh_wall_ms: { p50: pct(pollWall, 50), max: pct(pollWall, 100) },
         get_containers_ms: { p50: pct(listLatencies, 50), p99: pct(listLatencies, 99), requests: listLatencies.length },
         sse_100_clients_latency_ms: { p50: pct(sseLatencies, 50), p99: pct(sseLatencies, 99), events: sseLatencies.length },
+        aggregator_event_loop_delay_ms: lagNow,
         aggregator_rss_mb: Math.round(rss),
         peer_redis_benchmark: peer,
         targets: 'refresh <= 50 ms event loop; GET p99 <= 50 ms; SSE p99 <= 100 ms',

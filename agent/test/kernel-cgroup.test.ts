@@ -113,14 +113,19 @@ describe('real kernel cgroup v2 (cgroup2 at /sys/fs/cgroup/unified): CPU from cp
     const loc = v2Location(V2_ROOT, cg.name, { v2Controllers: [] });
     const usageUsec = (): number => Number(/usage_usec (\d+)/.exec(cg.read(V2_ROOT, 'cpu.stat'))?.[1]);
     const s = sampler(envFor(loc));
+    // The kernel's own counter over a window that brackets the agent's two reads.
+    // (How much CPU the burner gets depends on what else this 2-core machine runs,
+    // so only the agreement with the kernel is asserted, plus that it ran at all.)
     const u0 = usageUsec();
     const t0 = monoNs();
     await s.sample();
     await sleep(INTERVAL_MS);
     const sample = payloadSchema.parse(await s.sample());
-    const kernelCores = (usageUsec() - u0) / (Number(monoNs() - t0) / 1000);
+    const u1 = usageUsec();
+    const t1 = monoNs();
+    const kernelCores = (u1 - u0) / (Number(t1 - t0) / 1000);
     const cores = sample.cpu?.cores_used ?? NaN;
-    assert.ok(cores > 0.8, `one busy loop uses about one core, got ${cores}`);
+    assert.ok(kernelCores > 0.1, `the busy loop ran (kernel says ${kernelCores} cores)`);
     assert.ok(Math.abs(cores - kernelCores) <= 0.05, `agent ${cores} vs kernel ${kernelCores}`);
     assert.equal(sample.cgroup.mode, 'v2');
     assert.ok(sample.pressure?.cpu !== null && sample.pressure?.cpu !== undefined, 'PSI is read from the cgroup2 tree');

@@ -73,6 +73,8 @@ type StatusListener = (name: string, from: ContainerStatus | null, to: Container
  */
 export class Fleet {
   private readonly entries = new Map<string, Entry>();
+  /** Entries in name order; rebuilt only when a container is added or removed. */
+  private sorted: Entry[] | null = null;
   private readonly now: () => number;
   private cmd: Redis | null = null;
   private sub: Redis | null = null;
@@ -166,7 +168,8 @@ export class Fleet {
 
   list(): ContainerView[] {
     // Code-unit order: localeCompare costs ~1 µs a comparison, which a 10,000-row sort per request notices.
-    return [...this.entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((e) => this.view(e));
+    this.sorted ??= [...this.entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return this.sorted.map((e) => this.view(e));
   }
 
   get(name: string): ContainerView | null {
@@ -201,7 +204,7 @@ export class Fleet {
       mark = performance.now();
       const seen = new Map<string, number>();
       for (let i = 0; i + 1 < flat.length; i += 2) seen.set(flat[i] ?? '', Number(flat[i + 1]));
-      for (const name of [...this.entries.keys()]) if (!seen.has(name)) this.entries.delete(name);
+      for (const name of [...this.entries.keys()]) if (!seen.has(name)) this.remove(name);
       const names = [...seen.keys()];
       const chunk = this.opts.chunk ?? 200;
       for (let i = 0; i < names.length; i += chunk) {
@@ -230,7 +233,7 @@ export class Fleet {
     let e = this.entries.get(name);
     if (!e) {
       e = { name, lastSeenMs, sample: null, raw: null, status: 'offline' };
-      this.entries.set(name, e);
+      this.add(e);
     }
     e.lastSeenMs = Math.max(e.lastSeenMs, lastSeenMs);
     if (raw === null) {
@@ -269,11 +272,20 @@ export class Fleet {
       e.raw = raw;
       e.lastSeenMs = Math.max(e.lastSeenMs, this.now());
     } else {
-      this.entries.set(p.container_name, { name: p.container_name, lastSeenMs: this.now(), sample: p, raw, status: 'offline' });
+      this.add({ name: p.container_name, lastSeenMs: this.now(), sample: p, raw, status: 'offline' });
     }
     const entry = this.entries.get(p.container_name);
     if (entry) this.setStatus(entry, this.statusOf(entry));
     for (const fn of this.sampleListeners) fn(p, raw);
+  }
+
+  private add(e: Entry): void {
+    this.entries.set(e.name, e);
+    this.sorted = null;
+  }
+
+  private remove(name: string): void {
+    if (this.entries.delete(name)) this.sorted = null;
   }
 
   private invalid(where: string, error: string): void {

@@ -17,6 +17,7 @@ import { RulesStore } from './alerts/rules-store.js';
 import { RulesError } from './alerts/rules-load.js';
 import { AlertService } from './alerts/service.js';
 import { RollupWriter } from './history/rollup-writer.js';
+import { LoopLagMonitor } from './loop-lag.js';
 
 /**
  * `system-monitor-aggregator`: the fleet view over Valkey, served as REST,
@@ -110,8 +111,13 @@ async function serve(flags: AggregatorFlags): Promise<void> {
       if (r.ok) alerts.setRules(rules.current());
     });
   });
+  const lag = new LoopLagMonitor();
   const dashboard = Dashboard.open(defaultDashboardLocation(), log);
-  const server = createHttpServer({ fleet, sse, log, tokens, corsOrigins: config.corsOrigins, version: VERSION, alerts, capacityBuffer: config.capacityBuffer, dashboard });
+  const server = createHttpServer({
+    fleet, sse, log, tokens, corsOrigins: config.corsOrigins, version: VERSION, alerts, capacityBuffer: config.capacityBuffer,
+    loopLag: () => lag.current(),
+    dashboard,
+  });
   fleet.start();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -133,6 +139,7 @@ async function serve(flags: AggregatorFlags): Promise<void> {
     server.closeAllConnections();
     clearInterval(alertTick);
     clearInterval(rollupTick);
+    lag.stop();
     void elector
       .stop()
       .then(() => alerts.stop())

@@ -254,7 +254,7 @@ describe('aggregator', () => {
     const text = await r.text();
     const fams = parsePrometheus(text);
     const byName = new Map(fams.map((f) => [f.name, f]));
-    for (const n of ['container_cpu_usage_seconds_total', 'container_memory_working_set_bytes', 'container_memory_usage_bytes', 'container_network_receive_bytes_total', 'container_spec_memory_limit_bytes', 'agent_up', 'system_monitor_valkey_up']) {
+    for (const n of ['container_cpu_usage_seconds_total', 'container_memory_working_set_bytes', 'container_memory_usage_bytes', 'container_network_receive_bytes_total', 'container_spec_memory_limit_bytes', 'agent_up', 'system_monitor_valkey_up', 'system_monitor_event_loop_delay_seconds']) {
       assert.ok(byName.has(n), `${n} present`);
     }
     const up = byName.get('agent_up')?.metrics ?? [];
@@ -348,8 +348,14 @@ describe('aggregator', () => {
     const b = await startAggregator(server.port);
     const c = await startAggregator(server.port);
     procs.push(b.proc, c.proc);
-    await sleep(1500);
-    const views = await Promise.all([agg, b, c].map(async (x) => (await containers(x.base)).map((y) => `${y.name}:${y.status}`).join(',')));
+    // Replicas converge within a poll; a status can flip between two reads, so compare until they agree.
+    let views: string[] = [];
+    const deadline = Date.now() + 10_000;
+    do {
+      await sleep(500);
+      views = await Promise.all([agg, b, c].map(async (x) => (await containers(x.base)).map((y) => `${y.name}:${y.status}`).join(',')));
+    } while ((views[1] !== views[0] || views[2] !== views[0]) && Date.now() < deadline);
+    assert.notEqual(views[0], '', 'the fleet is not empty');
     assert.equal(views[1], views[0]);
     assert.equal(views[2], views[0]);
     const readers = [agg, b, c].map((x) => new SseReader(`${x.base}/api/v1/events?types=sample&container=rest-a`));

@@ -104,4 +104,53 @@ describe('alert state in a real redis-server', () => {
     assert.equal(await redis.exists(ALERTS_STATE_KEY), 0);
     assert.equal(s.active().length, 1, 'a follower still evaluates and serves reads');
   });
+
+  const stored = async (fp: string): Promise<{ state: string; value: number | null } | null> => {
+    const raw = await redis.hget(ALERTS_STATE_KEY, fp);
+    return raw === null ? null : (JSON.parse(raw) as { state: string; value: number | null });
+  };
+  /** Lets queued flushes (one per event-loop turn) reach redis-server. */
+  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 100));
+
+  it('edges are written at once, values that only moved in one batch per valueFlushMs', async () => {
+    const s = new AlertService({ redis, rules: rules(), isLeader: () => true, clock, valueFlushMs: 10_000 });
+    await s.start();
+    await s.onLeadership(true);
+    const fp = fingerprintOf('mem', 'web-1', null);
+    s.onSample(makePayload({ memory_percent: 95 }));
+    await settle();
+    const first = await stored(fp);
+    assert.equal(first?.state, 'pending');
+    assert.equal(first.value, 95);
+    t += 1000;
+    s.onSample(makePayload({ memory_percent: 96 }));
+    s.tick();
+    await settle();
+    assert.equal((await stored(fp))?.value, 95, 'a moved value waits for the batch');
+    t += 10_000;
+    s.tick();
+    await settle();
+    const now = await stored(fp);
+    assert.equal(now?.state, 'firing', 'the firing edge was written');
+    assert.equal(now.value, 96, 'the batch carried the moved value');
+    await s.stop();
+  });
+
+  it('a failed write is not lost: the next flush rewrites everything', async () => {
+    const s = new AlertService({ redis, rules: rules(), isLeader: () => true, clock });
+    await s.start();
+    await s.onLeadership(true);
+    await s.idle();
+    await redis.set(ALERTS_STATE_KEY, 'not a hash');
+    const fp = fingerprintOf('mem', 'web-1', null);
+    s.onSample(makePayload({ memory_percent: 95 }));
+    await settle();
+    assert.equal(await redis.type(ALERTS_STATE_KEY), 'string', 'HSET failed against the wrong type');
+    await redis.del(ALERTS_STATE_KEY);
+    t += 1000;
+    s.tick();
+    await settle();
+    assert.equal((await stored(fp))?.state, 'pending', 'the pending edge of the failed batch arrived later');
+    await s.stop();
+  });
 });

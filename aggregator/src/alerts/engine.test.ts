@@ -208,3 +208,55 @@ describe('AlertEngine.setRules', () => {
     assert.deepEqual(kinds(feed({ throttled_percent: 30 }), 'thr'), [], 'a removed rule is not evaluated');
   });
 });
+
+describe('AlertEngine change tracking (what the leader writes, and when)', () => {
+  it('an edge is an urgent change; a value that only moved is a lazy one', () => {
+    const { e, c, feed } = setup();
+    const fp = fingerprintOf('mem', 'web-1', null);
+    feed({ memory_percent: 92 });
+    assert.ok(e.drainDirty().some((i) => i.fingerprint === fp), 'pending is urgent');
+    e.drainValueDirty();
+    c.advance(500);
+    feed({ memory_percent: 93 });
+    assert.ok(!e.drainDirty().some((i) => i.fingerprint === fp), 'same state, new value: not urgent');
+    const lazy = e.drainValueDirty().find((i) => i.fingerprint === fp);
+    assert.equal(lazy?.value, 93);
+    c.advance(1500);
+    e.tick();
+    assert.equal(e.drainDirty().find((i) => i.fingerprint === fp)?.state, 'firing');
+  });
+
+  it('a new container is urgent; its later samples only move last-seen lazily', () => {
+    const { e, c, feed } = setup();
+    feed({ name: 'a', memory_percent: 10 });
+    assert.deepEqual([...e.drainSeen(false).keys()], ['a']);
+    c.advance(1000);
+    feed({ name: 'a', memory_percent: 10 });
+    assert.equal(e.drainSeen(false).size, 0);
+    assert.equal(e.drainSeen(true).get('a')?.at, 1_001_000);
+    feed({ name: 'a', memory_percent: 10, interval_seconds: 10 });
+    assert.equal(e.drainSeen(false).get('a')?.intervalMs, 10_000, 'a new interval is urgent');
+  });
+
+  it('a status change re-evaluates that container only', () => {
+    const { e, c, feed } = setup();
+    feed({ name: 'a' });
+    feed({ name: 'b' });
+    c.advance(16_000);
+    const ts = e.onContainerStatus('a', 'stale');
+    assert.deepEqual(ts.map((t) => `${t.container}:${t.rule_id}:${t.kind}`), ['a:down:firing']);
+    assert.deepEqual(e.tick().map((t) => `${t.container}:${t.kind}`), ['b:firing']);
+  });
+
+  it('the per-container index follows prune', () => {
+    const { e, c, feed } = setup();
+    feed({ name: 'a', memory_percent: 99 });
+    c.advance(100);
+    feed({ name: 'a', memory_percent: 10 });
+    assert.ok(e.ofContainer('a').some((i) => i.rule_id === 'mem'));
+    c.advance(25 * 3600_000);
+    const gone = e.prune(24 * 3600_000);
+    assert.ok(gone.fingerprints.includes(fingerprintOf('mem', 'a', null)));
+    assert.ok(!e.ofContainer('a').some((i) => i.rule_id === 'mem'));
+  });
+});

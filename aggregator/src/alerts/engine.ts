@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Payload } from '../../../shared/src/payload.js';
-import type { DownRule, Rule, RulesFile, Severity } from './rule-schema.js';
+import type { Rule, RulesFile, Severity } from './rule-schema.js';
 import { evaluateMetric, matchesContainer } from './metric.js';
 import { changeLevel, downLevel, newInstance, step, thresholdLevel, type Instance, type Timing, type Transition } from './state.js';
 
@@ -12,6 +12,12 @@ export const VALKEY_RULE_ID = 'valkey_unreachable';
 
 export function fingerprintOf(ruleId: string, container: string, instance: string | null): string {
   return createHash('sha256').update(`${ruleId}\0${container}\0${instance ?? ''}`).digest('hex').slice(0, 16);
+}
+
+/** Whether a step changed more than the observed value (what must reach Valkey promptly). */
+function edgeChanged(a: Instance, b: Instance): boolean {
+  return a.state !== b.state || a.severity !== b.severity || a.level !== b.level || a.active_at !== b.active_at
+    || a.fired_at !== b.fired_at || a.resolved_at !== b.resolved_at || a.notified !== b.notified;
 }
 
 export interface Seen {
@@ -29,8 +35,18 @@ export class AlertEngine {
   private readonly instances = new Map<string, Instance>();
   private readonly seen = new Map<string, Seen>();
   private readonly status = new Map<string, ContainerStatus>();
+  /** Fingerprints per container, so per-sample work is O(that container), never O(fleet). */
+  private readonly byContainer = new Map<string, Set<string>>();
   private valkeyUp = true;
+  /** Instances whose state, level, severity, timestamps of an edge or ledger changed: persisted promptly. */
   private readonly dirty = new Set<string>();
+  /** Instances where only the observed value moved (value, last_value, last_true_at): persisted lazily. */
+  private readonly valueDirty = new Set<string>();
+  /** Containers whose last-seen entry is new or changed its interval (prompt) or only moved in time (lazy). */
+  private readonly seenDirty = new Set<string>();
+  private readonly seenMoved = new Set<string>();
+  /** Fingerprints per container (a SHA-256 per rule per sample and per tick showed in profiles). */
+  private readonly fpCache = new Map<string, Map<string, string>>();
   /** Rules removed by a reload, kept to describe their last (resolved) notifications. */
   private readonly retired = new Map<string, Rule>();
 
@@ -70,30 +86,56 @@ export class AlertEngine {
 
   /** Restores persisted instances (on start, or when this replica becomes leader). */
   restore(list: readonly Instance[], lastSeen: ReadonlyMap<string, Seen> = new Map()): void {
-    for (const i of list) this.instances.set(i.fingerprint, i);
+    const down = new Set<string>();
+    for (const i of list) {
+      this.store(i);
+      if (i.level !== null && this.rule(i.rule_id)?.kind === 'container_down') down.add(i.container);
+    }
     const now = this.clock();
     for (const [name, { at, intervalMs }] of lastSeen) {
       if (this.seen.has(name)) continue;
       // Samples were not watched while this process was away: staleness restarts
       // now, except for a container already known to be down.
-      const down = list.some((i) => i.container === name && i.level !== null && this.rule(i.rule_id)?.kind === 'container_down');
-      this.seen.set(name, { at: down ? at : now, intervalMs });
+      this.seen.set(name, { at: down.has(name) ? at : now, intervalMs });
     }
   }
 
-  /** Instances changed since the last call (what a leader must persist). */
+  /** Instances whose state changed since the last call (what a leader must persist promptly). */
   drainDirty(): Instance[] {
+    const out = this.collect(this.dirty);
+    for (const fp of this.dirty) this.valueDirty.delete(fp);
+    this.dirty.clear();
+    return out;
+  }
+
+  /** Instances where only the observed value moved since the last call (persisted in batches). */
+  drainValueDirty(): Instance[] {
+    const out = this.collect(this.valueDirty);
+    this.valueDirty.clear();
+    return out;
+  }
+
+  /** True when a change waits that should be persisted promptly (an edge, a new container). */
+  hasUrgentChanges(): boolean {
+    return this.dirty.size > 0 || this.seenDirty.size > 0;
+  }
+
+  private collect(fps: ReadonlySet<string>): Instance[] {
     const out: Instance[] = [];
-    for (const fp of this.dirty) {
+    for (const fp of fps) {
       const i = this.instances.get(fp);
       if (i !== undefined) out.push(i);
     }
-    this.dirty.clear();
     return out;
   }
 
   all(): Instance[] {
     return [...this.instances.values()];
+  }
+
+  /** The instances of one container (any rule, any element). */
+  ofContainer(name: string): Instance[] {
+    return this.collect(this.byContainer.get(name) ?? new Set());
   }
 
   get(fingerprint: string): Instance | undefined {
@@ -102,25 +144,92 @@ export class AlertEngine {
 
   /** Replaces one instance (the notifier records deliveries through this). */
   put(i: Instance): void {
-    this.instances.set(i.fingerprint, i);
+    this.store(i);
     this.dirty.add(i.fingerprint);
   }
 
+  /** Every container's last-seen entry (a copy). */
   lastSeen(): Map<string, Seen> {
     return new Map([...this.seen].map(([k, v]) => [k, { ...v }]));
   }
 
+  /**
+   * Last-seen entries changed since the last call: with `all`, also those that
+   * only moved in time (they matter after a restart only for containers that
+   * are down, so they can wait for a batch).
+   */
+  drainSeen(all: boolean): Map<string, Seen> {
+    const out = new Map<string, Seen>();
+    const take = (names: Set<string>): void => {
+      for (const n of names) {
+        const s = this.seen.get(n);
+        if (s !== undefined) out.set(n, { ...s });
+      }
+      names.clear();
+    };
+    take(this.seenDirty);
+    if (all) take(this.seenMoved);
+    return out;
+  }
+
+  private markSeen(name: string, at: number, intervalMs: number): void {
+    const s = this.seen.get(name);
+    if (s === undefined || s.intervalMs !== intervalMs) {
+      this.seen.set(name, { at, intervalMs });
+      this.seenDirty.add(name);
+      return;
+    }
+    s.at = at;
+    this.seenMoved.add(name);
+  }
+
+  private fp(ruleId: string, container: string, element: string | null): string {
+    let m = this.fpCache.get(container);
+    if (m === undefined) {
+      m = new Map();
+      this.fpCache.set(container, m);
+    }
+    const k = element === null ? ruleId : `${ruleId}\0${element}`;
+    let fp = m.get(k);
+    if (fp === undefined) {
+      fp = fingerprintOf(ruleId, container, element);
+      m.set(k, fp);
+    }
+    return fp;
+  }
+
+  private store(i: Instance): void {
+    this.instances.set(i.fingerprint, i);
+    let set = this.byContainer.get(i.container);
+    if (set === undefined) {
+      set = new Set();
+      this.byContainer.set(i.container, set);
+    }
+    set.add(i.fingerprint);
+  }
+
+  private forget(i: Instance): void {
+    this.instances.delete(i.fingerprint);
+    this.dirty.delete(i.fingerprint);
+    this.valueDirty.delete(i.fingerprint);
+    const set = this.byContainer.get(i.container);
+    set?.delete(i.fingerprint);
+    if (set?.size === 0) this.byContainer.delete(i.container);
+  }
+
   private instanceFor(ruleId: string, container: string, element: string | null, now: number): Instance {
-    const fp = fingerprintOf(ruleId, container, element);
+    const fp = this.fp(ruleId, container, element);
     return this.instances.get(fp) ?? newInstance(fp, ruleId, container, element, now);
   }
 
   private apply(i: Instance, timing: Timing, level: Severity | null, value: number | null, now: number, out: Transition[]): void {
     const { next, transition } = step(i, timing, level, value, now);
+    const known = this.instances.has(next.fingerprint);
     // Instances that never left inactive are not kept (bounded memory).
-    if (next.state === 'inactive' && transition === null && !this.instances.has(next.fingerprint)) return;
-    this.instances.set(next.fingerprint, next);
-    this.dirty.add(next.fingerprint);
+    if (next.state === 'inactive' && transition === null && !known) return;
+    this.store(next);
+    if (!known || transition !== null || edgeChanged(i, next)) this.dirty.add(next.fingerprint);
+    else this.valueDirty.add(next.fingerprint);
     if (transition !== null) out.push(transition);
   }
 
@@ -128,14 +237,14 @@ export class AlertEngine {
     const now = this.clock();
     const out: Transition[] = [];
     const name = p.container_name;
-    this.seen.set(name, { at: now, intervalMs: p.interval_seconds * 1000 });
+    this.markSeen(name, now, p.interval_seconds * 1000);
     if (p.status === 'exited') this.status.set(name, 'exited');
     else if (this.status.get(name) !== 'ok') this.status.set(name, 'ok');
     for (const rule of this.rules.rules) {
       if (!matchesContainer(name, rule.match)) continue;
       const timing = { forMs: rule.for, keepFiringForMs: rule.keep_firing_for };
       if (rule.kind === 'container_down') {
-        const i = this.instances.get(fingerprintOf(rule.id, name, null));
+        const i = this.instances.get(this.fp(rule.id, name, null));
         if (i !== undefined) this.apply(i, timing, null, 0, now, out);
         continue;
       }
@@ -148,14 +257,19 @@ export class AlertEngine {
         this.apply(i, timing, level, v.value, now, out);
         // Change rules need the previous value even while inactive.
         if (rule.kind !== 'threshold' && v.value !== null) {
-          const cur = this.instances.get(i.fingerprint) ?? i;
-          this.instances.set(i.fingerprint, { ...cur, last_value: v.value });
-          this.dirty.add(i.fingerprint);
+          const cur = this.instances.get(i.fingerprint);
+          if (cur === undefined) {
+            this.store({ ...i, last_value: v.value });
+            this.dirty.add(i.fingerprint);
+          } else if (cur.last_value !== v.value) {
+            this.store({ ...cur, last_value: v.value });
+            if (!this.dirty.has(i.fingerprint)) this.valueDirty.add(i.fingerprint);
+          }
         }
       }
       // An element that disappeared (GPU removed) clears its alert.
-      for (const i of this.instances.values()) {
-        if (i.rule_id === rule.id && i.container === name && !present.has(i.fingerprint) && i.state !== 'inactive') {
+      for (const i of this.ofContainer(name)) {
+        if (i.rule_id === rule.id && !present.has(i.fingerprint) && i.state !== 'inactive') {
           this.apply(i, timing, null, i.value, now, out);
         }
       }
@@ -163,10 +277,15 @@ export class AlertEngine {
     return out;
   }
 
+  /** A fleet status change: re-evaluates that container only. */
   onContainerStatus(name: string, status: ContainerStatus): Transition[] {
     this.status.set(name, status);
-    if (!this.seen.has(name) && status !== 'exited') this.seen.set(name, { at: this.clock(), intervalMs: 5000 });
-    return this.tick();
+    if (!this.seen.has(name) && status !== 'exited') this.markSeen(name, this.clock(), 5000);
+    const now = this.clock();
+    const out: Transition[] = [];
+    this.evaluateDown(name, now, out);
+    for (const i of this.ofContainer(name)) this.evaluateHeld(i, now, out);
+    return out;
   }
 
   onValkeyUp(up: boolean): Transition[] {
@@ -177,7 +296,12 @@ export class AlertEngine {
     const i = this.instanceFor(VALKEY_RULE_ID, '', null, now);
     this.apply(i, { forMs: 0, keepFiringForMs: 0 }, up ? null : 'critical', null, now, out);
     // Samples could not arrive during the outage: the staleness clock restarts now.
-    if (up) for (const s of this.seen.values()) s.at = now;
+    if (up) {
+      for (const [name, s] of this.seen) {
+        s.at = now;
+        this.seenMoved.add(name);
+      }
+    }
     return out;
   }
 
@@ -187,7 +311,7 @@ export class AlertEngine {
     // Direct lookups: scanning every instance here made each sample cost O(fleet).
     for (const rule of this.rules.rules) {
       if (rule.kind !== 'container_down') continue;
-      const i = this.instances.get(fingerprintOf(rule.id, name, null));
+      const i = this.instances.get(this.fp(rule.id, name, null));
       if (i !== undefined && i.level !== null) return true;
     }
     return false;
@@ -207,14 +331,16 @@ export class AlertEngine {
       if (s.at < cutoff) {
         this.seen.delete(name);
         this.status.delete(name);
+        this.seenDirty.delete(name);
+        this.seenMoved.delete(name);
+        this.fpCache.delete(name);
         containers.push(name);
       }
     }
     for (const [fp, i] of this.instances) {
       const idle = i.state === 'resolved' || i.state === 'inactive';
       if (idle && i.updated_at < cutoff) {
-        this.instances.delete(fp);
-        this.dirty.delete(fp);
+        this.forget(i);
         fingerprints.push(fp);
       }
     }
@@ -225,30 +351,37 @@ export class AlertEngine {
   tick(): Transition[] {
     const now = this.clock();
     const out: Transition[] = [];
-    const downRules = this.rules.rules.filter((r): r is DownRule => r.kind === 'container_down');
-    if (this.valkeyUp) {
-      for (const [name, s] of this.seen) {
-        for (const rule of downRules) {
-          if (!matchesContainer(name, rule.match)) continue;
-          const exited = this.status.get(name) === 'exited';
-          const age = now - s.at;
-          const level = exited ? null : downLevel(rule, age, s.intervalMs);
-          const i = this.instanceFor(rule.id, name, null, now);
-          this.apply(i, { forMs: rule.for, keepFiringForMs: rule.keep_firing_for }, level, Math.round(age / 1000), now, out);
-        }
-      }
-    }
-    for (const i of [...this.instances.values()]) {
-      const rule = this.rule(i.rule_id);
-      if (rule === undefined || rule.kind === 'container_down' || !this.isCurrent(rule.id)) continue;
-      // A down container's alerts hold their state: no false "resolved".
-      if (this.isDown(i.container)) continue;
-      if (i.state === 'pending' || i.state === 'firing') {
-        // A change is an event seen in one sample; only a threshold level persists between samples.
-        const level = rule.kind === 'threshold' ? i.level : null;
-        this.apply(i, { forMs: rule.for, keepFiringForMs: rule.keep_firing_for }, level, i.value, now, out);
-      }
-    }
+    for (const name of this.seen.keys()) this.evaluateDown(name, now, out);
+    // apply() only replaces existing keys here, which a Map iteration tolerates.
+    for (const i of this.instances.values()) this.evaluateHeld(i, now, out);
     return out;
+  }
+
+  /** Staleness of one container against the container_down rules. */
+  private evaluateDown(name: string, now: number, out: Transition[]): void {
+    const s = this.seen.get(name);
+    if (!this.valkeyUp || s === undefined) return;
+    for (const rule of this.rules.rules) {
+      if (rule.kind !== 'container_down' || !matchesContainer(name, rule.match)) continue;
+      const exited = this.status.get(name) === 'exited';
+      const age = now - s.at;
+      const level = exited ? null : downLevel(rule, age, s.intervalMs);
+      // The common case, a healthy container with no down alert: nothing to step (no allocation per container per tick).
+      if (level === null && !this.instances.has(this.fp(rule.id, name, null))) continue;
+      const i = this.instanceFor(rule.id, name, null, now);
+      this.apply(i, { forMs: rule.for, keepFiringForMs: rule.keep_firing_for }, level, Math.round(age / 1000), now, out);
+    }
+  }
+
+  /** Time-based edges of a pending or firing metric alert (`for`, `keep_firing_for`). */
+  private evaluateHeld(i: Instance, now: number, out: Transition[]): void {
+    if (i.state !== 'pending' && i.state !== 'firing') return;
+    const rule = this.rule(i.rule_id);
+    if (rule === undefined || rule.kind === 'container_down' || !this.isCurrent(rule.id)) return;
+    // A down container's alerts hold their state: no false "resolved".
+    if (this.isDown(i.container)) return;
+    // A change is an event seen in one sample; only a threshold level persists between samples.
+    const level = rule.kind === 'threshold' ? i.level : null;
+    this.apply(i, { forMs: rule.for, keepFiringForMs: rule.keep_firing_for }, level, i.value, now, out);
   }
 }

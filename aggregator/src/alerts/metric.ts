@@ -64,9 +64,18 @@ export function evaluateMetric(payload: Payload, path: string): MetricValue[] {
 
 /** Shell-style glob (`*`, `?`) on a whole container name. */
 export function globMatch(name: string, glob: string): boolean {
-  const re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  let re = globCache.get(glob);
+  if (re === undefined) {
+    re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+    // Globs come from the rules file, so this stays small; the cap guards against a caller passing arbitrary input.
+    if (globCache.size >= 1000) globCache.clear();
+    globCache.set(glob, re);
+  }
   return re.test(name);
 }
+
+/** Compiled globs: matching runs per rule per sample and per tick, compiling each time showed in profiles. */
+const globCache = new Map<string, RegExp>();
 
 export function matchesContainer(name: string, globs: readonly string[] | undefined): boolean {
   return globs === undefined || globs.some((g) => globMatch(name, g));

@@ -9,6 +9,15 @@ import { alertStateSchema, instanceSchema, type Instance, type Transition } from
 /** Hash fields for container last-seen times share the hash with instances (fingerprints are hex). */
 const SEEN_PREFIX = 'seen:';
 
+/** Hash fields per HSET command. */
+const HSET_CHUNK = 1000;
+
+/** A pipeline resolves even when its commands fail; surface the first error. */
+function failOnError(results: [Error | null, unknown][] | null): void {
+  const err = results?.find(([e]) => e !== null)?.[0];
+  if (err !== undefined && err !== null) throw err;
+}
+
 const transitionFields = ['kind', 'fingerprint', 'rule_id', 'container', 'instance', 'from', 'to', 'severity', 'previous_severity', 'value', 'at'] as const;
 
 const optSeverity = z.union([z.literal('').transform(() => null), severitySchema]);
@@ -77,7 +86,12 @@ export class AlertStatePersistence {
     for (const i of changed) args.push(i.fingerprint, JSON.stringify(i));
     if (lastSeen !== undefined) for (const [name, s] of lastSeen) args.push(`${SEEN_PREFIX}${name}`, `${s.at}:${s.intervalMs}`);
     const jobs: Promise<unknown>[] = [];
-    if (args.length > 0) jobs.push(this.redis.hset(ALERTS_STATE_KEY, ...args));
+    if (args.length > 0) {
+      // Bounded commands: one huge HSET (a full rewrite for a large fleet) would stall Valkey for everyone.
+      const p = this.redis.pipeline();
+      for (let i = 0; i < args.length; i += HSET_CHUNK * 2) p.hset(ALERTS_STATE_KEY, ...args.slice(i, i + HSET_CHUNK * 2));
+      jobs.push(p.exec().then(failOnError));
+    }
     if (transitions.length > 0) {
       const p = this.redis.pipeline();
       for (const t of transitions) {
@@ -87,7 +101,7 @@ export class AlertStatePersistence {
         });
         p.xadd(ALERTS_EVENTS_KEY, 'MAXLEN', '~', String(this.opts.eventsMaxLen ?? 10_000), '*', ...flat);
       }
-      jobs.push(p.exec());
+      jobs.push(p.exec().then(failOnError));
     }
     await Promise.all(jobs);
   }

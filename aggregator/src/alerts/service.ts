@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../../shared/src/log.js';
 import type { Payload } from '../../../shared/src/payload.js';
-import { AlertEngine, VALKEY_RULE_ID, type ContainerStatus } from './engine.js';
+import { AlertEngine, VALKEY_RULE_ID, type ContainerStatus, type Seen } from './engine.js';
 import { formatValue, renderTemplate } from './metric.js';
 import { dueNotification, type Due } from './notify-policy.js';
 import { AlertStatePersistence } from './persist.js';
@@ -26,6 +26,12 @@ export interface AlertServiceOptions {
   failedRetryMs?: number;
   /** Resolved instances and unseen containers are forgotten after this long (default 24 h). */
   retentionMs?: number;
+  /**
+   * How often changes of observed values alone (not of alert state) are
+   * written (default 10 s). Edges, new containers and the delivery ledger are
+   * written at once.
+   */
+  valueFlushMs?: number;
 }
 
 /** An alert as `GET /api/v1/alerts` shows it. */
@@ -67,6 +73,12 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   private readonly persistence: AlertStatePersistence;
   private readonly clock: () => number;
   private persisting: Promise<void> = Promise.resolve();
+  /** Transitions waiting for the next flush (kept in order for the history stream). */
+  private pendingTransitions: Transition[] = [];
+  private flushScheduled = false;
+  /** The next flush rewrites everything (after becoming leader, or after a failed write). */
+  private fullPending = false;
+  private lastValueFlush = 0;
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly retryAt = new Map<string, number>();
   /** False until this replica, as leader, has merged the persisted ledger. */
@@ -105,6 +117,8 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
 
   tick(): Transition[] {
     const ts = this.after(this.engine.tick());
+    this.reconcile();
+    if (this.clock() - this.lastValueFlush >= (this.opts.valueFlushMs ?? 10_000)) this.flush(true);
     const gone = this.engine.prune(this.opts.retentionMs ?? 86_400_000);
     if (this.leading() && (gone.fingerprints.length > 0 || gone.containers.length > 0)) {
       this.persisting = this.persisting
@@ -124,7 +138,8 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     }
     await this.adoptPersisted();
     this.adopted = true;
-    this.persist([], true);
+    this.fullPending = true;
+    this.flush(true);
     this.reconcile();
   }
 
@@ -141,6 +156,7 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
 
   /** Resolves when persistence and deliveries started so far have finished (tests, shutdown). */
   async idle(): Promise<void> {
+    this.flush(true);
     for (;;) {
       const pending = [this.persisting, ...this.inFlight.values()];
       await Promise.all(pending);
@@ -152,17 +168,25 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   }
 
   async stop(): Promise<void> {
+    this.flush(true);
     this.stopped = true;
     await this.idle();
   }
 
+  /**
+   * Per-sample path: O(this sample's instances), never O(fleet). State changes
+   * are written in one coalesced batch per event-loop turn; deliveries are
+   * checked only for instances that made a transition (`tick` checks all,
+   * for repeats and retries).
+   */
   private after(ts: Transition[]): Transition[] {
     for (const t of ts) this.emit('transition', t);
     if (this.leading()) {
-      this.persist(ts, false);
-      this.reconcile();
+      this.pendingTransitions.push(...ts);
+      if (ts.length > 0 || this.fullPending || this.engine.hasUrgentChanges()) this.scheduleFlush();
+      for (const t of ts) this.reconcileOne(t.fingerprint);
     } else {
-      this.engine.drainDirty();
+      this.discardChanges();
     }
     return ts;
   }
@@ -171,14 +195,57 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     return !this.stopped && this.adopted && this.opts.isLeader();
   }
 
-  private persist(ts: readonly Transition[], all: boolean): void {
-    const changed = all ? this.engine.all() : this.engine.drainDirty();
-    if (all) this.engine.drainDirty();
-    const seen = this.engine.lastSeen();
+  /** A follower keeps no write backlog; it rewrites everything if it becomes leader. */
+  private discardChanges(): void {
+    this.engine.drainDirty();
+    this.engine.drainValueDirty();
+    this.engine.drainSeen(true);
+    this.pendingTransitions = [];
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flush(false);
+    });
+  }
+
+  /**
+   * Writes what changed since the last flush: state edges, new containers
+   * and transitions always; with `values`, also instances and last-seen
+   * times whose observed value alone moved. The snapshot is taken now, the
+   * write is queued behind the previous one (so order holds).
+   */
+  private flush(values: boolean): void {
+    this.flushScheduled = false;
+    if (!this.leading()) {
+      this.discardChanges();
+      return;
+    }
+    const full = this.fullPending;
+    this.fullPending = false;
+    if (values || full) this.lastValueFlush = this.clock();
+    let changed: Instance[];
+    let seen: Map<string, Seen>;
+    if (full) {
+      this.discardChanges();
+      changed = this.engine.all();
+      seen = this.engine.lastSeen();
+    } else {
+      changed = this.engine.drainDirty();
+      if (values) changed.push(...this.engine.drainValueDirty());
+      seen = this.engine.drainSeen(values);
+    }
+    const ts = this.pendingTransitions;
+    this.pendingTransitions = [];
+    if (changed.length === 0 && ts.length === 0 && seen.size === 0) return;
     this.persisting = this.persisting
       .then(() => this.persistence.save(changed, ts, seen))
       .catch((err: unknown) => {
-        this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not persist alert state; it is written again on the next change');
+        // What this batch carried is gone from the change sets: rewrite everything next time.
+        this.fullPending = true;
+        this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not persist alert state; everything is written again on the next flush');
       });
   }
 
@@ -206,21 +273,30 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     return this.engine.rule(i.rule_id)?.notify ?? rules.notify;
   }
 
+  /** Starts every notification that is due (repeats, retries, after a takeover). */
   private reconcile(): void {
     if (!this.leading()) return;
     const now = this.clock();
-    for (const i of this.engine.all()) {
-      if (this.inFlight.has(i.fingerprint) || (this.retryAt.get(i.fingerprint) ?? 0) > now) continue;
-      const notify = this.notifyFor(i);
-      if (notify === undefined || notify.webhooks.length === 0) continue;
-      const due = dueNotification(i, notify, now);
-      if (due === null) continue;
-      const job = this.send(i, due, notify).finally(() => {
-        this.inFlight.delete(i.fingerprint);
-        this.reconcile();
-      });
-      this.inFlight.set(i.fingerprint, job);
-    }
+    for (const i of this.engine.all()) this.startDue(i, now);
+  }
+
+  private reconcileOne(fingerprint: string): void {
+    const i = this.engine.get(fingerprint);
+    if (i !== undefined && this.leading()) this.startDue(i, this.clock());
+  }
+
+  private startDue(i: Instance, now: number): void {
+    if (this.inFlight.has(i.fingerprint) || (this.retryAt.get(i.fingerprint) ?? 0) > now) return;
+    const notify = this.notifyFor(i);
+    if (notify === undefined || notify.webhooks.length === 0) return;
+    const due = dueNotification(i, notify, now);
+    if (due === null) return;
+    const job = this.send(i, due, notify).finally(() => {
+      this.inFlight.delete(i.fingerprint);
+      // The instance may have moved on while this was sent (resolved meanwhile).
+      this.reconcileOne(i.fingerprint);
+    });
+    this.inFlight.set(i.fingerprint, job);
   }
 
   private async send(i: Instance, due: Due, notify: NotifySettings): Promise<void> {
@@ -252,7 +328,8 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     this.retryAt.delete(i.fingerprint);
     const cur = this.engine.get(i.fingerprint) ?? i;
     this.engine.put({ ...cur, notified: { status: due.status, severity: i.severity ?? 'warning', fired_at: firedAt, at: this.clock() } });
-    if (this.leading()) this.persist([], false);
+    // The ledger is written at once: a successor must not send this again.
+    this.flush(false);
   }
 
   private view(i: Instance): ActiveAlert {

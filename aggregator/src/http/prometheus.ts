@@ -1,5 +1,6 @@
 import type { Payload } from '../../../shared/src/payload.js';
 import type { ContainerView } from '../fleet.js';
+import type { LoopLag } from '../loop-lag.js';
 
 /** Prometheus 3 refuses a scrape without an exact, known content type. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -127,6 +128,8 @@ export interface AggregatorMetrics {
   sseClients: number;
   sseDroppedTotal: number;
   sseEventsTotal: number;
+  /** Event-loop delay of the aggregator (recent window), when monitored. */
+  loopLag?: LoopLag | null;
 }
 
 /**
@@ -154,5 +157,12 @@ export function renderMetrics(containers: ContainerView[], own: AggregatorMetric
   x.add('system_monitor_sse_clients', 'gauge', 'Connected Server-Sent Events clients.', {}, own.sseClients);
   x.add('system_monitor_sse_dropped_clients_total', 'counter', 'SSE clients disconnected for falling behind.', {}, own.sseDroppedTotal);
   x.add('system_monitor_sse_events_total', 'counter', 'SSE events sent.', {}, own.sseEventsTotal);
+  const lag = own.loopLag;
+  if (lag !== null && lag !== undefined) {
+    const help = 'Event-loop delay of the aggregator over the last 30-60 s, seconds (how long work waits behind other work).';
+    x.add('system_monitor_event_loop_delay_seconds', 'gauge', help, { quantile: '0.5' }, lag.p50_ms / 1000);
+    x.add('system_monitor_event_loop_delay_seconds', 'gauge', help, { quantile: '0.99' }, lag.p99_ms / 1000);
+    x.add('system_monitor_event_loop_delay_seconds', 'gauge', help, { quantile: '1' }, lag.max_ms / 1000);
+  }
   return x.render();
 }

@@ -7,6 +7,7 @@ import { checkCapacity, capacityQuerySchema } from '../capacity.js';
 import type { ContainerView, Fleet } from '../fleet.js';
 import { historyQuerySchema, queryHistory } from '../history/query.js';
 import { readNewestLogs } from '../logs.js';
+import type { LoopLag } from '../loop-lag.js';
 import { fleetTotals, siriusRow, siriusSummary } from '../sirius.js';
 import { roleOf, type TokenTable } from './auth.js';
 import { isDashboardPath, type Dashboard } from './static.js';
@@ -24,6 +25,8 @@ export interface ServerDeps {
   alerts?: AlertService;
   /** Default capacity safety buffer (share of the limit kept free). */
   capacityBuffer?: number;
+  /** Event-loop delay, for /readyz and /metrics. */
+  loopLag?: () => LoopLag;
   /** The browser dashboard at `/` (open: its files carry no data; the page sends the token to /api). */
   dashboard?: Dashboard | null;
 }
@@ -195,7 +198,7 @@ export function routes(d: ServerDeps): Route[] {
       sendJson(res, 200, { status: 'ok', version: d.version });
     }),
     route('/readyz', 'open', ({ res }) => {
-      const fleet = { ...d.fleet.stats, containers: d.fleet.size, sse: d.sse.stats };
+      const fleet = { ...d.fleet.stats, containers: d.fleet.size, sse: d.sse.stats, event_loop_delay: d.loopLag?.() ?? null };
       if (d.fleet.ready) sendJson(res, 200, { status: 'ready', fleet });
       else sendJson(res, 503, { status: 'not ready', error: d.fleet.valkeyUp ? 'first fleet sync not done yet' : 'Valkey is not reachable', fleet });
     }),
@@ -269,6 +272,7 @@ export function routes(d: ServerDeps): Route[] {
         sseClients: sse.clients,
         sseDroppedTotal: sse.dropped_clients_total,
         sseEventsTotal: sse.events_total,
+        loopLag: d.loopLag?.() ?? null,
       });
       res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
       res.end(text);

@@ -44,6 +44,9 @@ export interface SseStats {
 export class SseHub {
   private readonly ring: SseEvent[] = [];
   private readonly clients = new Set<Client>();
+  /** Clients following named containers, by name, and those following all: an event visits only its recipients. */
+  private readonly byContainer = new Map<string, Set<Client>>();
+  private readonly unfiltered = new Set<Client>();
   private nextId = 1;
   private readonly heartbeat: NodeJS.Timeout;
   private dropped = 0;
@@ -70,8 +73,14 @@ export class SseHub {
     const ev: SseEvent = { id: this.nextId++, type, container, data: text };
     this.ring.push(ev);
     if (this.ring.length > this.opts.ringSize) this.ring.shift();
-    const frame = format(ev);
-    for (const c of this.clients) if (matches(c.filter, ev)) this.write(c, frame);
+    let frame: string | null = null;
+    const send = (c: Client): void => {
+      if (c.filter.types !== null && !c.filter.types.has(ev.type)) return;
+      frame ??= format(ev);
+      this.write(c, frame);
+    };
+    for (const c of this.unfiltered) send(c);
+    if (container !== null) for (const c of this.byContainer.get(container) ?? []) send(c);
   }
 
   /** Attaches a response; replays what it missed after `lastEventId` (still in the ring). */
@@ -83,9 +92,9 @@ export class SseHub {
       'X-Accel-Buffering': 'no',
     });
     const client: Client = { res, filter };
-    this.clients.add(client);
+    this.add(client);
     res.on('close', () => {
-      this.clients.delete(client);
+      this.remove(client);
     });
     let head = `retry: ${this.opts.retryMs}\n\n`;
     if (lastEventId !== null) {
@@ -98,7 +107,7 @@ export class SseHub {
     if (c.res.destroyed) return;
     if (c.res.writableLength > this.opts.maxBufferedBytes) {
       this.dropped += 1;
-      this.clients.delete(c);
+      this.remove(c);
       c.res.destroy();
       return;
     }
@@ -109,6 +118,34 @@ export class SseHub {
     clearInterval(this.heartbeat);
     for (const c of this.clients) c.res.end();
     this.clients.clear();
+    this.byContainer.clear();
+    this.unfiltered.clear();
+  }
+
+  private add(c: Client): void {
+    this.clients.add(c);
+    if (c.filter.containers === null) {
+      this.unfiltered.add(c);
+      return;
+    }
+    for (const name of c.filter.containers) {
+      let set = this.byContainer.get(name);
+      if (set === undefined) {
+        set = new Set();
+        this.byContainer.set(name, set);
+      }
+      set.add(c);
+    }
+  }
+
+  private remove(c: Client): void {
+    if (!this.clients.delete(c)) return;
+    this.unfiltered.delete(c);
+    for (const name of c.filter.containers ?? []) {
+      const set = this.byContainer.get(name);
+      set?.delete(c);
+      if (set?.size === 0) this.byContainer.delete(name);
+    }
   }
 }
 
