@@ -22,8 +22,8 @@ describe('compare: highest and lowest', () => {
     const base = { utilization_percent: 50, memory_used_bytes: 10, memory_total_bytes: 100, temperature_c: 40, power_watts: 100, power_limit_watts: 400, clock_sm_mhz: 1000, fan_percent: null } as const;
     const g = (over: Partial<Gpu>): Gpu => ({ ...base, ...over }) as Gpu;
     const r = compareGpus([
-      { id: 'x', container: 'c', gpu: g({ memory_used_bytes: 80 }) },
-      { id: 'y', container: 'c', gpu: g({ power_watts: 300, power_limit_watts: 300 }) },
+      { id: 'x', container: 'c', status: 'ok', gpu: g({ memory_used_bytes: 80 }) },
+      { id: 'y', container: 'c', status: 'ok', gpu: g({ power_watts: 300, power_limit_watts: 300 }) },
     ]);
     assert.deepEqual(r.memory_used_percent, { high: ['x'], low: ['y'] });
     assert.deepEqual(r.power_percent, { high: ['y'], low: ['x'] }, '300/300 = 100 % beats 100/400 = 25 %');

@@ -6,6 +6,8 @@ import { percentOf } from './format.js';
 export interface GpuEntry {
   id: string;
   container: string;
+  /** The reporting container's status: a stale container's GPU figures are its last known ones. */
+  status: string;
   gpu: Gpu;
 }
 

@@ -1,6 +1,6 @@
 import { TimeChart } from '../charts.js';
 import type { View, ViewContext } from '../context.js';
-import { h, setText } from '../dom.js';
+import { badge, h, setBadge, setText } from '../dom.js';
 import { fmtBytes, fmtNumber, percentOf } from '../format.js';
 import { COMPARE_LABELS, COMPARE_METRICS, compareGpus, compareValues, type GpuEntry } from '../gpu-model.js';
 import type { FleetStore } from '../store.js';
@@ -9,7 +9,7 @@ function entries(store: FleetStore): GpuEntry[] {
   const out: GpuEntry[] = [];
   for (const c of store.containers.values()) {
     if (c.sample === null || c.status === 'offline') continue;
-    for (const g of c.sample.gpus) out.push({ id: g.uuid, container: c.name, gpu: g });
+    for (const g of c.sample.gpus) out.push({ id: g.uuid, container: c.name, status: c.status, gpu: g });
   }
   return out.sort((a, b) => a.container.localeCompare(b.container) || a.gpu.index - b.gpu.index);
 }
@@ -31,6 +31,7 @@ interface Card {
   el: HTMLElement;
   chart: TimeChart;
   body: HTMLElement;
+  status: HTMLSpanElement;
 }
 
 /** Per-GPU cards (utilization + temperature chart, memory, power, clocks, processes, static info) and a compare table. */
@@ -51,10 +52,11 @@ export function gpuView(root: HTMLElement, ctx: ViewContext, compare: boolean): 
     let c = cards.get(e.id);
     if (c !== undefined) return c;
     const body = h('div', { class: 'gpu-body' });
-    const el = h('article', { class: 'gpu-card', 'data-uuid': e.id, 'aria-label': `GPU ${e.gpu.index} ${e.gpu.name} in ${e.container}` }, h('h2', {}, `GPU ${e.gpu.index} · ${e.gpu.name}`), h('p', { class: 'muted' }, `container ${e.container} · ${e.gpu.uuid}`));
+    const status = badge(e.status);
+    const el = h('article', { class: 'gpu-card', 'data-uuid': e.id, 'aria-label': `GPU ${e.gpu.index} ${e.gpu.name} in ${e.container}` }, h('h2', {}, `GPU ${e.gpu.index} · ${e.gpu.name} `, status), h('p', { class: 'muted' }, 'container ', h('a', { href: `#/container/${encodeURIComponent(e.container)}` }, e.container), ` · ${e.gpu.uuid}`));
     content.append(el);
     const chart = new TimeChart(el, store.gpuSeries(e.id), {
-      title: 'Utilization and temperature (since page opened)',
+      title: 'Utilization and temperature (last 5 min, since the page opened)',
       series: [
         { label: 'utilization %', stroke: '#5fb3f9', scale: 'pct', fmt: (v) => `${v.toFixed(0)} %` },
         { label: 'temperature °C', stroke: '#f59e0b', scale: 'temp', fmt: (v) => `${v.toFixed(0)} °C` },
@@ -64,15 +66,17 @@ export function gpuView(root: HTMLElement, ctx: ViewContext, compare: boolean): 
         { scale: 'temp', side: 'right', fmt: (v) => `${v.toFixed(0)} °C`, range: [0, 100] },
       ],
       height: 160,
+      window: () => 300,
     });
     el.append(body);
-    c = { el, chart, body };
+    c = { el, chart, body, status };
     cards.set(e.id, c);
     return c;
   }
 
   function fillCard(c: Card, e: GpuEntry): void {
     const g = e.gpu;
+    setBadge(c.status, e.status);
     const procs = g.processes ?? [];
     c.body.replaceChildren(
       meter('Memory', g.memory_used_bytes, g.memory_total_bytes, `${fmtBytes(g.memory_used_bytes)} / ${fmtBytes(g.memory_total_bytes)}`),
@@ -99,7 +103,7 @@ export function gpuView(root: HTMLElement, ctx: ViewContext, compare: boolean): 
 
   function renderCompare(list: GpuEntry[]): void {
     const ext = compareGpus(list);
-    const head = h('tr', {}, h('th', { scope: 'col' }, 'Metric'), ...list.map((e) => h('th', { scope: 'col', 'data-uuid': e.id }, `GPU ${e.gpu.index} · ${e.container}`)));
+    const head = h('tr', {}, h('th', { scope: 'col' }, 'Metric'), ...list.map((e) => h('th', { scope: 'col', 'data-uuid': e.id }, `GPU ${e.gpu.index} · ${e.container}${e.status === 'ok' ? '' : ` (${e.status})`}`)));
     const rows = COMPARE_METRICS.map((m) =>
       h(
         'tr',
