@@ -110,6 +110,8 @@ describe('dashboard (real browser)', { timeout: 180_000 }, () => {
   function watch(p: Page): void {
     // Init scripts come through the DevTools protocol, so the page's CSP does not stop this listener.
     void p.addInitScript({ content: "window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));" });
+    // Cumulative layout shift, as the browser measures it.
+    void p.addInitScript({ content: "window.__cls = 0; new PerformanceObserver((l) => { for (const e of l.getEntries()) if (!e.hadRecentInput) window.__cls += e.value; }).observe({ type: 'layout-shift', buffered: true });" });
     p.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
     p.on('console', (m) => {
       if (m.type() === 'error' && !/ERR_FAILED|net::|Failed to load resource/.test(m.text())) pageErrors.push(`console: ${m.text()}`);
@@ -162,6 +164,9 @@ describe('dashboard (real browser)', { timeout: 180_000 }, () => {
     assert.match((await page.locator('[data-sum="status"]').textContent()) ?? '', /2 ok/);
     await page.locator('#conn[data-state="live"]').waitFor({ timeout: 10_000 });
     assert.equal(await page.evaluate('JSON.stringify(window.__csp)'), '[]', 'no Content-Security-Policy violations');
+    const cls = Number(await page.evaluate('window.__cls'));
+    process.stdout.write(`# fleet load: cumulative layout shift ${cls}\n`);
+    assert.ok(cls < 0.02, `skeletons keep the layout: cumulative layout shift ${cls}`);
     await page.screenshot({ path: join(OUT, 'fleet.png') });
   });
 
