@@ -15,7 +15,8 @@
  * Each figure is the median of N fresh browser contexts (no cache).
  * Usage: tsx scripts/bench-dashboard.ts [runs=7]
  * BENCH_DEBUG=1 prints each load's marks and resource timings;
- * BENCH_PROFILE=1 prints the top self-time functions of one dashboard load.
+ * BENCH_PROFILE=1 prints the top self-time functions of one dashboard load;
+ * BENCH_TRACE=1 the browser's own time per trace event (layout, paint, …).
  */
 import { createServer } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -188,6 +189,19 @@ async function main(): Promise<void> {
         self.set(key, (self.get(key) ?? 0) + (dt[i] ?? 0) / 1000);
       });
       for (const [k, v] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stdout.write(`${v.toFixed(1).padStart(7)} ms  ${k}\n`);
+      await ctx.close();
+    }
+    if (process.env.BENCH_TRACE !== undefined) {
+      const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+      const page = await ctx.newPage();
+      await browser.startTracing(page, { categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline'] });
+      await page.goto(`${base}/`);
+      await waitEntry(page, 'first-data-paint');
+      const buf = await browser.stopTracing();
+      const events = (JSON.parse(buf.toString('utf8')) as { traceEvents: { name: string; dur?: number; ph: string }[] }).traceEvents;
+      const sum = new Map<string, number>();
+      for (const e of events) if (e.ph === 'X' && e.dur !== undefined) sum.set(e.name, (sum.get(e.name) ?? 0) + e.dur / 1000);
+      for (const [k, v] of [...sum.entries()].sort((a, b) => b[1] - a[1]).slice(0, 20)) process.stdout.write(`${v.toFixed(1).padStart(8)} ms  ${k}\n`);
       await ctx.close();
     }
     const dash: number[] = [];
