@@ -20,7 +20,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['agent/src/**/*.ts', 'aggregator/src/**/*.ts', 'shared/src/**/*.ts'],
+    files: ['agent/src/**/*.ts', 'aggregator/src/**/*.ts', 'shared/src/**/*.ts', 'web/src/**/*.ts'],
     rules: { 'no-console': 'error' },
   },
   {

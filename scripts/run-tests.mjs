@@ -6,7 +6,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-const roots = ['agent', 'aggregator', 'shared', 'scripts'];
+const roots = ['agent', 'aggregator', 'shared', 'scripts', 'web'];
 const skipDirs = new Set(['node_modules', 'fixtures', 'dist']);
 
 function walk(dir, out) {

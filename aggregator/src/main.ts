@@ -11,6 +11,7 @@ import { Fleet } from './fleet.js';
 import { loadTokens } from './http/auth.js';
 import { createHttpServer } from './http/server.js';
 import { SseHub } from './http/sse.js';
+import { Dashboard, defaultDashboardLocation } from './http/static.js';
 import { LeaderElector } from './alerts/leader.js';
 import { RulesStore } from './alerts/rules-store.js';
 import { RulesError } from './alerts/rules-load.js';
@@ -111,9 +112,11 @@ async function serve(flags: AggregatorFlags): Promise<void> {
     });
   });
   const lag = new LoopLagMonitor();
+  const dashboard = Dashboard.open(defaultDashboardLocation(), log);
   const server = createHttpServer({
     fleet, sse, log, tokens, corsOrigins: config.corsOrigins, version: VERSION, alerts, capacityBuffer: config.capacityBuffer,
     loopLag: () => lag.current(),
+    dashboard,
   });
   fleet.start();
   await new Promise<void>((resolve, reject) => {

@@ -10,6 +10,7 @@ import { readNewestLogs } from '../logs.js';
 import type { LoopLag } from '../loop-lag.js';
 import { fleetTotals, siriusRow, siriusSummary } from '../sirius.js';
 import { roleOf, type TokenTable } from './auth.js';
+import { isDashboardPath, type Dashboard } from './static.js';
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from './prometheus.js';
 import { SSE_EVENT_TYPES, type SseEventType, type SseHub } from './sse.js';
 
@@ -26,6 +27,8 @@ export interface ServerDeps {
   capacityBuffer?: number;
   /** Event-loop delay, for /readyz and /metrics. */
   loopLag?: () => LoopLag;
+  /** The browser dashboard at `/` (open: its files carry no data; the page sends the token to /api). */
+  dashboard?: Dashboard | null;
 }
 
 export class HttpError extends Error {
@@ -336,6 +339,7 @@ export function createHttpServer(d: ServerDeps): Server {
         break;
       }
     }
+    if (matched === null && d.dashboard && isDashboardPath(url.pathname) && (await d.dashboard.ready()).handle(req, res, url.pathname)) return;
     if (matched === null) {
       sendJson(res, 404, { error: `no route ${path}` });
       return;
