@@ -78,7 +78,10 @@ supervise() {
   stop=0
   apid=''
   spid=''
-  trap 'stop=1; [ -z "$apid" ] || kill -TERM "$apid" 2>/dev/null; [ -z "$spid" ] || kill -TERM "$spid" 2>/dev/null' TERM INT
+  # Signal the agent once: the wrapper may tell us twice (on the forwarded
+  # signal and again when the main command has exited), and a second SIGTERM
+  # makes the agent exit at once, before its final "exited" sample.
+  trap '[ "$stop" = 1 ] || { stop=1; [ -z "$apid" ] || kill -TERM "$apid" 2>/dev/null; [ -z "$spid" ] || kill -TERM "$spid" 2>/dev/null; }' TERM INT
   delay=1
   while [ "$stop" = 0 ]; do
     if [ "$dev" != 1 ] && ! command -v "$bin" >/dev/null 2>&1; then
@@ -127,16 +130,16 @@ ignores_sigint() {
 }
 
 sup=''
-if [ "${SYSTEM_MONITOR_DISABLE:-0}" != 1 ]; then
-  supervise &
-  sup=$!
-fi
-
-"$@" &
-main=$!
+main=''
+pending=''
 
 # shellcheck disable=SC2317 # called from the traps below
 forward() {
+  # A signal before the main command exists is held and sent once it does.
+  if [ -z "$main" ]; then
+    pending=$1
+    return
+  fi
   if [ "$1" = INT ] && ignores_sigint "$main"; then
     kill -TERM "$main" 2>/dev/null
   else
@@ -144,9 +147,20 @@ forward() {
   fi
   [ -z "$sup" ] || kill -TERM "$sup" 2>/dev/null
 }
+# Traps first: a signal that arrives while the children start is not lost
+# (it would otherwise kill this shell and orphan them).
 trap 'forward TERM' TERM
 trap 'forward INT' INT
 trap 'forward HUP' HUP
+
+if [ "${SYSTEM_MONITOR_DISABLE:-0}" != 1 ]; then
+  supervise &
+  sup=$!
+fi
+
+"$@" &
+main=$!
+[ -z "$pending" ] || forward "$pending"
 
 reap "$main"
 status=$reaped_status
