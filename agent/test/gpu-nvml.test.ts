@@ -422,6 +422,34 @@ describe('GPU metrics through the fake libnvidia-ml', () => {
     }
   });
 
+  it('deferStart: the first collection answers empty without a worker; once started, the worker has the last word', async () => {
+    const config = twoGpuConfig();
+    const fake = new FakeNvmlDir(config);
+    rigs.push(fake);
+    const runner = new GpuRunner({
+      log: silent,
+      libraryPath: buildFakeNvml(),
+      deadlineMs: 5000,
+      pidMap: { hostProc: null, procRoot: '/nonexistent-proc' },
+      command: { command: process.execPath, args: ['--import', 'tsx', MAIN, '__nvml-worker'] },
+      env: { ...process.env, ...fake.env() },
+      deferStart: true,
+    });
+    try {
+      const t0 = performance.now();
+      const first = await runner.collect();
+      assert.ok(performance.now() - t0 < 50, 'answered at once');
+      assert.deepEqual(first, { gpus: [], unavailable: {}, error: null, ms: 0 });
+      assert.equal(runner.workerPid, null, 'no worker was started for it');
+      runner.start();
+      assert.equal(await runner.ready(), true);
+      const second = await runner.collect();
+      assert.deepEqual(second.gpus.map((g) => g.uuid), [String(config['gpu.0.uuid']), String(config['gpu.1.uuid'])]);
+    } finally {
+      await runner.close();
+    }
+  });
+
   it('no library at all: gpus is empty, one info line, no worker left running', async () => {
     const { log, lines } = capturingLogger();
     const runner = new GpuRunner({

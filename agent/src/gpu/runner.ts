@@ -44,6 +44,13 @@ export interface GpuRunnerOptions {
   lostRetryMs?: number;
   /** A worker that has not loaded NVML by then is killed (a start is not bounded by the collection deadline). */
   startTimeoutMs?: number;
+  /**
+   * No NVML library is visible (library-visible.ts): the first collection
+   * answers an empty block at once, as the worker would, instead of waiting
+   * for the worker to start; the worker is started by `start()` or the next
+   * collection and has the last word.
+   */
+  deferStart?: boolean;
 }
 
 interface Worker {
@@ -90,6 +97,7 @@ export class GpuRunner {
   /** No NVIDIA library here: GPU metrics are an empty list, and no worker is kept around. */
   private noLibrary = false;
   private closed = false;
+  private deferred: boolean;
   /** The last healthy identities, published as `unavailable` while the block cannot be read. */
   private lastGpus: Gpu[] = [];
   private readonly loggedReasons = new Set<string>();
@@ -103,10 +111,12 @@ export class GpuRunner {
       retryMaxMs: 300_000,
       lostRetryMs: 30_000,
       startTimeoutMs: 30_000,
+      deferStart: false,
       command: selfWorkerCommand(),
       env: process.env,
       ...opts,
     };
+    this.deferred = this.opts.deferStart;
   }
 
   /** PID of the current worker (tests watch it being replaced). */
@@ -133,6 +143,11 @@ export class GpuRunner {
   }
 
   async collect(): Promise<GpuCollection> {
+    if (this.deferred && this.worker === null) {
+      this.deferred = false;
+      return { gpus: [], unavailable: {}, error: null, ms: 0 };
+    }
+    this.deferred = false;
     const t0 = performance.now();
     const r = await this.request(t0);
     const ms = Math.round((performance.now() - t0) * 1000) / 1000;
