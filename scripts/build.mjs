@@ -20,9 +20,9 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /**
  * V8 flags of the single binary (BENCHMARKS.md, issue #7): lite mode (no
  * optimising compilers, lazily allocated feedback, bytecode flushing) takes
- * ~13 MB anonymous and ~8 MB file-backed memory off the steady RSS for ~25 %
- * more CPU per tick. The snapshot is made under the same flags: V8 refuses
- * one made under others.
+ * ~12 MB off the steady RSS; a hot loop of samples runs 2-3x slower, a tick
+ * of the running agent no dearer. The snapshot is made under the same flags:
+ * V8 refuses one made under others.
  */
 const SEA_EXEC_ARGV = ['--lite-mode'];
 
