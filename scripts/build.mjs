@@ -17,6 +17,14 @@ import { build } from 'esbuild';
 /** The LTS Node embedded in the single binary (Node 26: Active LTS since October 2026). */
 export const SEA_NODE_VERSION = '26.12.1';
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+/**
+ * V8 flags of the single binary (BENCHMARKS.md, issue #7): lite mode (no
+ * optimising compilers, lazily allocated feedback, bytecode flushing) takes
+ * ~12 MB off the steady RSS; a hot loop of samples runs 2-3x slower, a tick
+ * of the running agent no dearer. The snapshot is made under the same flags:
+ * V8 refuses one made under others.
+ */
+const SEA_EXEC_ARGV = ['--lite-mode'];
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(repo, 'dist');
@@ -79,6 +87,72 @@ const koffiFromSeaAsset = {
     }));
   },
 };
+
+/**
+ * Built-in modules the agent does not need before its first sample (TLS only
+ * with VALKEY_TLS, child_process/readline for the NVML worker started after
+ * the first publish, the rest for paths of ioredis, pino and debug the agent
+ * never takes). Each becomes a proxy that loads the real module on first
+ * property access, so a top-level `require('tls')` in a dependency no longer
+ * compiles it at start-up. A module destructured at load time is loaded then,
+ * as before: the proxy only ever changes when, never what.
+ */
+const LAZY_BUILTINS = ['tls', 'crypto', 'dns', 'dgram', 'child_process', 'readline', 'assert', 'tty', 'fs/promises', 'timers/promises', 'worker_threads'];
+
+/**
+ * `keys`: each lazy module's export names in the embedded Node (asked of that
+ * binary), so esbuild's ESM interop (`__toESM`, which copies the export names
+ * onto a wrapper of getters) can list them without loading the module.
+ */
+function lazyBuiltins(keys) {
+  return {
+    name: 'lazy-builtins',
+    setup(b) {
+      const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.map((m) => m.replace('/', '\\/')).join('|')})$`);
+      b.onResolve({ filter }, (args) => ({ path: args.path.replace(/^node:/, ''), namespace: 'lazy-builtin' }));
+      b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+        loader: 'js',
+        contents: `
+          const name = ${JSON.stringify(args.path)};
+          const names = ${JSON.stringify(keys[args.path])};
+          let real;
+          const load = () => (real ??= process.getBuiltinModule(name));
+          module.exports = new Proxy({}, {
+            get: (_, k) => load()[k],
+            set: (_, k, v) => { load()[k] = v; return true; },
+            has: (_, k) => k in load(),
+            ownKeys: () => (real === undefined ? [...names] : Reflect.ownKeys(real)),
+            getOwnPropertyDescriptor: (_, k) => {
+              if (real === undefined && names.includes(k)) {
+                return { configurable: true, enumerable: true, get: () => load()[k], set: (v) => { load()[k] = v; } };
+              }
+              const d = Reflect.getOwnPropertyDescriptor(load(), k);
+              return d === undefined ? undefined : { ...d, configurable: true };
+            },
+          });
+        `,
+      }));
+    },
+  };
+}
+
+/**
+ * zod's error messages in ~50 languages are all evaluated at load (`z.locales`
+ * is one namespace object); the agent only ever uses the English default,
+ * which zod configures from locales/en.js directly. `z.locales` keeps `en`.
+ */
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, () => ({ loader: 'js', contents: 'export { default as en } from "./en.js";' }));
+  },
+};
+
+/** Export names of the lazy built-ins, from the Node that will run them. */
+function builtinExportNames(node) {
+  const script = `process.stdout.write(JSON.stringify(Object.fromEntries(${JSON.stringify(LAZY_BUILTINS)}.map((m) => [m, Object.keys(require(m))]))))`;
+  return JSON.parse(run(node, ['-e', script]));
+}
 
 async function bundles() {
   mkdirSync(dist, { recursive: true });
@@ -144,11 +218,21 @@ async function singleBinary() {
   const seaDir = join(cache, 'sea');
   mkdirSync(seaDir, { recursive: true });
   const main = join(seaDir, 'agent-sea.cjs');
-  await build({ ...common, entryPoints: [join(repo, 'agent/src/main.ts')], outfile: main, plugins: [koffiFromSeaAsset] });
+  const node = ltsNode();
+  await build({
+    ...common,
+    entryPoints: [join(repo, 'agent/src/main.ts')],
+    outfile: main,
+    plugins: [koffiFromSeaAsset, lazyBuiltins(builtinExportNames(node)), zodEnglishOnly],
+    // The snapshot builder runs the bundle as a script with no `module`; the CJS tail of the bundle needs one.
+    banner: { js: 'var module = globalThis.module ?? { exports: {} };' },
+    // A third less source for the snapshot to hold; identifiers stay, so stack traces still name functions.
+    minifyWhitespace: true,
+    minifySyntax: true,
+  });
 
   const koffiDir = dirname(require.resolve('@koromix/koffi-linux-x64/package.json'));
   const native = join(koffiDir, 'linux_x64/koffi.node');
-  const node = ltsNode();
   const blob = join(seaDir, 'agent.blob');
   const config = join(seaDir, 'sea-config.json');
   writeFileSync(
@@ -158,8 +242,12 @@ async function singleBinary() {
         main,
         output: blob,
         disableExperimentalSEAWarning: true,
-        useCodeCache: true,
-        useSnapshot: false,
+        // A V8 start-up snapshot of the loaded bundle (main.ts registers the
+        // function to run): no module is parsed or evaluated at exec. It
+        // replaces the code cache, which it makes redundant.
+        useCodeCache: false,
+        useSnapshot: true,
+        execArgv: SEA_EXEC_ARGV,
         assets: { 'koffi.node': native },
       },
       null,
@@ -167,7 +255,7 @@ async function singleBinary() {
     ),
   );
   // The blob must be made by the same Node that runs it.
-  run(node, ['--experimental-sea-config', config], { cwd: seaDir });
+  run(node, [...SEA_EXEC_ARGV, '--experimental-sea-config', config], { cwd: seaDir });
   const out = join(dist, 'system-monitor');
   rmSync(out, { force: true });
   copyFileSync(node, out);

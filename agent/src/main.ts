@@ -1,3 +1,4 @@
+import { startupSnapshot } from 'node:v8';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../../shared/src/config.js';
 import { createLogger } from '../../shared/src/log.js';
@@ -95,7 +96,14 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv).catch((err: unknown) => {
-  process.stderr.write(`system-monitor: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+function start(): void {
+  main(process.argv).catch((err: unknown) => {
+    process.stderr.write(`system-monitor: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}
+
+// The single binary starts from a V8 start-up snapshot (scripts/build.mjs):
+// every module is loaded at build time, and only `start` runs at exec.
+if (startupSnapshot.isBuildingSnapshot()) startupSnapshot.setDeserializeMainFunction(start);
+else start();

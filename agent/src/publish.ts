@@ -59,6 +59,8 @@ export class Publisher {
   private lastNanos = 0n;
   private closed = false;
   private finalSent = false;
+  /** Settles when the first connection attempt has succeeded or failed. */
+  private firstAttempt: Promise<void> | null = null;
 
   constructor(private readonly opts: PublisherOptions) {
     this.now = opts.now ?? Date.now;
@@ -91,6 +93,13 @@ export class Publisher {
 
   /** Starts connecting; never throws (an unreachable Valkey is retried in the background). */
   start(): void {
+    this.firstAttempt = new Promise<void>((resolve) => {
+      const settle = (): void => {
+        for (const ev of ['ready', 'error', 'close'] as const) this.client.off(ev, settle);
+        resolve();
+      };
+      for (const ev of ['ready', 'error', 'close'] as const) this.client.on(ev, settle);
+    });
     this.client.connect().catch(() => undefined);
   }
 
@@ -136,6 +145,10 @@ export class Publisher {
   }
 
   private async write(payload: Payload, ttlSeconds: number, history: boolean): Promise<boolean> {
+    // The first sample is ready a few ms after start, usually before the first
+    // connection: wait for that attempt (bounded by the command deadline)
+    // instead of skipping the sample. Later outages are never waited for.
+    if (!this.connected && !this.everReady && this.firstAttempt !== null) await settledWithin(this.firstAttempt, this.opts.commandTimeoutMs);
     if (!this.connected) {
       this.skipped += 1;
       return false;
@@ -237,6 +250,15 @@ export class Publisher {
     }
     this.client.disconnect(false);
   }
+}
+
+async function settledWithin(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([p, deadline]);
+  clearTimeout(timer);
 }
 
 function isTransient(kind: ValkeyErrorKind): boolean {

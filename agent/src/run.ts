@@ -30,7 +30,8 @@ export async function runAgent(config: AgentConfig, valkey: ValkeyConfig, log: L
     commandTimeoutMs: Math.min(1000, Math.max(200, config.intervalMs / 2)),
     log,
   });
-  const gpu = createGpuSource(config, log);
+  // Without a visible NVML library the worker starts after the first publish, off the start-up path.
+  const gpu = createGpuSource(config, log, {}, { deferWhenAbsent: true });
   const sampler = new Sampler(env, createCollectors(env), {
     gpu,
     containerName: config.containerName,
@@ -49,12 +50,17 @@ export async function runAgent(config: AgentConfig, valkey: ValkeyConfig, log: L
   publisher.event('info', `system-monitor ${VERSION} started (pid ${process.pid}, cgroup ${env.cgroup.mode}, every ${config.intervalMs / 1000} s)`);
   publisher.start();
 
+  let firstTick = true;
   const ticker = new DeadlineTicker({
     intervalMs: config.intervalMs,
     clock: env.clock,
     onTick: async () => {
       const sample = await sampler.sample();
       await publisher.publish(sample);
+      if (firstTick) {
+        firstTick = false;
+        gpu.start();
+      }
     },
     onSkip: (n) => {
       sampler.skippedTicks += n;

@@ -16,6 +16,15 @@ const UUID0 = 'GPU-00000000-1111-2222-3333-444444444444';
 const UUID1 = 'GPU-99999999-8888-7777-6666-555555555555';
 const silent = pino({ level: 'silent' });
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Log lines a test can read back. */
 function capturingLogger(): { log: pino.Logger; lines: { level: number; msg: string }[] } {
   const lines: { level: number; msg: string }[] = [];
@@ -417,6 +426,65 @@ describe('GPU metrics through the fake libnvidia-ml', () => {
       assert.ok(performance.now() - t0 < 4000, 'not held until the deadline');
       assert.match(c.unavailable.gpus ?? '', /not JSON: "hello"/);
       assert.equal(runner.workerPid, null);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  it('deferStart: the first collection answers empty without a worker; once started, the worker has the last word', async () => {
+    const config = twoGpuConfig();
+    const fake = new FakeNvmlDir(config);
+    rigs.push(fake);
+    const runner = new GpuRunner({
+      log: silent,
+      libraryPath: buildFakeNvml(),
+      deadlineMs: 5000,
+      pidMap: { hostProc: null, procRoot: '/nonexistent-proc' },
+      command: { command: process.execPath, args: ['--import', 'tsx', MAIN, '__nvml-worker'] },
+      env: { ...process.env, ...fake.env() },
+      deferStart: true,
+    });
+    try {
+      const t0 = performance.now();
+      const first = await runner.collect();
+      assert.ok(performance.now() - t0 < 50, 'answered at once');
+      assert.deepEqual(first, { gpus: [], unavailable: {}, error: null, ms: 0 });
+      assert.equal(runner.workerPid, null, 'no worker was started for it');
+      runner.start();
+      assert.equal(await runner.ready(), true);
+      const second = await runner.collect();
+      assert.deepEqual(second.gpus.map((g) => g.uuid), [String(config['gpu.0.uuid']), String(config['gpu.1.uuid'])]);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  it('deferStart: until the worker has loaded every collection answers at once; a worker that dies ends the presumption', async () => {
+    const runner = new GpuRunner({
+      log: silent,
+      libraryPath: null,
+      deadlineMs: 400,
+      pidMap: { hostProc: null, procRoot: '/proc' },
+      // A worker that never says it is ready (a start that hangs).
+      command: { command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'] },
+      deferStart: true,
+      respawnBaseMs: 60_000,
+    });
+    try {
+      assert.deepEqual((await runner.collect()).gpus, []);
+      assert.equal(runner.workerPid, null, 'not started for the first collection');
+      const t0 = performance.now();
+      const second = await runner.collect();
+      assert.ok(performance.now() - t0 < 400, 'not held until the deadline by the starting worker');
+      assert.deepEqual(second, { gpus: [], unavailable: {}, error: null, ms: 0 });
+      const pid = runner.workerPid;
+      assert.ok(pid !== null, 'the second collection started the worker');
+      process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(20);
+      await sleep(100);
+      const third = await runner.collect();
+      assert.match(third.unavailable.gpus ?? '', /NVML worker exited \(SIGKILL\)/);
+      assert.equal(third.error, third.unavailable.gpus);
     } finally {
       await runner.close();
     }

@@ -102,6 +102,24 @@ describe('agent publishing to a real redis-server', () => {
     }
   });
 
+  it('the first sample is written, not skipped while the first connection comes up (no NVML here: nothing waits for the worker)', async () => {
+    const sub = new Redis({ port: server.port, host: '127.0.0.1' });
+    const messages: string[] = [];
+    await sub.subscribe(METRICS_CHANNEL);
+    sub.on('message', (_ch: string, m: string) => messages.push(m));
+    start('pub-first');
+    try {
+      const firstRaw = await waitFor('the first sample', 15_000, () => Promise.resolve(messages.find((m) => m.includes('"pub-first"')) ?? null));
+      const first = payloadSchema.parse(JSON.parse(firstRaw));
+      assert.equal(first.agent.publish?.skipped_total, 0, 'no sample was skipped before the first one written');
+      assert.equal(first.agent.publish.published_total, 0, 'it is the very first sample');
+      assert.deepEqual(first.gpus, []);
+      assert.equal(first.agent.collectors.gpu?.ok, true);
+    } finally {
+      sub.disconnect();
+    }
+  });
+
   it('doctor reads the running agent\'s own publishing health from its key', async () => {
     start('pub-doctor');
     const raw = await waitFor('the key', 15_000, () => redis.get(metricsKey('pub-doctor')));

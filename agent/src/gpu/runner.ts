@@ -44,6 +44,15 @@ export interface GpuRunnerOptions {
   lostRetryMs?: number;
   /** A worker that has not loaded NVML by then is killed (a start is not bounded by the collection deadline). */
   startTimeoutMs?: number;
+  /**
+   * No NVML library is visible (library-visible.ts): collections answer the
+   * empty block the worker would at once instead of waiting for its start.
+   * The worker is not started for the first collection (`start()` it after
+   * that, off the start-up path; later collections start it too) and has the
+   * last word once it has loaded; a worker that exits before that ends the
+   * presumption, so its failures are published as usual.
+   */
+  deferStart?: boolean;
 }
 
 interface Worker {
@@ -90,6 +99,9 @@ export class GpuRunner {
   /** No NVIDIA library here: GPU metrics are an empty list, and no worker is kept around. */
   private noLibrary = false;
   private closed = false;
+  /** deferStart: no library is presumed until the worker has loaded or exited. */
+  private presumedAbsent: boolean;
+  private collections = 0;
   /** The last healthy identities, published as `unavailable` while the block cannot be read. */
   private lastGpus: Gpu[] = [];
   private readonly loggedReasons = new Set<string>();
@@ -103,10 +115,12 @@ export class GpuRunner {
       retryMaxMs: 300_000,
       lostRetryMs: 30_000,
       startTimeoutMs: 30_000,
+      deferStart: false,
       command: selfWorkerCommand(),
       env: process.env,
       ...opts,
     };
+    this.presumedAbsent = this.opts.deferStart;
   }
 
   /** PID of the current worker (tests watch it being replaced). */
@@ -133,6 +147,11 @@ export class GpuRunner {
   }
 
   async collect(): Promise<GpuCollection> {
+    this.collections += 1;
+    if (this.presumedAbsent && !(this.worker?.isReady ?? false)) {
+      if (this.collections > 1) this.start();
+      return { gpus: [], unavailable: {}, error: null, ms: 0 };
+    }
     const t0 = performance.now();
     const r = await this.request(t0);
     const ms = Math.round((performance.now() - t0) * 1000) / 1000;
@@ -271,9 +290,11 @@ export class GpuRunner {
     });
     const exited = new Promise<string>((resolve) => {
       child.once('exit', (code, signal) => {
+        this.presumedAbsent = false;
         resolve(w.protocolError ?? `NVML worker exited (${signal ?? `code ${code}`})`);
       });
       child.once('error', (err) => {
+        this.presumedAbsent = false;
         resolve(`NVML worker could not start: ${err.message}`);
       });
     });
