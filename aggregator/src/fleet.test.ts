@@ -1,21 +1,20 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { hashString, parseSample } from './fleet.js';
+import { parseSample, sampleIdentity } from './fleet.js';
 
-describe('hashString (a poll skips values it already parsed)', () => {
-  it('equal strings hash equal; a one-character change, a swap or a longer string does not', () => {
-    const base = JSON.stringify({ container_name: 'web-1', seq: 41, timestamp: '2026-12-02T10:00:00.000Z', pad: 'x'.repeat(4000) });
-    assert.equal(hashString(base), hashString(`${base.slice(0, 100)}${base.slice(100)}`));
-    const variants = [base.replace('"seq":41', '"seq":42'), base.replace('web-1', 'web-2'), `${base} `, base.replace('10:00', '01:00')];
-    const hashes = new Set([base, ...variants].map(hashString));
-    assert.equal(hashes.size, 5);
-    for (const h of hashes) assert.ok(Number.isSafeInteger(h) && h >= 0);
+describe('sampleIdentity (a poll skips values it already parsed)', () => {
+  const raw = (seq: number, ts: string, pad = 4000): string => JSON.stringify({ container_name: 'web-1', timestamp: ts, pad: 'x'.repeat(pad), seq });
+  it('the same sample reads the same; a new seq, timestamp or length does not', () => {
+    const a = raw(41, '2026-12-02T10:00:00.000Z');
+    assert.equal(sampleIdentity(a), sampleIdentity(`${a.slice(0, 10)}${a.slice(10)}`));
+    const ids = new Set([a, raw(42, '2026-12-02T10:00:00.000Z'), raw(41, '2026-12-02T10:00:05.000Z'), raw(41, '2026-12-02T10:00:00.000Z', 3999)].map(sampleIdentity));
+    assert.equal(ids.size, 4);
   });
-
-  it('spreads 100,000 near-identical values without a collision', () => {
-    const seen = new Set<number>();
-    for (let i = 0; i < 100_000; i++) seen.add(hashString(`{"seq":${i},"name":"sim"}`));
-    assert.equal(seen.size, 100_000);
+  it('values without a timestamp or seq have no identity (they are always parsed)', () => {
+    assert.equal(sampleIdentity('{"seq":1}'), null);
+    assert.equal(sampleIdentity('{"timestamp":"2026-12-02T10:00:00Z"}'), null);
+    assert.equal(sampleIdentity('{"timestamp":"yesterday","seq":1}'), null);
+    assert.equal(sampleIdentity('not json'), null);
   });
 });
 

@@ -31,21 +31,24 @@ export function parseSample(raw: string): ParsedSample {
 }
 
 /**
- * 53-bit string hash (cyrb53: two 32-bit multiply-xorshift lanes). Collisions
- * are ~1 in 2^53 per comparison; the worst case is one poll keeping the
- * previous sample until the next message.
+ * What identifies a sample without parsing it: its length, `timestamp` and
+ * `seq`, found with native string search (~1 µs for a 4 kB value). A poll
+ * re-reads every value, and parsing or hashing 10,000 of them each time cost
+ * hundreds of milliseconds; keeping each raw string instead cost a third of
+ * the live heap.
  */
-export function hashString(s: string): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+export function sampleIdentity(raw: string): string | null {
+  const t = raw.indexOf('"timestamp":"');
+  const q = raw.indexOf('"seq":');
+  if (t < 0 || q < 0) return null;
+  const tEnd = raw.indexOf('"', t + 13);
+  let qEnd = q + 6;
+  while (qEnd < raw.length && raw.charCodeAt(qEnd) >= 48 && raw.charCodeAt(qEnd) <= 57) qEnd++;
+  if (tEnd < 0 || tEnd - t > 60 || qEnd === q + 6) return null;
+  // Numbers, not slices: a sliced string would keep the whole raw value alive.
+  const ms = Date.parse(raw.slice(t + 13, tEnd));
+  const seq = Number(raw.slice(q + 6, qEnd));
+  return Number.isFinite(ms) ? `${raw.length}|${ms}|${seq}` : null;
 }
 
 export interface FleetOptions {
@@ -63,12 +66,8 @@ interface Entry {
   name: string;
   lastSeenMs: number;
   sample: Payload | null;
-  /**
-   * A hash of the raw JSON of `sample`, so a poll does not parse an unchanged
-   * value again. Not the string itself: at 4–5 kB a container that was a
-   * third of the aggregator's live heap.
-   */
-  rawHash: number | null;
+  /** `sampleIdentity` of the raw JSON of `sample`, so a poll does not parse an unchanged value again. */
+  rawId: string | null;
   status: ContainerStatus;
 }
 
@@ -254,17 +253,17 @@ export class Fleet {
   private applyValue(name: string, lastSeenMs: number, raw: string | null): void {
     let e = this.entries.get(name);
     if (!e) {
-      e = { name, lastSeenMs, sample: null, rawHash: null, status: 'offline' };
+      e = { name, lastSeenMs, sample: null, rawId: null, status: 'offline' };
       this.add(e);
     }
     e.lastSeenMs = Math.max(e.lastSeenMs, lastSeenMs);
     if (raw === null) {
       e.sample = null;
-      e.rawHash = null;
+      e.rawId = null;
       return;
     }
-    const hash = hashString(raw);
-    if (hash === e.rawHash) return;
+    const id = sampleIdentity(raw);
+    if (id !== null && id === e.rawId) return;
     const key = metricsKey(name);
     const parsed = parseSample(raw);
     if (!parsed.ok) {
@@ -277,7 +276,7 @@ export class Fleet {
     }
     this.warnedKeys.delete(key);
     e.sample = parsed.payload;
-    e.rawHash = hash;
+    e.rawId = id;
   }
 
   private onMessage(raw: string): void {
@@ -292,10 +291,10 @@ export class Fleet {
     if (e) {
       if (e.sample !== null && e.sample.seq > p.seq && e.sample.agent.pid === p.agent.pid) return;
       e.sample = p;
-      e.rawHash = hashString(raw);
+      e.rawId = sampleIdentity(raw);
       e.lastSeenMs = Math.max(e.lastSeenMs, this.now());
     } else {
-      this.add({ name: p.container_name, lastSeenMs: this.now(), sample: p, rawHash: hashString(raw), status: 'offline' });
+      this.add({ name: p.container_name, lastSeenMs: this.now(), sample: p, rawId: sampleIdentity(raw), status: 'offline' });
     }
     const entry = this.entries.get(p.container_name);
     if (entry) this.setStatus(entry, this.statusOf(entry));

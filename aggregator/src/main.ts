@@ -19,6 +19,9 @@ import { AlertService } from './alerts/service.js';
 import { RollupWriter } from './history/rollup-writer.js';
 import { LoopLagMonitor } from './loop-lag.js';
 
+/** Event-loop time per alert tick for samples that only a poll saw. */
+const FEED_BUDGET_MS = 15;
+
 /**
  * `system-monitor-aggregator`: the fleet view over Valkey, served as REST,
  * Server-Sent Events, Prometheus text and SiriusScan-compatible routes.
@@ -89,9 +92,13 @@ async function serve(flags: AggregatorFlags): Promise<void> {
   });
   const alertTick = setInterval(() => {
     const names = new Set<string>();
+    // A time budget per tick: after the first sync (or a lost pub/sub link) every
+    // container has an unfed sample, and feeding 10,000 at once blocked the
+    // event loop for half a second. The rest follow on the next ticks.
+    const t0 = performance.now();
     for (const c of fleet.list()) {
       names.add(c.name);
-      if (c.sample !== null && c.status === 'ok') feedAlerts(c.sample);
+      if (c.sample !== null && c.status === 'ok' && performance.now() - t0 < FEED_BUDGET_MS) feedAlerts(c.sample);
     }
     for (const n of fed.keys()) if (!names.has(n)) fed.delete(n);
     alerts.tick();

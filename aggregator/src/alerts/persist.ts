@@ -81,17 +81,28 @@ export class AlertStatePersistence {
     return out;
   }
 
+  /**
+   * Writes instances (immutable snapshots) and last-seen times in bounded
+   * HSETs, serialising one chunk per event-loop turn: a large fleet's batch
+   * (20,000 instances) in one go blocked the loop for ~60 ms and one huge
+   * command would stall Valkey for everyone.
+   */
   async save(changed: readonly Instance[], transitions: readonly Transition[], lastSeen?: ReadonlyMap<string, Seen>): Promise<void> {
-    const args: string[] = [];
-    for (const i of changed) args.push(i.fingerprint, JSON.stringify(i));
-    if (lastSeen !== undefined) for (const [name, s] of lastSeen) args.push(`${SEEN_PREFIX}${name}`, `${s.at}:${s.intervalMs}`);
     const jobs: Promise<unknown>[] = [];
-    if (args.length > 0) {
-      // Bounded commands: one huge HSET (a full rewrite for a large fleet) would stall Valkey for everyone.
-      const p = this.redis.pipeline();
-      for (let i = 0; i < args.length; i += HSET_CHUNK * 2) p.hset(ALERTS_STATE_KEY, ...args.slice(i, i + HSET_CHUNK * 2));
-      jobs.push(p.exec().then(failOnError));
+    // Marked handled at once: a failure while later chunks are still being
+    // built must not surface as an unhandled rejection (Promise.all reports it).
+    const track = (job: Promise<unknown>): void => {
+      job.catch(() => undefined);
+      jobs.push(job);
+    };
+    const seen = lastSeen === undefined ? [] : [...lastSeen].map(([name, s]) => [`${SEEN_PREFIX}${name}`, `${s.at}:${s.intervalMs}`]);
+    for (let i = 0; i < changed.length; i += HSET_CHUNK) {
+      if (i > 0) await new Promise((r) => setImmediate(r));
+      const args: string[] = [];
+      for (const inst of changed.slice(i, i + HSET_CHUNK)) args.push(inst.fingerprint, JSON.stringify(inst));
+      track(this.redis.hset(ALERTS_STATE_KEY, ...args));
     }
+    for (let i = 0; i < seen.length; i += HSET_CHUNK) track(this.redis.hset(ALERTS_STATE_KEY, ...seen.slice(i, i + HSET_CHUNK).flat()));
     if (transitions.length > 0) {
       const p = this.redis.pipeline();
       for (const t of transitions) {
@@ -101,7 +112,7 @@ export class AlertStatePersistence {
         });
         p.xadd(ALERTS_EVENTS_KEY, 'MAXLEN', '~', String(this.opts.eventsMaxLen ?? 10_000), '*', ...flat);
       }
-      jobs.push(p.exec().then(failOnError));
+      track(p.exec().then(failOnError));
     }
     await Promise.all(jobs);
   }

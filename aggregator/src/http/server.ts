@@ -159,39 +159,78 @@ function fleetSummary(list: ContainerView[]) {
 }
 
 /**
- * JSON of each list row, kept until the container's sample, status or
- * last-seen time changes: a 10,000-container list is then mostly a join of
- * cached strings instead of 10,000 objects serialised per request.
+ * The JSON of each list row as bytes, kept until the container's sample,
+ * status or last-seen time changes, and rebuilt right after a change (one
+ * batch per event-loop turn) rather than on the next request: a
+ * 10,000-container list is then a copy of cached buffers, with no
+ * serialising or UTF-8 encoding while the client waits.
  */
 class RowCache {
-  private readonly rows = new Map<string, { sample: Payload | null; status: string; seen: number; json: string }>();
+  private readonly rows = new Map<string, { sample: Payload | null; status: string; seen: number; buf: Buffer }>();
+  private readonly stale = new Set<string>();
+  private scheduled = false;
 
-  json(list: ContainerView[]): string {
-    const parts: string[] = [];
-    const live = new Set<string>();
-    for (const c of list) {
-      live.add(c.name);
-      const hit = this.rows.get(c.name);
-      if (hit?.sample === c.sample && hit.status === c.status && hit.seen === c.last_seen_ms) {
-        parts.push(hit.json);
-        continue;
+  constructor(private readonly fleet: Fleet) {
+    fleet.onSample((p) => {
+      this.touch(p.container_name);
+    });
+    fleet.onStatus((name) => {
+      this.touch(name);
+    });
+  }
+
+  private touch(name: string): void {
+    this.stale.add(name);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      for (const n of this.stale) {
+        const c = this.fleet.get(n);
+        if (c !== null) this.row(c);
       }
-      const json = JSON.stringify(containerJson(c, false));
-      this.rows.set(c.name, { sample: c.sample, status: c.status, seen: c.last_seen_ms, json });
-      parts.push(json);
+      this.stale.clear();
+    });
+  }
+
+  private row(c: ContainerView): Buffer {
+    const hit = this.rows.get(c.name);
+    if (hit?.sample === c.sample && hit.status === c.status && hit.seen === c.last_seen_ms) return hit.buf;
+    const buf = Buffer.from(JSON.stringify(containerJson(c, false)));
+    this.rows.set(c.name, { sample: c.sample, status: c.status, seen: c.last_seen_ms, buf });
+    return buf;
+  }
+
+  /** `[row,row,...]` as one buffer. */
+  json(list: ContainerView[]): Buffer {
+    const parts: Buffer[] = [OPEN_BRACKET];
+    for (const c of list) {
+      if (parts.length > 1) parts.push(COMMA);
+      parts.push(this.row(c));
     }
-    if (this.rows.size > live.size) for (const k of this.rows.keys()) if (!live.has(k)) this.rows.delete(k);
-    return `[${parts.join(',')}]`;
+    parts.push(CLOSE_BRACKET);
+    if (this.rows.size > list.length + 1000) {
+      const live = new Set(list.map((c) => c.name));
+      for (const k of this.rows.keys()) if (!live.has(k)) this.rows.delete(k);
+    }
+    return Buffer.concat(parts);
   }
 }
 
-function sendRawJson(res: ServerResponse, status: number, text: string): void {
+const LIST_HEAD = Buffer.from('{"containers":');
+const LIST_MID = Buffer.from(',"summary":');
+const LIST_TAIL = Buffer.from('}');
+const OPEN_BRACKET = Buffer.from('[');
+const CLOSE_BRACKET = Buffer.from(']');
+const COMMA = Buffer.from(',');
+
+function sendRawJson(res: ServerResponse, status: number, text: string | Buffer): void {
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
   res.end(text);
 }
 
 export function routes(d: ServerDeps): Route[] {
-  const rowCache = new RowCache();
+  const rowCache = new RowCache(d.fleet);
   return [
     route('/healthz', 'open', ({ res, url }) => {
       query(url, noQuery);
@@ -210,8 +249,8 @@ export function routes(d: ServerDeps): Route[] {
       const q = query(url, containersQuery);
       const all = d.fleet.list();
       const shown = q.status === undefined ? all : all.filter((c) => c.status === q.status);
-      const rows = q.include === 'sample' ? JSON.stringify(shown.map((c) => containerJson(c, true))) : rowCache.json(shown);
-      sendRawJson(res, 200, `{"containers":${rows},"summary":${JSON.stringify(fleetSummary(all))}}`);
+      const rows = q.include === 'sample' ? Buffer.from(JSON.stringify(shown.map((c) => containerJson(c, true)))) : rowCache.json(shown);
+      sendRawJson(res, 200, Buffer.concat([LIST_HEAD, rows, LIST_MID, Buffer.from(JSON.stringify(fleetSummary(all))), LIST_TAIL]));
     }),
     route('/api/v1/containers/:name', 'bearer', ({ res, url, params }) => {
       query(url, noQuery);
