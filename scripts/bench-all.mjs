@@ -1,0 +1,32 @@
+// `npm run bench [agentSamples] [siRounds]`: every benchmark the issues ask
+// for, one after another (they would disturb each other's timings on a small
+// machine if run together): the dashboard, the agent against
+// systeminformation, the aggregator with 10,000 simulated containers, and the
+// single binary (built first). Each prints its own figures and peers; this
+// exits non-zero if any of them fails to run. Each can also be run alone:
+// bench:dashboard, bench:agent, bench:aggregator, bench:binary.
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+const [agentSamples = '2000', siRounds = '30'] = process.argv.slice(2);
+const tsx = join(repo, 'node_modules/.bin/tsx');
+const steps = [
+  ['dashboard', tsx, ['scripts/bench-dashboard.ts']],
+  ['agent bundle build', process.execPath, ['scripts/build-bench.mjs']],
+  ['agent vs systeminformation', process.execPath, ['.bench/bench.mjs', agentSamples, siRounds]],
+  ['aggregator, 10,000 containers', tsx, ['scripts/bench-aggregator.ts', '10000', '40']],
+  ['single binary build', process.execPath, ['scripts/build.mjs']],
+  ['single binary', tsx, ['scripts/bench-binary.ts']],
+];
+const failed = [];
+for (const [name, cmd, args] of steps) {
+  process.stdout.write(`\n== ${name}: ${[cmd === process.execPath ? 'node' : 'tsx', ...args].join(' ')}\n`);
+  const r = spawnSync(cmd, args, { cwd: repo, stdio: 'inherit' });
+  if (r.status !== 0) failed.push(`${name} (exit ${r.status ?? r.signal})`);
+}
+if (failed.length > 0) {
+  process.stderr.write(`\nbenchmarks that failed: ${failed.join(', ')}\n`);
+  process.exit(1);
+}
