@@ -24,18 +24,17 @@ async function waitFor(what: string, ms: number, probe: () => boolean): Promise<
   throw new Error(`timed out after ${ms} ms waiting for ${what}`);
 }
 
-describe('three aggregators, one leader, exactly-once webhooks', () => {
-  let server: RedisServer;
+/** A redis-server and a webhook receiver per suite; the suite's replicas are stopped after it. */
+function replicaFixture(plan: (n: number) => number): { server: () => RedisServer; port: () => number; rx: () => Receiver; pipelines: Pipeline[] } {
+  let server: RedisServer | null = null;
+  let rx: Receiver | null = null;
   let port = 0;
-  let rx: Receiver;
   const pipelines: Pipeline[] = [];
-
   before(async () => {
     port = await freePort();
     server = new RedisServer(port);
     await server.start();
-    // Two 503s, then accept everything.
-    rx = new Receiver((n) => (n < 2 ? 503 : 200));
+    rx = new Receiver(plan);
     await rx.start();
   });
   after(async () => {
@@ -44,11 +43,24 @@ describe('three aggregators, one leader, exactly-once webhooks', () => {
       await p.service.stop();
       p.redis.disconnect();
     }
-    await rx.stop();
-    await server.stop();
+    await rx?.stop();
+    await server?.stop();
   });
+  const need = <T>(v: T | null, what: string): T => {
+    if (v === null) throw new Error(`${what} not started (before() did not run)`);
+    return v;
+  };
+  return { server: () => need(server, 'redis-server'), port: () => port, rx: () => need(rx, 'receiver'), pipelines };
+}
+
+describe('three aggregators, one leader, exactly-once webhooks', () => {
+  // Two 503s, then accept everything.
+  const fx = replicaFixture((n) => (n < 2 ? 503 : 200));
+  const pipelines = fx.pipelines;
 
   it('delivers firing once through two 503s, and resolved once after the leader is killed mid-alert', async () => {
+    const rx = fx.rx();
+    const port = fx.port();
     const rules = rulesFileSchema.parse({
       notify: { webhooks: [rx.url], send_resolved: true },
       rules: [{ id: 'thr', name: 'Throttled', metric: 'cpu.throttled_percent', warn: 25 }],
@@ -96,30 +108,14 @@ describe('three aggregators, one leader, exactly-once webhooks', () => {
 });
 
 describe('Valkey itself unreachable: one valkey_unreachable notification from three replicas', () => {
-  let server: RedisServer;
-  let port = 0;
-  let rx: Receiver;
-  const pipelines: Pipeline[] = [];
-
-  before(async () => {
-    port = await freePort();
-    server = new RedisServer(port);
-    await server.start();
-    // Two 503s first: with 1 s backoff the success comes after the old leader's lease has lapsed.
-    rx = new Receiver((n) => (n < 2 ? 503 : 200));
-    await rx.start();
-  });
-  after(async () => {
-    for (const p of pipelines) {
-      await p.elector.stop();
-      await p.service.stop();
-      p.redis.disconnect();
-    }
-    await rx.stop();
-    await server.stop();
-  });
+  // Two 503s first: with 1 s backoff the success comes after the old leader's lease has lapsed.
+  const fx = replicaFixture((n) => (n < 2 ? 503 : 200));
+  const pipelines = fx.pipelines;
 
   it('the replica that led when Valkey went away sends firing once, and resolved once when it is back', async () => {
+    const rx = fx.rx();
+    const port = fx.port();
+    const server = fx.server();
     const rules = rulesFileSchema.parse({ notify: { webhooks: [rx.url], send_resolved: true }, rules: [] });
     for (let i = 0; i < 3; i++) {
       // Wired as aggregator/src/main.ts wires its alert connection.
