@@ -22,8 +22,11 @@ describe('history rollups and queries against a real redis-server', () => {
     for (let i = 0; i < 120; i++) {
       if (i === 1) await redis.xadd(historyKey('web-1'), `${T0 + 1}-0`, 'ts', 'garbage');
       const ts = T0 + i * 5000;
-      const p = makePayload({ name: 'web-1', memory_percent: Math.floor(i / 12) * 5 + (i % 12), cpu_percent: i % 2 === 0 ? 20 : 40 });
-      await redis.xadd(historyKey('web-1'), `${ts}-0`, ...historyFields(p, ts));
+      const p = makePayload({ name: 'web-1', memory_percent: Math.floor(i / 12) * 5 + (i % 12), cpu_percent: i % 2 === 0 ? 20 : 40, throttled_percent: i % 12 });
+      const fields = historyFields(p, ts);
+      // Minute 4 comes from an older agent whose entries lack the fields added since (throttling, PSI).
+      const old = Math.floor(i / 12) === 4 ? fields.slice(0, fields.indexOf('cpu_throttled_percent')) : fields;
+      await redis.xadd(historyKey('web-1'), `${ts}-0`, ...old);
     }
   });
   after(async () => {
@@ -62,6 +65,14 @@ describe('history rollups and queries against a real redis-server', () => {
     const five = await queryHistory(redis, 'web-1', q({ since: new Date(T0).toISOString(), until: String(T0 + 600_000), resolution: '5m', fields: 'memory_percent' }));
     assert.equal(five.points.length, 2);
     assert.deepEqual(five.points[1]?.values.memory_percent, { min: 25, avg: (25 + 30 + 35 + 40 + 45) / 5 + 5.5, max: 45 + 11 });
+  });
+
+  it('throttling comes back from the history; an older agent\'s entries read as no value', async () => {
+    const res = await queryHistory(redis, 'web-1', q({ since: String(T0), until: String(T0 + 600_000), resolution: '1m', fields: 'cpu_throttled_percent,psi_cpu_some_avg10' }));
+    assert.deepEqual(res.points[2]?.values.cpu_throttled_percent, { min: 0, avg: 5.5, max: 11 });
+    assert.equal(res.points[4]?.values.cpu_throttled_percent, null, 'minute 4 was written without the field');
+    const raw = await queryHistory(redis, 'web-1', q({ since: String(T0 + 240_000), until: String(T0 + 244_999), fields: 'cpu_throttled_percent' }));
+    assert.deepEqual(raw.points, [{ ts: T0 + 240_000, values: { cpu_throttled_percent: null } }]);
   });
 
   it('returns raw points in a window and skips corrupt entries', async () => {

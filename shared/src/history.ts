@@ -30,6 +30,11 @@ export const historyEntrySchema = z.object({
   disk_percent: field,
   gpu_util_percent: field,
   gpu_memory_used_bytes: field,
+  // Added after the first release: entries written by older agents lack them (read as null).
+  cpu_throttled_percent: field,
+  psi_cpu_some_avg10: field,
+  psi_memory_some_avg10: field,
+  psi_io_some_avg10: field,
 });
 
 export const historyFieldNames = historyEntrySchema.keyof().options;
@@ -81,6 +86,10 @@ export function historyFields(p: Payload, unixMs: number): string[] {
     disk_percent: num(p.disk_percent),
     gpu_util_percent: num(gpu.util),
     gpu_memory_used_bytes: num(gpu.mem),
+    cpu_throttled_percent: num(p.cpu?.throttled_percent),
+    psi_cpu_some_avg10: num(p.pressure?.cpu?.some?.avg10),
+    psi_memory_some_avg10: num(p.pressure?.memory?.some?.avg10),
+    psi_io_some_avg10: num(p.pressure?.io?.some?.avg10),
   };
   return historyFieldNames.flatMap((n) => [n, values[n]]);
 }

@@ -21,6 +21,15 @@ describe('rollup', () => {
     assert.throws(() => parseBucket(['ts', 'x', 'n', '1']));
     assert.throws(() => parseBucket(['ts', '1', 'n', '1', 'cpu_percent_min', 'lots', 'cpu_percent_avg', '1', 'cpu_percent_max', '1']));
   });
+  it('stores statistics to 7 significant digits (relative error under 1e-6)', () => {
+    const [b] = rollup([entry(0, 1, 123_456_789), entry(5000, 2, 123_456_789), entry(10_000, 2, 123_456_789)], 60_000);
+    assert.ok(b !== undefined);
+    const back = parseBucket(bucketFields(b)).fields;
+    assert.deepEqual(back.cpu_percent, { min: 1, avg: 1.666667, max: 2 });
+    const mem = back.memory_bytes?.avg ?? NaN;
+    assert.equal(mem, 123_456_800);
+    assert.ok(Math.abs(mem - 123_456_789) / 123_456_789 < 1e-6);
+  });
   it('keeps 24 h of 1 m and 7 d of 5 m buckets', () => {
     assert.equal(maxEntries('1m'), 1440);
     assert.equal(maxEntries('5m'), 2016);

@@ -8,7 +8,10 @@ import { historyResponseSchema, type HistoryResponse } from '../schemas.js';
 import { SeriesBuffer } from '../series.js';
 import { cpuOfLimit } from '../store.js';
 
-const HISTORY_FIELDS = ['cpu_percent', 'cpu_cores', 'cpu_limit_cores', 'memory_bytes', 'memory_working_set_bytes', 'memory_limit_bytes', 'rx_bytes_per_sec', 'tx_bytes_per_sec', 'read_bytes_per_sec', 'write_bytes_per_sec'] as const;
+const HISTORY_FIELDS = [
+  'cpu_percent', 'cpu_cores', 'cpu_limit_cores', 'cpu_throttled_percent', 'memory_bytes', 'memory_working_set_bytes', 'memory_limit_bytes',
+  'rx_bytes_per_sec', 'tx_bytes_per_sec', 'read_bytes_per_sec', 'write_bytes_per_sec', 'psi_cpu_some_avg10', 'psi_memory_some_avg10', 'psi_io_some_avg10',
+] as const;
 type HField = (typeof HISTORY_FIELDS)[number];
 
 const pct = (v: number): string => `${Number(v.toPrecision(3))} %`;
@@ -106,7 +109,7 @@ export function containerView(root: HTMLElement, ctx: ViewContext, name: string,
       window: span,
     }),
     new TimeChart(grid, buf.psi, {
-      title: 'Pressure (PSI some avg10, live only)',
+      title: 'Pressure (PSI some avg10)',
       series: [
         { label: 'cpu', stroke: '#5fb3f9', fmt: pct1 },
         { label: 'memory', stroke: '#a78bfa', fmt: pct1 },
@@ -128,7 +131,9 @@ export function containerView(root: HTMLElement, ctx: ViewContext, name: string,
 
   function applyHistory(r: HistoryResponse): void {
     const times: number[] = [];
-    const cols: Record<'cpu' | 'thr' | 'mem' | 'ws' | 'lim' | 'rx' | 'tx' | 'rd' | 'wr', (number | null)[]> = { cpu: [], thr: [], mem: [], ws: [], lim: [], rx: [], tx: [], rd: [], wr: [] };
+    const cols: Record<'cpu' | 'thr' | 'mem' | 'ws' | 'lim' | 'rx' | 'tx' | 'rd' | 'wr' | 'pc' | 'pm' | 'pi', (number | null)[]> = {
+      cpu: [], thr: [], mem: [], ws: [], lim: [], rx: [], tx: [], rd: [], wr: [], pc: [], pm: [], pi: [],
+    };
     for (const pt of r.points) {
       const get =
         r.resolution === 'raw'
@@ -136,7 +141,7 @@ export function containerView(root: HTMLElement, ctx: ViewContext, name: string,
           : (f: HField): number | null => (pt.values as Record<string, { avg: number } | null>)[f]?.avg ?? null;
       times.push(pt.ts / 1000);
       cols.cpu.push(cpuFrom(get));
-      cols.thr.push(null);
+      cols.thr.push(get('cpu_throttled_percent'));
       cols.mem.push(get('memory_bytes'));
       cols.ws.push(get('memory_working_set_bytes'));
       cols.lim.push(get('memory_limit_bytes'));
@@ -144,12 +149,15 @@ export function containerView(root: HTMLElement, ctx: ViewContext, name: string,
       cols.tx.push(get('tx_bytes_per_sec'));
       cols.rd.push(get('read_bytes_per_sec'));
       cols.wr.push(get('write_bytes_per_sec'));
+      cols.pc.push(get('psi_cpu_some_avg10'));
+      cols.pm.push(get('psi_memory_some_avg10'));
+      cols.pi.push(get('psi_io_some_avg10'));
     }
     buf.cpu.replace(times, [cols.cpu, cols.thr]);
     buf.mem.replace(times, [cols.mem, cols.ws, cols.lim]);
     buf.net.replace(times, [cols.rx, cols.tx]);
     buf.disk.replace(times, [cols.rd, cols.wr]);
-    buf.psi.replace([], []);
+    buf.psi.replace(times, [cols.pc, cols.pm, cols.pi]);
   }
 
   let gen = 0;
