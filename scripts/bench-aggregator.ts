@@ -16,29 +16,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
-import { buildAgentEnv } from '../agent/src/agent-env.js';
-import { createCollectors } from '../agent/src/collectors/index.js';
-import { loadAgentConfig } from '../agent/src/config.js';
-import { Sampler } from '../agent/src/sampler.js';
 import { CONTAINERS_KEY, METRICS_CHANNEL, metricsKey } from '../shared/src/keys.js';
-import type { Payload } from '../shared/src/payload.js';
+import { fixtureSample } from './fixture-sample.js';
 
 const REPO = join(import.meta.dirname, '..');
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return Math.round((s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0) * 10) / 10;
-}
-
-async function template(): Promise<Payload> {
-  const fx = join(REPO, 'agent/test/fixtures/docker-v2');
-  const config = loadAgentConfig({ logLevel: 'silent', cgroupRoot: join(fx, 'sys/fs/cgroup'), procRoot: join(fx, 'proc'), sysRoot: join(fx, 'sys') }, { CONTAINER_NAME: 'tpl' });
-  const env = buildAgentEnv(config);
-  const s = new Sampler(env, createCollectors(env), { containerName: 'tpl', version: 'bench', log: pino({ level: 'silent' }) });
-  await s.sample();
-  return s.sample();
 }
 
 function rssMb(pid: number): number {
@@ -61,7 +47,7 @@ async function main(): Promise<void> {
   const server = new RedisServer(await freePort());
   await server.start();
   const redis = new Redis({ port: server.port, host: '127.0.0.1' });
-  const tpl = await template();
+  const tpl = await fixtureSample('tpl');
   const names = Array.from({ length: n }, (_, i) => `sim-${i}`);
   const payload = (name: string, seq: number): string => JSON.stringify({ ...tpl, container_name: name, seq, timestamp: new Date().toISOString() });
 

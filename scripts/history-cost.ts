@@ -7,30 +7,15 @@
  * varied per sample so nothing compresses unrealistically), rolled up every
  * minute by the aggregator's RollupWriter with a simulated clock.
  */
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
-import { buildAgentEnv } from '../agent/src/agent-env.js';
-import { createCollectors } from '../agent/src/collectors/index.js';
-import { loadAgentConfig } from '../agent/src/config.js';
-import { Sampler } from '../agent/src/sampler.js';
 import { RollupWriter } from '../aggregator/src/history/rollup-writer.js';
 import { historyFields, historyFieldNames } from '../shared/src/history.js';
 import { historyKey, rollupKey } from '../shared/src/keys.js';
 import type { Payload } from '../shared/src/payload.js';
+import { fixtureSample } from './fixture-sample.js';
 
-const REPO = join(import.meta.dirname, '..');
 const days = Number(process.argv[2] ?? 7);
-
-async function template(): Promise<Payload> {
-  const fx = join(REPO, 'agent/test/fixtures/docker-v2');
-  const config = loadAgentConfig({ logLevel: 'silent', cgroupRoot: join(fx, 'sys/fs/cgroup'), procRoot: join(fx, 'proc'), sysRoot: join(fx, 'sys') }, { CONTAINER_NAME: 'cost' });
-  const env = buildAgentEnv(config);
-  const s = new Sampler(env, createCollectors(env), { containerName: 'cost', version: 'bench', log: pino({ level: 'silent' }) });
-  await s.sample();
-  return s.sample();
-}
 
 function varied(p: Payload, i: number): Payload {
   const r = (base: number): number => Math.round(base * (0.5 + Math.abs(Math.sin(i * 12.9898)) ) * 1000) / 1000;
@@ -53,7 +38,7 @@ async function main(): Promise<void> {
   await server.start();
   const redis = new Redis({ port: server.port, host: '127.0.0.1' });
   try {
-    const tpl = await template();
+    const tpl = await fixtureSample('cost');
     const start = Date.UTC(2026, 0, 1);
     let now = start;
     const writer = new RollupWriter(redis, { clock: () => now });
