@@ -186,9 +186,11 @@ async function bundles() {
  * bundled here to plain JS first because this script runs without tsx).
  */
 async function dashboard() {
-  const tool = join(cache, 'web-build.mjs');
+  // One file per build process: two builds at once (tests) must not read each other's half-written tool.
+  const tool = join(cache, `web-build-${process.pid}.mjs`);
   await build({ entryPoints: [join(repo, 'aggregator/src/http/web-build.ts')], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: tool, logLevel: 'warning' });
   const { buildWebAssets } = await import(`${pathToFileURL(tool).href}?t=${Date.now()}`);
+  rmSync(tool, { force: true });
   const files = await buildWebAssets(join(repo, 'web'));
   const webDist = join(dist, 'web');
   rmSync(webDist, { recursive: true, force: true });
