@@ -151,6 +151,32 @@ describe('alert state in a real redis-server', () => {
     s.tick();
     await settle();
     assert.equal((await stored(fp))?.state, 'pending', 'the pending edge of the failed batch arrived later');
+    t += 10_000;
+    s.tick();
+    await s.idle();
+    const hist = await s.history(10);
+    assert.deepEqual(hist.transitions.map((x) => x.kind), ['firing', 'pending'], 'the failed batch\'s transition reached the history too, in order');
+    await s.stop();
+  });
+
+  it('transitions survive a failed history write and a full rewrite, once each and in order', async () => {
+    const s = new AlertService({ redis, rules: rules(), isLeader: () => true, clock });
+    await s.start();
+    await s.onLeadership(true);
+    await s.idle();
+    // The history stream's key holds the wrong type: the pending transition cannot be written.
+    await redis.set(ALERTS_EVENTS_KEY, 'not a stream');
+    const fp = fingerprintOf('mem', 'web-1', null);
+    s.onSample(makePayload({ memory_percent: 95 }));
+    await settle();
+    await redis.del(ALERTS_EVENTS_KEY);
+    // The next flush is a full rewrite that also carries the new firing transition.
+    t += 10_000;
+    s.tick();
+    await settle();
+    assert.equal((await stored(fp))?.state, 'firing');
+    const hist = await s.history(10);
+    assert.deepEqual(hist.transitions.map((x) => x.kind), ['firing', 'pending']);
     await s.stop();
   });
 });

@@ -9,6 +9,13 @@ import { alertStateSchema, instanceSchema, type Instance, type Transition } from
 /** Hash fields for container last-seen times share the hash with instances (fingerprints are hex). */
 const SEEN_PREFIX = 'seen:';
 
+/** A save that failed in part; `historyWritten` says whether its transitions reached the stream. */
+export class SaveError extends Error {
+  constructor(cause: unknown, readonly historyWritten: boolean) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+}
+
 /** Hash fields per HSET command. */
 const HSET_CHUNK = 1000;
 
@@ -103,6 +110,7 @@ export class AlertStatePersistence {
       track(this.redis.hset(ALERTS_STATE_KEY, ...args));
     }
     for (let i = 0; i < seen.length; i += HSET_CHUNK) track(this.redis.hset(ALERTS_STATE_KEY, ...seen.slice(i, i + HSET_CHUNK).flat()));
+    let history: Promise<unknown> = Promise.resolve();
     if (transitions.length > 0) {
       const p = this.redis.pipeline();
       for (const t of transitions) {
@@ -112,9 +120,15 @@ export class AlertStatePersistence {
         });
         p.xadd(ALERTS_EVENTS_KEY, 'MAXLEN', '~', String(this.opts.eventsMaxLen ?? 10_000), '*', ...flat);
       }
-      track(p.exec().then(failOnError));
+      history = p.exec().then(failOnError);
+      track(history);
     }
-    await Promise.all(jobs);
+    const results = await Promise.allSettled(jobs);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      const historyWritten = await history.then(() => true, () => false);
+      throw new SaveError(failed.reason, historyWritten);
+    }
   }
 
   async remove(fingerprints: readonly string[], containers: readonly string[] = []): Promise<void> {

@@ -5,7 +5,7 @@ import type { Payload } from '../../../shared/src/payload.js';
 import { AlertEngine, fingerprintOf, VALKEY_RULE_ID, type ContainerStatus, type Seen } from './engine.js';
 import { formatValue, renderTemplate } from './metric.js';
 import { dueNotification, type Due } from './notify-policy.js';
-import { AlertStatePersistence } from './persist.js';
+import { AlertStatePersistence, SaveError } from './persist.js';
 import type { NotifySettings, RulesFile, Severity } from './rule-schema.js';
 import type { AlertState, Instance, Transition } from './state.js';
 import { alertmanagerPayload, deliver, idempotencyKey, ZERO_TIME, type AmAlert, type DeliveryOptions } from './webhook.js';
@@ -238,6 +238,9 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
       this.discardChanges();
       return;
     }
+    // Taken first: the full rewrite below clears the change sets, transitions included.
+    const ts = this.pendingTransitions;
+    this.pendingTransitions = [];
     const full = this.fullPending;
     this.fullPending = false;
     if (values || full) this.lastValueFlush = this.clock();
@@ -252,14 +255,14 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
       if (values) changed.push(...this.engine.drainValueDirty());
       seen = this.engine.drainSeen(values);
     }
-    const ts = this.pendingTransitions;
-    this.pendingTransitions = [];
     if (changed.length === 0 && ts.length === 0 && seen.size === 0) return;
     this.persisting = this.persisting
       .then(() => this.persistence.save(changed, ts, seen))
       .catch((err: unknown) => {
-        // What this batch carried is gone from the change sets: rewrite everything next time.
+        // What this batch carried is gone from the change sets: rewrite everything
+        // next time, and put its transitions back for the history stream.
         this.fullPending = true;
+        if (!(err instanceof SaveError && err.historyWritten)) this.pendingTransitions = [...ts, ...this.pendingTransitions];
         this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not persist alert state; everything is written again on the next flush');
       });
   }
