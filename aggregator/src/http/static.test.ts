@@ -30,7 +30,7 @@ function raw(port: number, method: string, path: string, headers: Record<string,
   });
 }
 
-const JS = Buffer.from(`console.log(${JSON.stringify('x'.repeat(2000))});`);
+const JS = Buffer.from(`globalThis.payload = ${JSON.stringify('x'.repeat(2000))};`);
 const HTML = Buffer.from('<!doctype html><title>t</title><script defer src="/assets/app-ABCDEFGH.js"></script>');
 
 describe('dashboard static files', () => {
