@@ -39,8 +39,8 @@ describe('alert state in a real redis-server', () => {
     notify: { webhooks: [rx.url], repeat_interval: '1h' },
     rules: [{ id: 'mem', name: 'Memory', metric: 'memory_percent', warn: 90, for: '10s' }],
   });
-  const service = async (): Promise<AlertService> => {
-    const s = new AlertService({ redis, rules: rules(), isLeader: () => true, clock, delivery: { baseDelayMs: 10 } });
+  const service = async (extra: { valueFlushMs?: number } = {}): Promise<AlertService> => {
+    const s = new AlertService({ redis, rules: rules(), isLeader: () => true, clock, delivery: { baseDelayMs: 10 }, ...extra });
     await s.start();
     await s.onLeadership(true);
     return s;
@@ -113,9 +113,7 @@ describe('alert state in a real redis-server', () => {
   const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 100));
 
   it('edges are written at once, values that only moved in one batch per valueFlushMs', async () => {
-    const s = new AlertService({ redis, rules: rules(), isLeader: () => true, clock, valueFlushMs: 10_000 });
-    await s.start();
-    await s.onLeadership(true);
+    const s = await service({ valueFlushMs: 10_000 });
     const fp = fingerprintOf('mem', 'web-1', null);
     s.onSample(makePayload({ memory_percent: 95 }));
     await settle();
@@ -137,9 +135,7 @@ describe('alert state in a real redis-server', () => {
   });
 
   it('a failed write is not lost: the next flush rewrites everything', async () => {
-    const s = new AlertService({ redis, rules: rules(), isLeader: () => true, clock });
-    await s.start();
-    await s.onLeadership(true);
+    const s = await service();
     await s.idle();
     await redis.set(ALERTS_STATE_KEY, 'not a hash');
     const fp = fingerprintOf('mem', 'web-1', null);
@@ -160,9 +156,7 @@ describe('alert state in a real redis-server', () => {
   });
 
   it('transitions survive a failed history write and a full rewrite, once each and in order', async () => {
-    const s = new AlertService({ redis, rules: rules(), isLeader: () => true, clock });
-    await s.start();
-    await s.onLeadership(true);
+    const s = await service();
     await s.idle();
     // The history stream's key holds the wrong type: the pending transition cannot be written.
     await redis.set(ALERTS_EVENTS_KEY, 'not a stream');

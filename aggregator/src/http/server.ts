@@ -160,8 +160,9 @@ function fleetSummary(list: ContainerView[]) {
 
 /**
  * The JSON of each list row as bytes, kept until the container's sample,
- * status or last-seen time changes, and rebuilt right after a change (one
- * batch per event-loop turn) rather than on the next request: a
+ * status or last-seen time changes, and, while the list is being read,
+ * rebuilt right after a change (one batch per event-loop turn) rather than
+ * on the next request: a
  * 10,000-container list is then a copy of cached buffers, with no
  * serialising or UTF-8 encoding while the client waits.
  */
@@ -169,6 +170,8 @@ class RowCache {
   private readonly rows = new Map<string, { sample: Payload | null; status: string; seen: number; buf: Buffer }>();
   private readonly stale = new Set<string>();
   private scheduled = false;
+  /** Rows are rebuilt ahead only while someone reads the list (no serialising for nobody). */
+  private lastRead = -Infinity;
 
   constructor(private readonly fleet: Fleet) {
     fleet.onSample((p) => {
@@ -180,6 +183,7 @@ class RowCache {
   }
 
   private touch(name: string): void {
+    if (performance.now() - this.lastRead > 60_000) return;
     this.stale.add(name);
     if (this.scheduled) return;
     this.scheduled = true;
@@ -203,6 +207,7 @@ class RowCache {
 
   /** `[row,row,...]` as one buffer. */
   json(list: ContainerView[]): Buffer {
+    this.lastRead = performance.now();
     const parts: Buffer[] = [OPEN_BRACKET];
     for (const c of list) {
       if (parts.length > 1) parts.push(COMMA);
