@@ -169,10 +169,13 @@ async function bundles() {
       // esbuild is only loaded to build the dashboard from source; the bundle serves dist/web.
       external: [...common.external, 'esbuild'],
       // The dashboard is found beside the bundle (dist/web) through import.meta.url.
-      define: { 'import.meta.url': '__bundleUrl' },
+      // import.meta.resolve is only used from source (to find tsx for the ingest thread).
+      define: { 'import.meta.url': '__bundleUrl', 'import.meta.resolve': 'undefined' },
       banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
     });
-    out.push('dist/aggregator.cjs');
+    // The fleet's ingest thread (aggregator/src/ingest/worker.ts), started by the bundle from beside itself.
+    await build({ ...common, entryPoints: [join(repo, 'aggregator/src/ingest/worker.ts')], outfile: join(dist, 'aggregator-ingest.cjs') });
+    out.push('dist/aggregator.cjs', 'dist/aggregator-ingest.cjs');
   }
   if (existsSync(join(repo, 'web/src/main.ts'))) {
     out.push(`dist/web/ (${await dashboard()})`);

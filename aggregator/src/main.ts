@@ -33,7 +33,7 @@ async function serve(flags: AggregatorFlags): Promise<void> {
   const valkey = valkeyConfigFromEnv();
   const tokens = config.authTokensFile === null ? null : loadTokens(config.authTokensFile);
   const log = createLogger({ name: 'system-monitor-aggregator', level: config.logLevel });
-  const fleet = new Fleet({ valkey, intervalMs: config.intervalMs, retentionMs: config.retentionMs, pollMs: config.pollMs, log });
+  const fleet = new Fleet({ valkey, intervalMs: config.intervalMs, retentionMs: config.retentionMs, pollMs: config.pollMs, log, logLevel: config.logLevel });
   const sse = new SseHub({ ringSize: 2000, maxBufferedBytes: 1024 * 1024, heartbeatMs: 15_000, retryMs: 2000 });
   fleet.onSample((p, raw) => {
     sse.publishJson('sample', p.container_name, raw);

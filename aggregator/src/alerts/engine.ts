@@ -249,10 +249,18 @@ export class AlertEngine {
         continue;
       }
       const values = evaluateMetric(p, rule.metric);
-      const present = new Set<string>();
+      const perElement = rule.metric.includes('[]');
+      const present = perElement ? new Set<string>() : null;
       for (const v of values) {
-        const i = this.instanceFor(rule.id, name, v.instance, now);
-        present.add(i.fingerprint);
+        const fp = this.fp(rule.id, name, v.instance);
+        present?.add(fp);
+        const known = this.instances.get(fp);
+        // The common case, a healthy container that never alerted on this rule: no
+        // instance exists and none would be kept (apply drops one that stays
+        // inactive), so nothing is built for it. Change rules keep their
+        // previous value, so they always go on.
+        if (known === undefined && rule.kind === 'threshold' && thresholdLevel(rule, v.value, null) === null) continue;
+        const i = known ?? newInstance(fp, rule.id, name, v.instance, now);
         const level = rule.kind === 'threshold' ? thresholdLevel(rule, v.value, i.level) : changeLevel(rule, v.value, i.last_value);
         this.apply(i, timing, level, v.value, now, out);
         // Change rules need the previous value even while inactive.
@@ -267,7 +275,8 @@ export class AlertEngine {
           }
         }
       }
-      // An element that disappeared (GPU removed) clears its alert.
+      // An element that disappeared (GPU removed) clears its alert (a scalar path always has its one value).
+      if (present === null) continue;
       for (const i of this.ofContainer(name)) {
         if (i.rule_id === rule.id && !present.has(i.fingerprint) && i.state !== 'inactive') {
           this.apply(i, timing, null, i.value, now, out);

@@ -36,6 +36,25 @@ function field(obj: unknown, name: string): unknown {
   return derived[name]?.(obj);
 }
 
+interface Segment {
+  name: string;
+  isArray: boolean;
+}
+
+/** Split paths: evaluation runs per rule per sample, and splitting each time showed in profiles. */
+const segmentCache = new Map<string, Segment[]>();
+
+function segmentsOf(path: string): Segment[] {
+  let segs = segmentCache.get(path);
+  if (segs === undefined) {
+    segs = path.split('.').map((seg) => (seg.endsWith('[]') ? { name: seg.slice(0, -2), isArray: true } : { name: seg, isArray: false }));
+    // Paths come from the rules file, so this stays small; the cap guards against a caller passing arbitrary input.
+    if (segmentCache.size >= 1000) segmentCache.clear();
+    segmentCache.set(path, segs);
+  }
+  return segs;
+}
+
 /**
  * Evaluates a path such as `memory_percent`, `cpu.throttled_percent` or
  * `gpus[].temperature_c` (one value per GPU). A missing, null or non-numeric
@@ -43,9 +62,7 @@ function field(obj: unknown, name: string): unknown {
  */
 export function evaluateMetric(payload: Payload, path: string): MetricValue[] {
   let cur: { instance: string | null; node: unknown }[] = [{ instance: null, node: payload }];
-  for (const seg of path.split('.')) {
-    const isArray = seg.endsWith('[]');
-    const name = isArray ? seg.slice(0, -2) : seg;
+  for (const { name, isArray } of segmentsOf(path)) {
     const next: { instance: string | null; node: unknown }[] = [];
     for (const c of cur) {
       const v = field(c.node, name);

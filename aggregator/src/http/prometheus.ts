@@ -121,6 +121,10 @@ export interface AggregatorMetrics {
   valkeyUp: boolean;
   pollSeconds: number | null;
   pollLoopSeconds: number | null;
+  /** Busy time of the ingest thread in the last re-sync. */
+  pollIngestSeconds?: number | null;
+  /** Times the ingest thread died and was started again. */
+  ingestRestartsTotal?: number;
   pollsTotal: number;
   pollErrorsTotal: number;
   invalidPayloadsTotal: number;
@@ -149,7 +153,9 @@ export function renderMetrics(containers: ContainerView[], own: AggregatorMetric
   for (const [status, n] of byStatus) x.add('system_monitor_containers', 'gauge', 'Known containers by status.', { status }, n);
   x.add('system_monitor_valkey_up', 'gauge', '1 when the aggregator\'s Valkey connection is ready.', {}, own.valkeyUp ? 1 : 0);
   x.add('system_monitor_poll_duration_seconds', 'gauge', 'Duration of the last full fleet re-sync.', {}, own.pollSeconds);
-  x.add('system_monitor_poll_event_loop_seconds', 'gauge', 'Event-loop time the last re-sync used (busy time, not waiting on Valkey).', {}, own.pollLoopSeconds);
+  x.add('system_monitor_poll_event_loop_seconds', 'gauge', 'Main event-loop time the last re-sync used (applying what changed; reading and validating run on the ingest thread).', {}, own.pollLoopSeconds);
+  x.add('system_monitor_poll_ingest_seconds', 'gauge', 'Busy time of the ingest thread in the last re-sync (decoding and validating, not waiting on Valkey).', {}, own.pollIngestSeconds ?? null);
+  x.add('system_monitor_ingest_restarts_total', 'counter', 'Times the fleet ingest thread died and was started again.', {}, own.ingestRestartsTotal ?? 0);
   x.add('system_monitor_polls_total', 'counter', 'Full fleet re-syncs done.', {}, own.pollsTotal);
   x.add('system_monitor_poll_errors_total', 'counter', 'Fleet re-syncs that failed.', {}, own.pollErrorsTotal);
   x.add('system_monitor_invalid_payloads_total', 'counter', 'Values in Valkey that were not valid samples (skipped).', {}, own.invalidPayloadsTotal);

@@ -313,6 +313,8 @@ export function routes(d: ServerDeps): Route[] {
         valkeyUp: d.fleet.valkeyUp,
         pollSeconds: st.last_poll_ms === null ? null : st.last_poll_ms / 1000,
         pollLoopSeconds: st.last_poll_loop_ms === null ? null : st.last_poll_loop_ms / 1000,
+        pollIngestSeconds: st.last_poll_ingest_ms === null ? null : st.last_poll_ingest_ms / 1000,
+        ingestRestartsTotal: st.ingest_restarts_total,
         pollsTotal: st.polls_total,
         pollErrorsTotal: st.poll_errors_total,
         invalidPayloadsTotal: st.invalid_payloads_total,

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSample, sampleIdentity } from './fleet.js';
+import { parseSample, sampleIdentity } from './sample.js';
 
 describe('sampleIdentity (a poll skips values it already parsed)', () => {
   const raw = (seq: number, ts: string, pad = 4000): string => JSON.stringify({ container_name: 'web-1', timestamp: ts, pad: 'x'.repeat(pad), seq });

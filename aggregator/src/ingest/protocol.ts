@@ -1,0 +1,39 @@
+import type { LevelWithSilent } from 'pino';
+import type { ValkeyConfig } from '../../../shared/src/valkey.js';
+
+/**
+ * Messages between the fleet view (main thread) and its ingest thread.
+ * Both ends are this program, built from the same source, so these are
+ * plain types rather than zod schemas: everything from outside (each value
+ * read from Valkey) is validated with the payload schema on the ingest
+ * thread before it is put into a message.
+ */
+
+export interface IngestSettings {
+  valkey: ValkeyConfig;
+  retentionMs: number;
+  pollMs: number;
+  /** MGET chunk size; each chunk is one message, so the main thread applies a re-sync in small steps. */
+  chunk: number;
+  logLevel: LevelWithSilent;
+}
+
+export type IngestEvent =
+  /** Valid samples from pub/sub, in arrival order (each validated against the payload schema). */
+  | { type: 'samples'; raws: string[]; invalid: number }
+  /** A re-sync started: the registry (names and last-write scores, unix ms) after pruning. */
+  | { type: 'poll-registry'; names: string[]; scores: number[] }
+  /**
+   * Values of one MGET chunk that differ from what was last sent for that
+   * container: a valid sample's JSON, or null when the key is gone (expired).
+   * A value that is not a valid sample is left out (the container keeps its
+   * last good sample), counted in `invalid` and logged on the ingest thread.
+   */
+  | { type: 'poll-values'; names: string[]; raws: (string | null)[]; invalid: number }
+  /** The re-sync finished: its wall time and the ingest thread's busy time. */
+  | { type: 'poll-done'; wallMs: number; busyMs: number }
+  | { type: 'poll-failed'; error: string; wallMs: number }
+  /** The ingest connection to Valkey came up or went down. */
+  | { type: 'valkey'; up: boolean; error: string | null };
+
+export type IngestCommand = { type: 'poll' } | { type: 'stop' };

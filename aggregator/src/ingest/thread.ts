@@ -1,0 +1,123 @@
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { IngestCommand, IngestEvent, IngestSettings } from './protocol.js';
+import { IngestSource } from './source.js';
+
+/** Where the fleet's Valkey reads run: a thread of their own (default), or in-process. */
+export interface IngestChannel {
+  start(): void;
+  /** Ask for a re-sync now. */
+  poll(): void;
+  stop(): Promise<void>;
+  /** Times the ingest thread died and was started again. */
+  readonly restarts: number;
+}
+
+/**
+ * The worker's script: beside the bundle (dist/aggregator-ingest.cjs), or
+ * the TypeScript source. Worker threads do not inherit tsx's loader hooks
+ * on Node 20, so from source the thread first registers tsx itself (its
+ * API module resolved here, where node_modules is known) and then imports
+ * the source.
+ */
+function workerScript(): { script: string | URL; evalCode: boolean } {
+  const here = import.meta.url;
+  if (here.endsWith('.cjs')) return { script: new URL('aggregator-ingest.cjs', here), evalCode: false };
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const source = new URL('./worker.ts', here).href;
+  return { script: `import(${JSON.stringify(tsxApi)}).then((m) => m.register()).then(() => import(${JSON.stringify(source)}))`, evalCode: true };
+}
+
+/** Restart delay after the ingest thread died: 0.5 s doubling to 30 s, reset after a minute of running. */
+const RESTART_MIN_MS = 500;
+const RESTART_MAX_MS = 30_000;
+
+export class IngestThread implements IngestChannel {
+  private worker: Worker | null = null;
+  private stopping = false;
+  private startedAt = 0;
+  private delay = RESTART_MIN_MS;
+  private restartTimer: NodeJS.Timeout | null = null;
+  restarts = 0;
+
+  constructor(
+    private readonly settings: IngestSettings,
+    private readonly onEvent: (e: IngestEvent) => void,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.stopping = false;
+    this.spawn();
+  }
+
+  poll(): void {
+    this.send({ type: 'poll' });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    const w = this.worker;
+    if (w === null) return;
+    const exited = new Promise<void>((resolve) => w.once('exit', () => {
+      resolve();
+    }));
+    this.send({ type: 'stop' });
+    const timer = setTimeout(() => void w.terminate(), 2000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private send(c: IngestCommand): void {
+    this.worker?.postMessage(c);
+  }
+
+  private spawn(): void {
+    const { script, evalCode } = workerScript();
+    const w = new Worker(script, { eval: evalCode, workerData: this.settings, name: 'fleet-ingest' });
+    this.worker = w;
+    this.startedAt = performance.now();
+    w.on('message', (e: IngestEvent) => {
+      this.onEvent(e);
+    });
+    w.on('error', (err) => {
+      this.log.error({ err }, 'the fleet ingest thread failed; it will be started again');
+    });
+    w.on('exit', (code) => {
+      if (this.worker === w) this.worker = null;
+      if (this.stopping) return;
+      this.onEvent({ type: 'valkey', up: false, error: `ingest thread exited (code ${code})` });
+      if (performance.now() - this.startedAt > 60_000) this.delay = RESTART_MIN_MS;
+      this.log.warn({ code, restart_in_ms: this.delay }, 'the fleet ingest thread exited; starting it again');
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = null;
+        this.restarts += 1;
+        this.spawn();
+      }, this.delay);
+      this.delay = Math.min(RESTART_MAX_MS, this.delay * 2);
+    });
+  }
+}
+
+/** The same reads on the main thread (no worker): for embedding and tests of the fleet view itself. */
+export class InlineIngest implements IngestChannel {
+  private readonly source: IngestSource;
+  readonly restarts = 0;
+
+  constructor(settings: IngestSettings, onEvent: (e: IngestEvent) => void, log: Logger) {
+    this.source = new IngestSource(settings, onEvent, log);
+  }
+
+  start(): void {
+    this.source.start();
+  }
+
+  poll(): void {
+    void this.source.poll();
+  }
+
+  stop(): Promise<void> {
+    return this.source.stop();
+  }
+}
