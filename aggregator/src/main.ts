@@ -109,7 +109,8 @@ async function serve(flags: AggregatorFlags): Promise<void> {
       if (c.sample !== null && c.status === 'ok' && performance.now() - t0 < FEED_BUDGET_MS) feedAlerts(c.sample);
     }
     for (const n of fed.keys()) if (!names.has(n)) fed.delete(n);
-    setImmediate(() => alerts.tick());
+    // The tick walks every container and instance: spread over turns of at most 5 ms.
+    setImmediate(() => void alerts.tickSliced(5));
   };
   let rolling = false;
   const rollupTick = setInterval(() => {

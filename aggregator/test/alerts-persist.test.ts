@@ -173,4 +173,33 @@ describe('alert state in a real redis-server', () => {
     assert.deepEqual(hist.transitions.map((x) => x.kind), ['firing', 'pending']);
     await s.stop();
   });
+  it('a sliced tick gives the same edges and notifications as tick(), spread over several event-loop turns', async () => {
+    const s = await service();
+    for (let n = 0; n < 3000; n++) s.onSample(makePayload({ name: `big-${n}`, memory_percent: n < 2 ? 95 : 10 }));
+    await s.idle();
+    t += 11_000;
+    let turns = 0;
+    let counting = true;
+    const count = (): void => {
+      turns += 1;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    // 0 ms slices: a turn after every 64 steps (3,000 containers, then their instances).
+    const ts = await s.tickSliced(0);
+    counting = false;
+    assert.deepEqual(ts.filter((x) => x.rule_id === 'mem').map((x) => `${x.container}:${x.kind}`).sort(), ['big-0:firing', 'big-1:firing']);
+    // ~47 slices of 64 steps; the counter starts one turn late.
+    assert.ok(turns >= Math.floor(3000 / 64) - 1, `yielded between slices (${turns} turns)`);
+    // A second call while one runs is a no-op, not a second pass.
+    const [x, y] = await Promise.all([s.tickSliced(1), s.tickSliced(1)]);
+    assert.deepEqual(y, []);
+    assert.deepEqual(x, []);
+    await s.idle();
+    const deadline = Date.now() + 5000;
+    while (rx.requests.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const fired = rx.requests.flatMap((r) => (r.body as { alerts: { labels: Record<string, string> }[] }).alerts.map((a) => a.labels.container));
+    assert.deepEqual(fired.sort(), ['big-0', 'big-1'], 'the notification pass ran in slices too');
+    await s.stop();
+  });
 });

@@ -260,3 +260,37 @@ describe('AlertEngine change tracking (what the leader writes, and when)', () =>
     assert.ok(!e.ofContainer('a').some((i) => i.rule_id === 'mem'));
   });
 });
+
+describe('AlertEngine at fleet scale', () => {
+  it('a healthy sample keeps no threshold instance; change rules keep their previous value', () => {
+    const { e, feed } = setup();
+    feed({ name: 'calm', memory_percent: 10, throttled_percent: 0, uptime_seconds: 100 });
+    const kept = e.ofContainer('calm').map((i) => i.rule_id).sort();
+    // mem and thr are healthy (nothing kept); oom and restart hold last_value; down has no instance until stale.
+    assert.deepEqual(kept, ['oom', 'restart']);
+    assert.equal(e.ofContainer('calm').find((i) => i.rule_id === 'restart')?.last_value, 100);
+  });
+
+  it('tickSteps is tick() in steps: one per container and per instance, the same transitions', () => {
+    const twins = [setup(), setup()];
+    for (const { feed } of twins) {
+      for (let n = 0; n < 300; n++) feed({ name: `c-${n}`, interval_seconds: n % 2 === 0 ? 1 : 5, memory_percent: n % 3 === 0 ? 95 : 10, uptime_seconds: 50 });
+    }
+    for (const { c } of twins) c.advance(4000);
+    const [a, b] = twins;
+    assert.ok(a !== undefined && b !== undefined);
+    const whole = a.e.tick();
+    const out: Transition[] = [];
+    const steps = b.e.tickSteps(out);
+    let count = 0;
+    while (steps.next().done !== true) count += 1;
+    // 300 containers, then each instance (pending mem, oom, restart, and the down ones the first pass made).
+    assert.equal(count, 300 + b.e.all().length);
+    const key = (t: Transition): string => `${t.fingerprint}:${t.kind}:${t.severity ?? '-'}`;
+    assert.deepEqual(out.map(key), whole.map(key));
+    // After 4 s: the 150 on a 1 s interval are down (3 intervals); of the 100 high-memory ones the 50
+    // on a 5 s interval went firing after `for`, the 50 down ones hold their pending state.
+    assert.equal(kinds(out, 'down').length, 150);
+    assert.equal(kinds(out, 'mem').filter((k) => k === 'firing:warning').length, 50);
+  });
+});

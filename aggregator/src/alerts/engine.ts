@@ -358,12 +358,38 @@ export class AlertEngine {
 
   /** Time-based edges: `for` elapsed, `keep_firing_for` expired, staleness. */
   tick(): Transition[] {
-    const now = this.clock();
     const out: Transition[] = [];
-    for (const name of this.seen.keys()) this.evaluateDown(name, now, out);
-    // apply() only replaces existing keys here, which a Map iteration tolerates.
-    for (const i of this.instances.values()) this.evaluateHeld(i, now, out);
+    const steps = this.tickSteps(out);
+    while (steps.next().done !== true) {
+      // every step at once
+    }
     return out;
+  }
+
+  /**
+   * The same tick as steps (one container's staleness, or one instance's
+   * time-based edges, each), transitions appended to `out`, so a caller can
+   * spread it over event-loop turns: at 10,000 containers a whole tick is
+   * tens of milliseconds. Between steps samples may arrive; Map iteration
+   * sees entries added meanwhile and skips those deleted, and each instance
+   * is read when its step comes.
+   */
+  *tickSteps(out: Transition[]): Generator<undefined, void, undefined> {
+    const now = this.clock();
+    for (const name of this.seen.keys()) {
+      this.evaluateDown(name, now, out);
+      yield;
+    }
+    // apply() only replaces existing keys here, which a Map iteration tolerates.
+    for (const i of this.instances.values()) {
+      this.evaluateHeld(i, now, out);
+      yield;
+    }
+  }
+
+  /** Every instance, lazily (for callers that walk them in steps). */
+  instancesNow(): IterableIterator<Instance> {
+    return this.instances.values();
   }
 
   /** Staleness of one container against the container_down rules. */

@@ -68,6 +68,21 @@ const iso = (ms: number): string => new Date(ms).toISOString();
  * and the ledger (`notified`) is written to Valkey right after each success,
  * so a successor neither re-sends nor forgets a notification.
  */
+/** Runs steps until done, yielding the event loop (setImmediate) whenever `sliceMs` have passed. */
+async function runSliced(steps: Iterator<undefined>, sliceMs: number): Promise<void> {
+  for (;;) {
+    const end = performance.now() + sliceMs;
+    for (let n = 0; ; n++) {
+      if (steps.next().done === true) return;
+      // The clock is read every 64 steps: a step is ~1 µs, a clock read a fair part of that.
+      if ((n & 63) === 63 && performance.now() >= end) break;
+    }
+    await new Promise<void>((resolve) => {
+      setImmediate(resolve);
+    });
+  }
+}
+
 export class AlertService extends EventEmitter<{ transition: [Transition]; delivery: [DeliveryRecord] }> {
   readonly engine: AlertEngine;
   private readonly persistence: AlertStatePersistence;
@@ -80,6 +95,8 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   private fullPending = false;
   private lastValueFlush = 0;
   private lastPrune = 0;
+  /** A sliced tick is running. */
+  private ticking = false;
   /** This replica led when Valkey went away: it sends the valkey_unreachable notifications. */
   private outageSender = false;
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -129,6 +146,39 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   tick(): Transition[] {
     const ts = this.after(this.engine.tick());
     this.reconcile();
+    return this.finishTick(ts);
+  }
+
+  /**
+   * tick() spread over event-loop turns of at most `sliceMs` each (the
+   * staleness pass and the notification pass walk every container and
+   * instance: tens of milliseconds at 10,000 containers, which a request
+   * arriving behind them would wait for). A tick still running when the
+   * next is due makes that one a no-op.
+   */
+  async tickSliced(sliceMs: number): Promise<Transition[]> {
+    if (this.ticking) return [];
+    this.ticking = true;
+    try {
+      const out: Transition[] = [];
+      await runSliced(this.engine.tickSteps(out), sliceMs);
+      const ts = this.after(out);
+      if (this.leading()) await runSliced(this.reconcileSteps(this.clock()), sliceMs);
+      return this.finishTick(ts);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private *reconcileSteps(now: number): Generator<undefined, void, undefined> {
+    for (const i of this.engine.instancesNow()) {
+      if (!this.leading()) return;
+      this.startDue(i, now);
+      yield;
+    }
+  }
+
+  private finishTick(ts: Transition[]): Transition[] {
     this.reconcileOutage();
     if (this.clock() - this.lastValueFlush >= (this.opts.valueFlushMs ?? 10_000)) this.flush(true);
     // Pruning walks every instance; retention is hours, so once a minute is plenty.
