@@ -66,6 +66,53 @@ describe('dist/system-monitor (single executable)', () => {
     }
   });
 
+  it('run: releases its start-up pages after the third tick and keeps publishing samples, GPUs included', async () => {
+    const config = twoGpuConfig();
+    const fake = new FakeNvmlDir(config);
+    const server = new RedisServer(await freePort());
+    await server.start();
+    const r = new Redis({ port: server.port, host: '127.0.0.1' });
+    const child = spawn(bin, [], {
+      cwd: dir,
+      env: { PATH: '', ...fixtureEnv('docker-v2'), ...fake.env(), NVML_LIBRARY_PATH: buildFakeNvml(), CONTAINER_NAME: 'sea-pages', INTERVAL_SECONDS: '1', VALKEY_URL: `redis://127.0.0.1:${server.port}` },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const rssFileKb = (): number => Number(/^RssFile:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid ?? 0}/status`, 'utf8'))?.[1] ?? NaN);
+    try {
+      let before = NaN;
+      for (let i = 0; i < 100 && Number.isNaN(before); i++) {
+        // Read while the first sample is out and the release (after the third) is not yet due.
+        if ((await r.get(metricsKey('sea-pages'))) !== null) before = rssFileKb();
+        else await sleep(50);
+      }
+      for (let i = 0; i < 100 && !out.includes('start-up pages released'); i++) await sleep(100);
+      const line = out.split('\n').find((l) => l.includes('start-up pages released'));
+      assert.ok(line !== undefined, `no release logged:\n${out}`);
+      const logged = JSON.parse(line) as { released_kb: number; failed: number };
+      assert.equal(logged.failed, 0);
+      // The V8 start-up snapshot alone is ~9 MB of the binary's pages.
+      assert.ok(logged.released_kb > 8192, line);
+      const t0 = Date.now();
+      await sleep(2500);
+      const after = rssFileKb();
+      assert.ok(before - after > 8192, `RssFile ${before} kB before the release, ${after} kB two ticks after it`);
+      const sample = payloadSchema.parse(JSON.parse((await r.get(metricsKey('sea-pages'))) ?? '{}'));
+      assert.ok(Date.parse(sample.timestamp) > t0, `a sample written after the release (${sample.timestamp})`);
+      assert.equal(sample.status, 'running');
+      assert.deepEqual(
+        sample.gpus.map((g) => g.uuid),
+        [config['gpu.0.uuid'], config['gpu.1.uuid']].map(String),
+      );
+    } finally {
+      child.kill('SIGKILL');
+      r.disconnect();
+      await server.stop();
+      fake.remove();
+    }
+  });
+
   it('run: publishes to Valkey and writes "exited" on SIGTERM', async () => {
     const server = new RedisServer(await freePort());
     await server.start();
