@@ -87,15 +87,16 @@ async function openLibc(): Promise<Libc> {
 /**
  * Drops this process's clean file-backed pages (and gives glibc's free heap
  * back with malloc_trim). Linux only; any failure is logged and ignored: the
- * agent works the same, only with the larger RSS.
+ * agent works the same, only with the larger RSS. `log` is null in the NVML
+ * worker, whose stdout is its protocol.
  */
-export async function releaseStartupPages(log: Logger): Promise<ReleaseResult | null> {
+export async function releaseStartupPages(log: Pick<Logger, 'debug' | 'info'> | null): Promise<ReleaseResult | null> {
   if (process.platform !== 'linux') return null;
   let libc: Libc;
   try {
     libc = await openLibc();
   } catch (err) {
-    log.debug({ err }, 'start-up pages kept: libc could not be opened');
+    log?.debug({ err }, 'start-up pages kept: libc could not be opened');
     return null;
   }
   const targets = droppable(parseSmaps(readFileSync('/proc/self/smaps', 'utf8')));
@@ -105,6 +106,6 @@ export async function releaseStartupPages(log: Logger): Promise<ReleaseResult | 
     else result.failed++;
   }
   libc.mallocTrim?.(0);
-  log.info({ mappings: result.mappings, released_kb: result.releasedKb, failed: result.failed }, 'start-up pages released');
+  log?.info({ mappings: result.mappings, released_kb: result.releasedKb, failed: result.failed }, 'start-up pages released');
   return result;
 }
