@@ -6,8 +6,16 @@ import { createGpuSource } from './collectors/gpu.js';
 import { createCollectors } from './collectors/index.js';
 import type { AgentConfig } from './config.js';
 import { Publisher } from './publish.js';
+import { releaseStartupPages } from './release-pages.js';
 import { Sampler } from './sampler.js';
 import { DeadlineTicker } from './ticker.js';
+
+/**
+ * Ticks after which the pages touched only by start-up are released
+ * (release-pages.ts): by then the first publish, the NVML worker's start and
+ * the first rates are behind, and what a tick needs faults back in.
+ */
+const RELEASE_PAGES_AFTER_TICKS = 3;
 
 /** Whole shutdown budget: the final write and the close must fit in it (issue: exit within 2 s). */
 const SHUTDOWN_BUDGET_MS = 1800;
@@ -50,17 +58,16 @@ export async function runAgent(config: AgentConfig, valkey: ValkeyConfig, log: L
   publisher.event('info', `system-monitor ${VERSION} started (pid ${process.pid}, cgroup ${env.cgroup.mode}, every ${config.intervalMs / 1000} s)`);
   publisher.start();
 
-  let firstTick = true;
+  let ticks = 0;
   const ticker = new DeadlineTicker({
     intervalMs: config.intervalMs,
     clock: env.clock,
     onTick: async () => {
       const sample = await sampler.sample();
       await publisher.publish(sample);
-      if (firstTick) {
-        firstTick = false;
-        gpu.start();
-      }
+      ticks++;
+      if (ticks === 1) gpu.start();
+      if (ticks === RELEASE_PAGES_AFTER_TICKS) await releaseStartupPages(log);
     },
     onSkip: (n) => {
       sampler.skippedTicks += n;

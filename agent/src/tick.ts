@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { join } from './fsread/join.js';
 import type { Logger } from 'pino';
 import { parseCpuListCount } from './cgroup/values.js';
 import type { Hierarchy } from './cgroup/location.js';

@@ -66,6 +66,64 @@ describe('dist/system-monitor (single executable)', () => {
     }
   });
 
+  it('run: the agent and its NVML worker release their start-up pages after the third tick and keep publishing samples, GPUs included', async () => {
+    const config = twoGpuConfig();
+    const fake = new FakeNvmlDir(config);
+    const server = new RedisServer(await freePort());
+    await server.start();
+    const r = new Redis({ port: server.port, host: '127.0.0.1' });
+    const child = spawn(bin, [], {
+      cwd: dir,
+      env: { PATH: '', ...fixtureEnv('docker-v2'), ...fake.env(), NVML_LIBRARY_PATH: buildFakeNvml(), CONTAINER_NAME: 'sea-pages', INTERVAL_SECONDS: '1', VALKEY_URL: `redis://127.0.0.1:${server.port}` },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const rssFileKb = (pid: number): number => Number(/^RssFile:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+    // The NVML worker: the agent's child process, started after the first publish.
+    const workerPid = (): number => Number(readFileSync(`/proc/${child.pid ?? 0}/task/${child.pid ?? 0}/children`, 'utf8').trim().split(' ')[0] || NaN);
+    try {
+      let before = NaN;
+      for (let i = 0; i < 100 && Number.isNaN(before); i++) {
+        // Read while the first sample is out and the release (after the third) is not yet due.
+        if ((await r.get(metricsKey('sea-pages'))) !== null) before = rssFileKb(child.pid ?? 0);
+        else await sleep(50);
+      }
+      for (let i = 0; i < 100 && !out.includes('start-up pages released'); i++) await sleep(100);
+      const line = out.split('\n').find((l) => l.includes('start-up pages released'));
+      assert.ok(line !== undefined, `no release logged:\n${out}`);
+      const logged = JSON.parse(line) as { released_kb: number; failed: number };
+      assert.equal(logged.failed, 0);
+      // The V8 start-up snapshot alone is ~9 MB of the binary's pages.
+      assert.ok(logged.released_kb > 8192, line);
+      const t0 = Date.now();
+      // The worker releases after its own third collection, within a tick of the agent; allow a loaded machine 8 s.
+      let after = NaN;
+      let workerAfter = NaN;
+      for (let i = 0; i < 32; i++) {
+        await sleep(250);
+        after = rssFileKb(child.pid ?? 0);
+        workerAfter = rssFileKb(workerPid());
+        if (i >= 8 && before - after > 8192 && before - workerAfter > 8192) break;
+      }
+      assert.ok(before - after > 8192, `RssFile ${before} kB before the release, ${after} kB after it`);
+      // Unreleased, the worker (the same binary, plus koffi and NVML) maps at least what the agent did before its release.
+      assert.ok(before - workerAfter > 8192, `NVML worker RssFile ${workerAfter} kB after its release, agent ${before} kB before its own`);
+      const sample = payloadSchema.parse(JSON.parse((await r.get(metricsKey('sea-pages'))) ?? '{}'));
+      assert.ok(Date.parse(sample.timestamp) > t0, `a sample written after the release (${sample.timestamp})`);
+      assert.equal(sample.status, 'running');
+      assert.deepEqual(
+        sample.gpus.map((g) => g.uuid),
+        [config['gpu.0.uuid'], config['gpu.1.uuid']].map(String),
+      );
+    } finally {
+      child.kill('SIGKILL');
+      r.disconnect();
+      await server.stop();
+      fake.remove();
+    }
+  });
+
   it('run: publishes to Valkey and writes "exited" on SIGTERM', async () => {
     const server = new RedisServer(await freePort());
     await server.start();

@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join } from '../fsread/join.js';
 import type { IoBlock, IoDevice } from '../../../shared/src/payload.js';
 import type { Hierarchy } from '../cgroup/location.js';
 import { compareDeviceIds, parseBlkioThrottle, parseIoStat, type DeviceCounters } from '../cgroup/parse-io.js';

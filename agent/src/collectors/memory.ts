@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join } from '../fsread/join.js';
 import type { MemoryBlock, MemoryLimitSource } from '../../../shared/src/payload.js';
 import { ancestorsOf, type Hierarchy } from '../cgroup/location.js';
 import {

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join } from '../fsread/join.js';
 import type { NetworkBlock, NetworkInterface } from '../../../shared/src/payload.js';
 import { readText } from '../fsread/read-text.js';
 import { parseNetDev, type NetDevCounters } from '../procfs/parse-net-dev.js';

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join } from '../fsread/join.js';
 import type { PidsBlock } from '../../../shared/src/payload.js';
 import { parseLimit, parseSingleCount } from '../cgroup/values.js';
 import { readTextIfExists } from '../fsread/read-text.js';

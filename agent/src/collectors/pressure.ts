@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join } from '../fsread/join.js';
 import type { PressureBlock, PressureLine, PressureResource } from '../../../shared/src/payload.js';
 import { parsePressure, type PressureFigures } from '../cgroup/parse-pressure.js';
 import { FileReadError, readText } from '../fsread/read-text.js';

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, readlinkSync, statfsSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { join } from 'node:path';
+import { join } from '../fsread/join.js';
 import type { LoadAverage, ProcessesBlock, TopProcess } from '../../../shared/src/payload.js';
 import { FileReadError, readText } from '../fsread/read-text.js';
 import { parseAuxvPageSize, parsePidStat, parseStatState, USER_HZ, type PidStat } from '../procfs/parse-pid-stat.js';

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join } from '../fsread/join.js';
 import type { LoadAverage, SystemBlock } from '../../../shared/src/payload.js';
 import { readText } from '../fsread/read-text.js';
 import { parseLoadavg, parsePidStat, parseUptime, USER_HZ } from '../procfs/parse-pid-stat.js';

@@ -3,6 +3,10 @@ import { nvmlLibraryCandidates } from './library-path.js';
 import { NvmlLoadError, openNvml } from './nvml-lib.js';
 import { workerRequestSchema, type ReaderResult, type WorkerConfig, type WorkerMessage, type WorkerRequest } from './protocol.js';
 import { NvmlReader } from './reader.js';
+import { releaseStartupPages } from '../release-pages.js';
+
+/** Collections after which the worker, too, drops its start-up-only file pages (release-pages.ts). */
+const RELEASE_PAGES_AFTER_COLLECTS = 3;
 
 type Loaded = { kind: 'reader'; reader: NvmlReader } | { kind: 'missing'; result: ReaderResult };
 
@@ -45,6 +49,7 @@ export async function runNvmlWorker(input: NodeJS.ReadableStream = process.stdin
     output.write(`${JSON.stringify(msg)}\n`);
   };
   let loaded: Loaded | null = null;
+  let collects = 0;
   const lines = createInterface({ input, crlfDelay: Infinity });
   for await (const line of lines) {
     if (line.trim() === '') continue;
@@ -65,6 +70,8 @@ export async function runNvmlWorker(input: NodeJS.ReadableStream = process.stdin
             ? loaded.result
             : loaded.reader.collect();
       send({ type: 'result', id: req.id, result });
+      // A worker with NVML loaded lives as long as the agent: its start-up pages count as long.
+      if (loaded?.kind === 'reader' && ++collects === RELEASE_PAGES_AFTER_COLLECTS) await releaseStartupPages(null);
     } else {
       break;
     }
