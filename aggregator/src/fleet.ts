@@ -3,7 +3,7 @@ import type { LevelWithSilent, Logger } from 'pino';
 import type { Payload } from '../../shared/src/payload.js';
 import { describeValkey, ioredisOptions, type ValkeyConfig } from '../../shared/src/valkey.js';
 import type { IngestEvent } from './ingest/protocol.js';
-import { InlineIngest, IngestThread, type IngestChannel } from './ingest/thread.js';
+import { IngestThread } from './ingest/thread.js';
 
 export type ContainerStatus = 'ok' | 'stale' | 'offline' | 'exited';
 
@@ -26,8 +26,6 @@ export interface FleetOptions {
   now?: () => number;
   /** MGET chunk size (default 200); each chunk reaches this thread as its own message, applied in its own turn. */
   chunk?: number;
-  /** `thread` (default): Valkey reads, parsing and validation on a worker thread; `inline`: on this one. */
-  ingest?: 'thread' | 'inline';
 }
 
 interface Entry {
@@ -72,7 +70,7 @@ export class Fleet {
   private readonly now: () => number;
   /** This thread's own connection: reads outside the fleet view (logs, history) and `valkeyUp`. */
   private cmd: Redis | null = null;
-  private ingest: IngestChannel | null = null;
+  private ingest: IngestThread | null = null;
   private ingestUp = false;
   private readonly queue: IngestEvent[] = [];
   private draining = false;
@@ -133,7 +131,7 @@ export class Fleet {
     const onEvent = (e: IngestEvent): void => {
       this.enqueue(e);
     };
-    this.ingest = this.opts.ingest === 'inline' ? new InlineIngest(settings, onEvent, this.opts.log) : new IngestThread(settings, onEvent, this.opts.log);
+    this.ingest = new IngestThread(settings, onEvent, this.opts.log);
     this.ingest.start();
     this.statusTimer = setInterval(() => {
       this.refreshStatuses();

@@ -1,17 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { IngestCommand, IngestEvent, IngestSettings } from './protocol.js';
-import { IngestSource } from './source.js';
-
-/** Where the fleet's Valkey reads run: a thread of their own (default), or in-process. */
-export interface IngestChannel {
-  start(): void;
-  /** Ask for a re-sync now. */
-  poll(): void;
-  stop(): Promise<void>;
-  /** Times the ingest thread died and was started again. */
-  readonly restarts: number;
-}
 
 /**
  * The worker's script: beside the bundle (dist/aggregator-ingest.cjs), or
@@ -32,12 +21,14 @@ function workerScript(): { script: string | URL; evalCode: boolean } {
 const RESTART_MIN_MS = 500;
 const RESTART_MAX_MS = 30_000;
 
-export class IngestThread implements IngestChannel {
+/** The fleet's Valkey reads on a worker thread of their own (worker.ts), started again when it dies. */
+export class IngestThread {
   private worker: Worker | null = null;
   private stopping = false;
   private startedAt = 0;
   private delay = RESTART_MIN_MS;
   private restartTimer: NodeJS.Timeout | null = null;
+  /** Times the thread died and was started again. */
   restarts = 0;
 
   constructor(
@@ -51,6 +42,7 @@ export class IngestThread implements IngestChannel {
     this.spawn();
   }
 
+  /** Ask for a re-sync now. */
   poll(): void {
     this.send({ type: 'poll' });
   }
@@ -97,27 +89,5 @@ export class IngestThread implements IngestChannel {
       }, this.delay);
       this.delay = Math.min(RESTART_MAX_MS, this.delay * 2);
     });
-  }
-}
-
-/** The same reads on the main thread (no worker): for embedding and tests of the fleet view itself. */
-export class InlineIngest implements IngestChannel {
-  private readonly source: IngestSource;
-  readonly restarts = 0;
-
-  constructor(settings: IngestSettings, onEvent: (e: IngestEvent) => void, log: Logger) {
-    this.source = new IngestSource(settings, onEvent, log);
-  }
-
-  start(): void {
-    this.source.start();
-  }
-
-  poll(): void {
-    void this.source.poll();
-  }
-
-  stop(): Promise<void> {
-    return this.source.stop();
   }
 }
