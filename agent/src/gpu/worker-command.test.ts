@@ -10,18 +10,30 @@ describe('workerCommand', () => {
       execArgv: ['--import', 'tsx', '--inspect=9229', '--test-reporter=spec'],
       script: '/app/agent/src/main.ts',
       sea: false,
+      releaseHome: null,
     });
     assert.deepEqual(c, { command: '/usr/bin/node', args: ['--import', 'tsx', '/app/agent/src/main.ts', '__nvml-worker'] });
   });
 
   it('from an esbuild bundle re-runs the bundle', () => {
-    const c = workerCommand({ execPath: '/usr/local/bin/node', execArgv: [], script: '/app/system-monitor.cjs', sea: false });
+    const c = workerCommand({ execPath: '/usr/local/bin/node', execArgv: [], script: '/app/system-monitor.cjs', sea: false, releaseHome: null });
     assert.deepEqual(c, { command: '/usr/local/bin/node', args: ['/app/system-monitor.cjs', '__nvml-worker'] });
   });
 
   it('from a single executable runs the binary itself with no script', () => {
-    const c = workerCommand({ execPath: '/usr/local/bin/system-monitor', execArgv: [], script: '/usr/local/bin/system-monitor', sea: true });
+    const c = workerCommand({ execPath: '/usr/local/bin/system-monitor', execArgv: [], script: '/usr/local/bin/system-monitor', sea: true, releaseHome: null });
     assert.deepEqual(c, { command: '/usr/local/bin/system-monitor', args: ['__nvml-worker'] });
+  });
+
+  it("from a release runs the release's launcher, not execPath (the release's glibc loader)", () => {
+    const c = workerCommand({
+      execPath: '/opt/system-monitor/lib/ld-linux-x86-64.so.2',
+      execArgv: [],
+      script: '/opt/system-monitor/lib/ld-linux-x86-64.so.2',
+      sea: true,
+      releaseHome: '/opt/system-monitor',
+    });
+    assert.deepEqual(c, { command: '/opt/system-monitor/system-monitor', args: ['__nvml-worker'] });
   });
 });
 
@@ -33,6 +45,16 @@ describe('NVML library search', () => {
     assert.ok(d.includes('/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1'));
     assert.ok(d.includes('/run/nvidia/driver/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1'));
     assert.ok(d.includes('/usr/lib/wsl/lib/libnvidia-ml.so.1'));
+    // Where the NVIDIA Container Toolkit mounts it in images without a multiarch directory (Alpine).
+    assert.ok(d.includes('/usr/lib/libnvidia-ml.so.1'));
+  });
+
+  it("LD_LIBRARY_PATH's directories are searched too (the release's loader ignores that variable), after the soname", () => {
+    const d = nvmlLibraryCandidates(null, '/usr/local/nvidia/lib64::relative/dir:/usr/local/nvidia/lib64');
+    assert.equal(d[0], 'libnvidia-ml.so.1');
+    assert.equal(d[1], '/usr/local/nvidia/lib64/libnvidia-ml.so.1');
+    assert.equal(d.filter((p) => p.startsWith('/usr/local/nvidia/lib64/')).length, 1);
+    assert.ok(!d.some((p) => p.startsWith('relative')), 'relative directories are not searched');
   });
 
   it('finds what a bare soname resolved to in /proc/self/maps', () => {

@@ -1,17 +1,30 @@
 import { createInterface } from 'node:readline';
 import { nvmlLibraryCandidates } from './library-path.js';
-import { NvmlLoadError, openNvml } from './nvml-lib.js';
+import type * as NvmlLib from './nvml-lib.js';
 import { workerRequestSchema, type ReaderResult, type WorkerConfig, type WorkerMessage, type WorkerRequest } from './protocol.js';
 import { NvmlReader } from './reader.js';
 import { releaseStartupPages } from '../release-pages.js';
+import { releaseKoffiProblem } from '../release/koffi-native.js';
 
 /** Collections after which the worker, too, drops its start-up-only file pages (release-pages.ts). */
 const RELEASE_PAGES_AFTER_COLLECTS = 3;
 
 type Loaded = { kind: 'reader'; reader: NvmlReader } | { kind: 'missing'; result: ReaderResult };
 
-function load(config: WorkerConfig): Loaded {
+async function load(config: WorkerConfig): Promise<Loaded> {
   const candidates = nvmlLibraryCandidates(config.library_path);
+  // Loading nvml-lib loads koffi's native module, which can fail on its own
+  // (a release missing lib/koffi.node, or one whose permissions let others
+  // replace it): that is a reason for no GPU metrics, not a worker crash.
+  let nvml: typeof NvmlLib;
+  try {
+    nvml = await import('./nvml-lib.js');
+  } catch (err) {
+    const why = releaseKoffiProblem() ?? (err instanceof Error ? err.message : String(err));
+    const reason = `koffi's native module could not be loaded, so NVML cannot be: ${why}`;
+    return { kind: 'missing', result: { status: 'no-library', reason, searched: [] } };
+  }
+  const { NvmlLoadError, openNvml } = nvml;
   try {
     const api = openNvml(candidates);
     const reader = new NvmlReader(api, {
@@ -60,7 +73,7 @@ export async function runNvmlWorker(input: NodeJS.ReadableStream = process.stdin
     }
     const req = parsed.data;
     if (req.op === 'config') {
-      loaded = load(req);
+      loaded = await load(req);
       send({ type: 'ready', pid: process.pid });
     } else if (req.op === 'collect') {
       const result: ReaderResult =
