@@ -127,8 +127,11 @@ export function aggregatorRuntimeProblems(stages: Stage[]): string[] {
   return problems;
 }
 
-/** The agent image rule: the final stage is scratch holding exactly /system-monitor and /start-with-monitor.sh. */
-export function agentFinalStageProblems(stages: Stage[], wanted: readonly string[] = ['/system-monitor', '/start-with-monitor.sh']): string[] {
+/**
+ * The agent image rule: the final stage is scratch holding exactly the
+ * release directory /opt/system-monitor (an ENTRYPOINT or LABEL may describe it).
+ */
+export function agentFinalStageProblems(stages: Stage[], wanted: readonly string[] = ['/opt/system-monitor']): string[] {
   const s = finalStage(stages);
   const problems: string[] = [];
   if (s.image !== 'scratch') problems.push(`the final stage is FROM ${s.image}, not scratch`);
@@ -137,10 +140,10 @@ export function agentFinalStageProblems(stages: Stage[], wanted: readonly string
     if (i.keyword === 'COPY') {
       const words = i.args.split(/\s+/).filter((w) => !w.startsWith('--'));
       const dest = words.at(-1);
-      if (words.length !== 2 || dest === undefined) problems.push(`line ${i.line}: COPY must copy one file to one path (${i.args})`);
+      if (words.length !== 2 || dest === undefined) problems.push(`line ${i.line}: COPY must copy one source to one path (${i.args})`);
       else copied.push(dest);
-    } else if (i.keyword !== 'LABEL') {
-      problems.push(`line ${i.line}: ${i.keyword} in the final stage (only COPY of the two files belongs there)`);
+    } else if (i.keyword !== 'LABEL' && i.keyword !== 'ENTRYPOINT' && i.keyword !== 'CMD') {
+      problems.push(`line ${i.line}: ${i.keyword} in the final stage (only the COPY of the release belongs there)`);
     }
   }
   const got = [...copied].sort();

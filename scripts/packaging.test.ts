@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -61,7 +60,8 @@ describe('Dockerfile rules (tested on broken Dockerfiles)', () => {
     const p = agentFinalStageProblems(parseStages('FROM node:26.12.1 AS b\nFROM busybox:1.37.0\nCOPY --from=b /x /system-monitor\nRUN true\n'));
     assert.ok(p.some((x) => /not scratch/.test(x)));
     assert.ok(p.some((x) => /RUN in the final stage/.test(x)));
-    assert.ok(p.some((x) => /holds \/system-monitor; want exactly \/start-with-monitor\.sh, \/system-monitor/.test(x)), p.join(' | '));
+    assert.ok(p.some((x) => /holds \/system-monitor; want exactly \/opt\/system-monitor/.test(x)), p.join(' | '));
+    assert.deepEqual(agentFinalStageProblems(parseStages('FROM a:1.0 AS b\nFROM scratch\nCOPY --from=b /r/system-monitor /opt/system-monitor\nENTRYPOINT ["/opt/system-monitor/system-monitor"]\n')), []);
   });
 
   it('finds the npm scripts RUN names', () => {
@@ -78,7 +78,7 @@ describe('the repository Dockerfiles', () => {
     assert.deepEqual(unpinnedBases(aggregator), []);
   });
 
-  it('end the agent image in scratch with only /system-monitor and /start-with-monitor.sh', () => {
+  it('end the agent image in scratch holding only the release directory /opt/system-monitor', () => {
     assert.deepEqual(agentFinalStageProblems(agent), []);
   });
 
@@ -159,32 +159,20 @@ describe('compose files', () => {
   });
 });
 
-describe('examples/compose/run-agent.sh', () => {
-  it('runs the system-monitor beside it with its lib/ first on LD_LIBRARY_PATH, arguments kept', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'run-agent-'));
-    try {
-      mkdirSync(join(dir, 'lib'));
-      copyFileSync(join(REPO, 'examples/compose/run-agent.sh'), join(dir, 'run-agent.sh'));
-      chmodSync(join(dir, 'run-agent.sh'), 0o755);
-      // A stand-in for the binary that reports what it was started with.
-      writeFileSync(join(dir, 'system-monitor'), '#!/bin/sh\nprintf \'%s|\' "$LD_LIBRARY_PATH" "$@"\n');
-      chmodSync(join(dir, 'system-monitor'), 0o755);
-      const env = { PATH: process.env.PATH ?? '' };
-      const bare = spawnSync(join(dir, 'run-agent.sh'), ['doctor', 'a b'], { encoding: 'utf8', env });
-      assert.equal(bare.stdout, `${dir}/lib|doctor|a b|`, bare.stderr);
-      const kept = spawnSync(join(dir, 'run-agent.sh'), [], { encoding: 'utf8', env: { ...env, LD_LIBRARY_PATH: '/x' } });
-      assert.equal(kept.stdout, `${dir}/lib:/x|`, kept.stderr);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+describe('the release in compose', () => {
+  it('agent-install copies the release into the volume the monitored services mount, where start-with-monitor.sh finds the agent beside itself', () => {
+    const file = read('docker-compose.yml');
+    assert.match(file, /agent-install:[\s\S]*?dockerfile: Dockerfile\.agent[\s\S]*?command: \["install", "\/out"\]/);
+    assert.doesNotMatch(file, /SYSTEM_MONITOR_BIN/, 'the agent is found beside the script; no path to set');
+    assert.doesNotMatch(file, /run-agent\.sh|libatomic/, 'the release carries its own libraries');
+    const cfg = compose('-f', 'docker-compose.yml', 'config');
+    assert.equal(cfg.status, 0, cfg.out);
+    const monitored = composeServices(cfg.out).filter((s) => /start-with-monitor\.sh/.test(serviceText(s)));
+    assert.ok(monitored.length >= 3, monitored.map((s) => s.name).join(', '));
+    for (const s of monitored) {
+      assert.match(serviceText(s), /\/opt\/system-monitor\/start-with-monitor\.sh/, s.name);
+      assert.match(serviceText(s), /system-monitor:\/opt\/system-monitor:ro/, `${s.name} mounts the release read-only`);
     }
-  });
-
-  it('is what the compose services run and what the agent install stage ships with libatomic', () => {
-    assert.match(read('docker-compose.yml'), /SYSTEM_MONITOR_BIN: \/opt\/system-monitor\/run-agent\.sh/);
-    const install = parseStages(read('Dockerfile.agent')).find((st) => st.name === 'install');
-    const copies = install?.instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args).join('\n') ?? '';
-    assert.match(copies, /examples\/compose\/run-agent\.sh/);
-    assert.match(copies, /libatomic\.so\.1 \/opt\/system-monitor\/lib\//);
   });
 });
 
