@@ -24,7 +24,7 @@ export default tseslint.config(
     rules: { 'no-console': 'error' },
   },
   {
-    files: ['**/*.test.ts', '**/test/**/*.ts'],
+    files: ['**/*.test.ts', '**/*.docker-test.ts', '**/test/**/*.ts'],
     rules: {
       // node:test's describe/it return promises that the runner tracks itself.
       '@typescript-eslint/no-floating-promises': 'off',

@@ -1,7 +1,7 @@
 /**
  * `npm run bench:binary -- [runs] [--keep-cache] [--bin FILE]`: start-up and
- * memory of the single executable (dist/system-monitor, built by `npm run
- * build`; `--bin` measures another build of it, e.g. an older one to compare).
+ * memory of the release's agent (dist/system-monitor/system-monitor, built by
+ * `npm run build`; `--bin` measures another build, e.g. an older one to compare).
  *
  * Start-up is exec to the first sample written to Valkey (seen on the pub/sub
  * channel, which is published in the same pipeline as the SET). Peers in the
@@ -19,7 +19,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { METRICS_CHANNEL } from '../shared/src/keys.js';
@@ -81,6 +81,12 @@ function execToExitMs(cmd: string, args: string[], runs: number): number {
   return Math.round(median(xs));
 }
 
+const TARBALL = join(REPO, 'dist/system-monitor-linux-x64.tar.gz');
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
 function dropFromPageCache(file: string): void {
   const r = spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
   if (r.status !== 0) throw new Error(`dd could not drop ${file} from the page cache (use --keep-cache): ${r.stderr.toString()}`);
@@ -90,9 +96,9 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const keepCache = args.includes('--keep-cache');
   const binAt = args.indexOf('--bin');
-  const BIN = binAt === -1 ? join(REPO, 'dist/system-monitor') : (args[binAt + 1] ?? '');
+  const BIN = binAt === -1 ? join(REPO, 'dist/system-monitor/system-monitor') : (args[binAt + 1] ?? '');
   const runs = Number(args.find((a, i) => /^\d+$/.test(a) && args[i - 1] !== '--bin') ?? 7);
-  if (!existsSync(BIN)) throw new Error('dist/system-monitor is missing: run `npm run build` first');
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` first`);
   if (!existsSync(EMBEDDED_NODE)) throw new Error(`${EMBEDDED_NODE} is missing: \`npm run build\` downloads it`);
   const server = new RedisServer(await freePort());
   await server.start();
@@ -116,7 +122,8 @@ async function main(): Promise<void> {
     const bareHost = execToExitMs(process.execPath, ['-e', '0'], runs);
     const bareEmbedded = execToExitMs(EMBEDDED_NODE, ['-e', '0'], runs);
 
-    if (!keepCache) for (const f of [BIN, EMBEDDED_NODE]) dropFromPageCache(f);
+    // The release's files (launcher, single executable, glibc, libstdc++ ...) and the peer's binary.
+    if (!keepCache) for (const f of [...filesUnder(dirname(BIN)), EMBEDDED_NODE]) dropFromPageCache(f);
     const agent = spawn(BIN, [], { env, stdio: 'ignore' });
     const idle = spawn(EMBEDDED_NODE, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
     children.push(agent, idle);
@@ -130,7 +137,8 @@ async function main(): Promise<void> {
       `${JSON.stringify(
         {
           binary: version,
-          binary_size_mib: Number((statSync(BIN).size / 1048576).toFixed(1)),
+          release_dir_mib: Number((filesUnder(dirname(BIN)).reduce((n, f) => n + statSync(f).size, 0) / 1048576).toFixed(1)),
+          ...(existsSync(TARBALL) ? { tarball_mib: Number((statSync(TARBALL).size / 1048576).toFixed(1)), tarball_mb: Number((statSync(TARBALL).size / 1e6).toFixed(1)) } : {}),
           exec_to_first_sample_written_ms: { median: Math.round(median(startup)), all: startup.map(Math.round) },
           peer_exec_to_exit_ms: { [`bare node ${process.version} -e 0`]: bareHost, [`bare embedded node v${SEA_NODE_VERSION} -e 0`]: bareEmbedded },
           page_cache: keepCache ? 'as found' : 'binaries dropped from the page cache before the memory run',

@@ -1,0 +1,303 @@
+/**
+ * `npm run test:docker`: the release, the images and the compose setup on a
+ * real Docker engine (started here when none runs). Base images come from
+ * scripts/docker/stand-ins.ts (made locally; no registry is reachable), so the
+ * project's Dockerfiles and compose file are used exactly as committed.
+ *
+ * Containers talk only to each other and to loopback; image builds use
+ * `--network host` to reach the package registries, as the README says.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { METRICS_CHANNEL, metricsKey } from '../../shared/src/keys.js';
+import { payloadSchema, type Payload } from '../../shared/src/payload.js';
+import { VERSION } from '../../shared/src/version.js';
+import { burnerBinary, ensureDockerd, ensureStandIns } from './stand-ins.js';
+
+const REPO = join(import.meta.dirname, '../..');
+const AGENT_IMAGE = `system-monitor-agent:${VERSION}`;
+const AGGREGATOR_IMAGE = `system-monitor-aggregator:${VERSION}`;
+/** Every name this file gives a container, network or image starts with this, so cleaning up touches nothing else. */
+const PREFIX = 'smtest';
+
+function run(cmd: string, args: string[], opts: SpawnSyncOptions = {}): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...opts });
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${String(r.status)}`}):\n${String(r.stdout).slice(-4000)}${String(r.stderr).slice(-4000)}`);
+  }
+  return String(r.stdout);
+}
+const docker = (...args: string[]): string => run('docker', args).trim();
+/** The legacy builder (the engine here has no BuildKit plugin), with the host's network for apt and npm. */
+const build = (...args: string[]): string => run('docker', ['build', '--network', 'host', ...args], { cwd: REPO, env: { ...process.env, DOCKER_BUILDKIT: '0' }, timeout: 900_000 });
+
+function removeOurs(): void {
+  const ids = docker('ps', '-aq', '--filter', `name=^${PREFIX}`).split('\n').filter((l) => l !== '');
+  if (ids.length > 0) spawnSync('docker', ['rm', '-f', '-v', ...ids]);
+  spawnSync('docker', ['network', 'rm', `${PREFIX}-net`]);
+}
+
+async function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => { resolve(typeof a === 'object' && a !== null ? a.port : 0); });
+    });
+  });
+}
+
+async function until<T>(what: string, probe: () => Promise<T | null> | T | null, ms = 60_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await probe();
+    if (v !== null) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+async function sampleOf(r: Redis, name: string): Promise<Payload | null> {
+  const raw = await r.get(metricsKey(name));
+  return raw === null ? null : payloadSchema.parse(JSON.parse(raw));
+}
+
+/** The container's memory cgroup on this host (cgroupfs driver, cgroup v1). */
+function memoryCgroup(id: string): string {
+  return `/sys/fs/cgroup/memory/docker/${id}`;
+}
+
+describe('on a Docker engine', () => {
+  before(async () => {
+    await ensureDockerd();
+    await ensureStandIns((line: string) => process.stdout.write(`# ${line}\n`));
+    removeOurs();
+    // The README's build command, plus --network host for the registries.
+    build('-f', 'Dockerfile.agent', '-t', AGENT_IMAGE, '.');
+    build('-f', 'Dockerfile.aggregator', '-t', AGGREGATOR_IMAGE, '.');
+  });
+
+  after(() => {
+    removeOurs();
+  });
+
+  it(`${AGENT_IMAGE} holds exactly /opt/system-monitor, whose agent runs with nothing else in the image`, () => {
+    const id = docker('create', AGENT_IMAGE);
+    try {
+      const files = run('sh', ['-c', `docker export ${id} | tar -t`]).split('\n').filter((l) => l !== '');
+      const outside = files.filter((f) => !f.startsWith('opt/system-monitor/') && !['opt/', '.dockerenv', 'dev/', 'etc/', 'proc/', 'sys/'].some((p) => f === p || f.startsWith(p)));
+      assert.deepEqual(outside, [], 'files outside /opt/system-monitor (docker adds only /dev, /etc/{hosts,hostname,resolv.conf}, /proc, /sys)');
+      assert.ok(files.includes('opt/system-monitor/system-monitor') && files.includes('opt/system-monitor/start-with-monitor.sh'));
+    } finally {
+      docker('rm', id);
+    }
+    assert.equal(docker('run', '--rm', AGENT_IMAGE, '--version'), `${VERSION} (node v26.12.1)`);
+  });
+
+  describe('the agent beside a CPU burner with --cpus 0.5 --memory 128m', () => {
+    let ctx: string;
+    let port: number;
+    let redis: Redis;
+    let sub: Redis;
+    const published = new Map<string, Payload[]>();
+
+    before(async () => {
+      ctx = mkdtempSync(join(tmpdir(), 'smtest-ctx-'));
+      copyFileSync(burnerBinary(), join(ctx, 'burner'));
+      docker('network', 'create', `${PREFIX}-net`);
+      port = await freeLoopbackPort();
+      docker('run', '-d', '--name', `${PREFIX}-valkey`, '--network', `${PREFIX}-net`, '-p', `127.0.0.1:${port}:6379`, 'valkey/valkey:8.1.3-bookworm', 'valkey-server', '--save', '', '--appendonly', 'no');
+      redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+      await until('the test Valkey', async () => {
+        try {
+          await redis.connect();
+          return (await redis.ping()) === 'PONG' ? true : null;
+        } catch {
+          redis.disconnect();
+          return null;
+        }
+      });
+      sub = new Redis({ port, host: '127.0.0.1' });
+      await sub.subscribe(METRICS_CHANNEL);
+      sub.on('message', (_channel: string, raw: string) => {
+        const p = payloadSchema.safeParse(JSON.parse(raw));
+        if (!p.success) return;
+        const list = published.get(p.data.container_name) ?? [];
+        list.push(p.data);
+        published.set(p.data.container_name, list);
+      });
+    });
+
+    after(() => {
+      sub.disconnect();
+      redis.disconnect();
+      rmSync(ctx, { recursive: true, force: true });
+    });
+
+    /**
+     * An image made the README's way: the base, the release copied from the
+     * agent image, the main command under the wrapper (the shell script, or
+     * `system-monitor wrap` where there is no shell).
+     */
+    function imageOn(base: string, tag: string, shell: boolean): string {
+      const entry = shell ? '["/opt/system-monitor/start-with-monitor.sh"]' : '["/opt/system-monitor/system-monitor", "wrap", "--"]';
+      writeFileSync(
+        join(ctx, `Dockerfile.${tag}`),
+        [
+          `FROM ${base}`,
+          `COPY --from=${AGENT_IMAGE} /opt/system-monitor /opt/system-monitor`,
+          'COPY burner /usr/local/bin/burner',
+          `ENTRYPOINT ${entry}`,
+          'CMD ["/usr/local/bin/burner", "--term-exit", "42"]',
+          '',
+        ].join('\n'),
+      );
+      const image = `${PREFIX}-${tag}:latest`;
+      run('docker', ['build', '-q', '-f', join(ctx, `Dockerfile.${tag}`), '-t', image, ctx], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
+      return image;
+    }
+
+    const bases = [
+      { tag: 'musl', base: 'system-monitor-test/musl:latest', shell: true, readOnly: true },
+      { tag: 'empty', base: 'system-monitor-test/empty:latest', shell: false, readOnly: true },
+      { tag: 'debian', base: 'system-monitor-test/debian:bookworm', shell: true, readOnly: false },
+    ];
+
+    for (const b of bases) {
+      it(`${b.tag} image${b.readOnly ? ', read-only root' : ''}: limits, cores used, memory against the cgroup's own counter, signals and exit code passed through, final sample`, async () => {
+        const image = imageOn(b.base, b.tag, b.shell);
+        const name = `${PREFIX}-${b.tag}`;
+        const id = docker(
+          'run', '-d', '--name', name, '--network', `${PREFIX}-net`, '--cpus', '0.5', '--memory', '128m',
+          ...(b.readOnly ? ['--read-only'] : []),
+          '-e', `CONTAINER_NAME=${name}`, '-e', `VALKEY_HOST=${PREFIX}-valkey`, '-e', 'INTERVAL_SECONDS=1',
+          image,
+        );
+        // Rates need two reads; a few samples in, the burner has been throttled at its quota for seconds.
+        await until(`five samples from ${name}`, () => ((published.get(name)?.length ?? 0) >= 5 ? true : null), 90_000);
+        const s = await until(`a sample of ${name}`, () => sampleOf(redis, name));
+        assert.equal(s.cpu?.limit_cores, 0.5);
+        assert.equal(s.memory?.limit_bytes, 128 * 1024 * 1024);
+        const recent = (published.get(name) ?? []).slice(-3);
+        for (const p of recent) {
+          const used = p.cpu?.cores_used ?? NaN;
+          assert.ok(Math.abs(used - 0.5) <= 0.05, `cores used ${used} within 0.5 ± 0.05`);
+        }
+        // Memory: the next published sample against memory.usage_in_bytes read the moment it arrives.
+        const seen = published.get(name)?.length ?? 0;
+        const usage = await until('the next sample', () => {
+          const list = published.get(name) ?? [];
+          return list.length > seen ? Number(readFileSync(join(memoryCgroup(id), 'memory.usage_in_bytes'), 'utf8')) : null;
+        });
+        const next = (published.get(name) ?? [])[seen];
+        const reported = next?.memory_usage_bytes ?? NaN;
+        assert.ok(Math.abs(reported - usage) <= usage * 0.01, `memory_usage_bytes ${reported} within 1 % of the cgroup's ${usage}`);
+
+        // Every catchable signal reaches the burner; the wrapper survives each.
+        for (const sig of ['HUP', 'INT', 'QUIT', 'USR1', 'USR2', 'WINCH']) {
+          docker('kill', '-s', sig, name);
+          await until(`${sig} at the main command`, () => (docker('logs', name).includes(`signal ${sig}`) ? true : null), 10_000);
+        }
+        assert.equal(docker('inspect', '-f', '{{.State.Running}}', name), 'true');
+        docker('stop', '-t', '10', name);
+        assert.equal(docker('inspect', '-f', '{{.State.ExitCode}}', name), '42', docker('logs', name));
+        assert.equal((await sampleOf(redis, name))?.status, 'exited');
+      });
+    }
+
+    it('docker run -i: the main command reads the stdin the wrapper got', () => {
+      const image = imageOn('system-monitor-test/musl:latest', 'musl', true);
+      const out = run('docker', ['run', '-i', '--rm', '--network', `${PREFIX}-net`, '-e', `VALKEY_HOST=${PREFIX}-valkey`, '-e', `CONTAINER_NAME=${PREFIX}-stdin`, image, 'sh', '-c', 'read line; echo "main got $line"'], { input: 'hello\n' });
+      assert.match(out, /^main got hello$/m);
+    });
+  });
+
+  describe('docker-compose.yml', () => {
+    /** The README's commands, with Compose v1 (what Debian packages); a project name keeps it apart from a user's own. */
+    const compose = (...args: string[]): string =>
+      run('docker-compose', ['-p', `${PREFIX}compose`, ...args], { cwd: REPO, env: { ...process.env, DOCKER_BUILDKIT: '0', COMPOSE_DOCKER_CLI_BUILD: '0' }, timeout: 900_000 });
+    const limits = {
+      valkey: { cores: 0.5, bytes: 256 * 1024 * 1024 },
+      'example-postgres': { cores: 1, bytes: 512 * 1024 * 1024 },
+      'example-node-app': { cores: 0.25, bytes: 128 * 1024 * 1024 },
+    } as const;
+    let redis: Redis | undefined;
+
+    before(async () => {
+      for (const port of [8080, 6380, 3000]) {
+        const free = await new Promise<boolean>((resolve) => {
+          const s = createServer();
+          s.once('error', () => { resolve(false); });
+          s.listen(port, '127.0.0.1', () => s.close(() => { resolve(true); }));
+        });
+        assert.ok(free, `127.0.0.1:${port} is taken; docker-compose.yml publishes it (stop what listens there)`);
+      }
+      compose('up', '--build', '-d');
+    });
+
+    after(() => {
+      redis?.disconnect();
+      spawnSync('docker-compose', ['-p', `${PREFIX}compose`, 'down', '-v', '--remove-orphans'], { cwd: REPO });
+    });
+
+    it('every monitored service publishes its key with the limits compose set; the aggregator lists them and serves its page; compose down leaves each final "exited" sample', async () => {
+      const r = new Redis({ port: 6380, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+      redis = r;
+      await until('Valkey on 127.0.0.1:6380', async () => {
+        try {
+          if (r.status !== 'ready') await r.connect();
+          return (await r.ping()) === 'PONG' ? true : null;
+        } catch {
+          r.disconnect();
+          return null;
+        }
+      }, 120_000);
+      for (const [name, want] of Object.entries(limits)) {
+        const s = await until(`a sample from ${name}`, () => sampleOf(r, name), 120_000);
+        assert.equal(s.status, 'running', name);
+        assert.equal(s.cpu?.limit_cores, want.cores, `${name} cpu limit`);
+        assert.equal(s.memory?.limit_bytes, want.bytes, `${name} memory limit`);
+      }
+      const listed = await until('the aggregator listing every service ok', async () => {
+        try {
+          const res = await fetch('http://127.0.0.1:8080/api/v1/containers');
+          if (!res.ok) return null;
+          const body = (await res.json()) as { containers: { name: string; status: string; cpu_limit_cores: number | null }[] };
+          const ok = Object.keys(limits).every((n) => body.containers.some((c) => c.name === n && c.status === 'ok'));
+          return ok ? body.containers : null;
+        } catch {
+          return null;
+        }
+      }, 120_000);
+      for (const [name, want] of Object.entries(limits)) assert.equal(listed.find((c) => c.name === name)?.cpu_limit_cores, want.cores);
+      const page = await fetch('http://127.0.0.1:8080/');
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<html/i);
+
+      // The store is the last to stop; the other agents' final samples reach it first.
+      const sub = new Redis({ port: 6380, host: '127.0.0.1' });
+      const exited = new Set<string>();
+      await sub.subscribe(METRICS_CHANNEL);
+      sub.on('message', (_c: string, raw: string) => {
+        const p = payloadSchema.safeParse(JSON.parse(raw));
+        if (p.success && p.data.status === 'exited') exited.add(p.data.container_name);
+      });
+      try {
+        compose('down', '-v');
+      } finally {
+        sub.disconnect();
+      }
+      // The valkey service's own agent stops after its server, so its final sample has nowhere to go.
+      assert.deepEqual([...exited].sort(), ['example-node-app', 'example-postgres']);
+      assert.equal(docker('ps', '-aq', '--filter', `name=^${PREFIX}compose`), '', 'compose down removed every container');
+    });
+  });
+});
