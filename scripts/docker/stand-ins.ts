@@ -450,14 +450,19 @@ function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** Path, mode and content hash of every file under dir: the recipe's files. */
+function executable(path: string): boolean {
+  return (statSync(path).mode & 0o111) !== 0;
+}
+
+/** Path, executable bit and content hash of every file under dir: the recipe's files. */
 function treeDigest(dir: string): string[] {
   const out: string[] = [];
   const walk = (d: string): void => {
     for (const e of readdirSync(d, { withFileTypes: true }).sort((x, y) => x.name.localeCompare(y.name))) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else out.push(`${relative(dir, p)} ${(statSync(p).mode & 0o777).toString(8)} ${sha256(readFileSync(p))}`);
+      // Only the executable bit: other mode bits follow the checkout's umask.
+      else out.push(`${relative(dir, p)} ${executable(p) ? 'x' : '-'} ${sha256(readFileSync(p))}`);
     }
   };
   walk(dir);
@@ -572,7 +577,7 @@ class Session {
   async close(): Promise<void> {
     for (const d of this.temps) rmSync(d, { recursive: true, force: true });
     // Newest first: a derived image goes before the base it was built on.
-    for (const id of [...this.retired].reverse()) {
+    for (const id of [...new Set(this.retired)].reverse()) {
       const info = await inspectImage(id);
       // Only an untagged image: a tag someone put on an old stand-in keeps it.
       if (info === null || info.repoTags.length > 0) continue;
@@ -719,7 +724,7 @@ function debianRecipe(session: Session): Recipe {
             const dst = join(staged, r);
             mkdirSync(dirname(dst), { recursive: true });
             copyFileSync(src, dst);
-            chmodSync(dst, statSync(src).mode & 0o777 & ~0o022);
+            chmodSync(dst, executable(src) ? 0o755 : 0o644);
             lchownSync(dst, 0, 0);
             files.push(`./${r}`);
           }

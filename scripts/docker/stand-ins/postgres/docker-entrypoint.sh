@@ -15,6 +15,13 @@ if [ "$1" != postgres ]; then
 	exec "$@"
 fi
 
+# postgres --version, --help and the like need no data directory.
+for a in "$@"; do
+	case "$a" in
+	-V | --version | '-?' | --help | --describe-config | -C) exec "$@" ;;
+	esac
+done
+
 PGDATA="${PGDATA:-/var/lib/postgresql/data}"
 export PGDATA
 
