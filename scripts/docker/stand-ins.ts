@@ -868,6 +868,16 @@ async function npmTarball(spec: string, file: string, log: (line: string) => voi
   return out;
 }
 
+const LOCAL_CA_DIR = '/usr/local/share/ca-certificates';
+
+function localCaFiles(): string[] {
+  try {
+    return readdirSync(LOCAL_CA_DIR).filter((f) => f.endsWith('.crt')).sort();
+  } catch {
+    return [];
+  }
+}
+
 function nodeRecipes(session: Session, debianId: string): [Recipe, Recipe] {
   const dir = join(RECIPES, 'node');
   const npmVersion = localNpmVersion();
@@ -880,6 +890,13 @@ function nodeRecipes(session: Session, debianId: string): [Recipe, Recipe] {
       const ctx = await session.temp('node-context');
       for (const f of readdirSync(dir)) copyFileSync(join(dir, f), join(ctx, f));
       chmodSync(join(ctx, 'docker-entrypoint.sh'), 0o755);
+      // The certificate authorities this host adds to Debian's (a network
+      // whose TLS egress goes through a local proxy has one): npm inside
+      // builds FROM this stand-in must reach the registry the way the host
+      // does. On an ordinary network there are none and nothing changes.
+      mkdirSync(join(ctx, 'local-ca'));
+      writeFileSync(join(ctx, 'local-ca/README'), 'certificate authorities of the build host (scripts/docker/stand-ins.ts)\n');
+      for (const f of localCaFiles()) copyFileSync(join(LOCAL_CA_DIR, f), join(ctx, 'local-ca', f));
       // /usr/local as the official image lays it out: Node's files (bin,
       // include, share and the top-level docs), npm in lib/node_modules.
       const stage = join(ctx, 'stage');
@@ -896,7 +913,14 @@ function nodeRecipes(session: Session, debianId: string): [Recipe, Recipe] {
     })();
     return context;
   };
-  const inputs = (target: string) => (): unknown => ({ files: treeDigest(dir), node: NODE_VERSION, npm: npmVersion, target, parent: debianId });
+  const inputs = (target: string) => (): unknown => ({
+    files: treeDigest(dir),
+    localCa: localCaFiles().map((f) => sha256(readFileSync(join(LOCAL_CA_DIR, f)).toString('base64'))),
+    node: NODE_VERSION,
+    npm: npmVersion,
+    target,
+    parent: debianId,
+  });
   const build = (tag: string, target: string) => async (labels: Record<string, string>): Promise<void> => {
     const ctx = await prepare();
     await dockerBuild(session.log, tag, ctx.dir, labels, ['--target', target, '--build-arg', `NODE_VERSION=${NODE_VERSION}`, '--build-arg', `NPM_VERSION=${ctx.npmVersion}`]);
@@ -943,6 +967,13 @@ function dockerfileRecipe(session: Session, dirName: string, debianId: string, b
       const ctx = await session.temp(`${dirName}-context`);
       for (const f of readdirSync(dir)) copyFileSync(join(dir, f), join(ctx, f));
       chmodSync(join(ctx, 'docker-entrypoint.sh'), 0o755);
+      // The certificate authorities this host adds to Debian's (a network
+      // whose TLS egress goes through a local proxy has one): npm inside
+      // builds FROM this stand-in must reach the registry the way the host
+      // does. On an ordinary network there are none and nothing changes.
+      mkdirSync(join(ctx, 'local-ca'));
+      writeFileSync(join(ctx, 'local-ca/README'), 'certificate authorities of the build host (scripts/docker/stand-ins.ts)\n');
+      for (const f of localCaFiles()) copyFileSync(join(LOCAL_CA_DIR, f), join(ctx, 'local-ca', f));
       await dockerBuild(session.log, base.tag, ctx, labels);
     },
   };
