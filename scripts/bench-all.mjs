@@ -2,9 +2,9 @@
 // for, one after another (they would disturb each other's timings on a small
 // machine if run together): the dashboard, the agent against
 // systeminformation, the aggregator with 10,000 simulated containers, and the
-// single binary (built first). Each prints its own figures and peers; this
+// release (built first), on the host and in a musl container. Each prints its own figures and peers; this
 // exits non-zero if any of them fails to run. Each can also be run alone:
-// bench:dashboard, bench:agent, bench:aggregator, bench:binary.
+// bench:dashboard, bench:agent, bench:aggregator, bench:binary, bench:docker.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,8 +17,9 @@ const steps = [
   ['agent bundle build', process.execPath, ['scripts/build-bench.mjs']],
   ['agent vs systeminformation', process.execPath, ['.bench/bench.mjs', agentSamples, siRounds]],
   ['aggregator, 10,000 containers', tsx, ['scripts/bench-aggregator.ts', '10000', '40']],
-  ['single binary build', process.execPath, ['scripts/build.mjs']],
-  ['single binary', tsx, ['scripts/bench-binary.ts']],
+  ['release build', process.execPath, ['scripts/build.mjs']],
+  ['release (single binary)', tsx, ['scripts/bench-binary.ts']],
+  ['release in a musl container (Docker engine)', tsx, ['scripts/bench-docker.ts']],
 ];
 const failed = [];
 for (const [name, cmd, args] of steps) {

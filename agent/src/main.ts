@@ -40,6 +40,7 @@ export async function main(argv: string[]): Promise<void> {
   // The agent started as its own NVML worker (see gpu/runner.ts); kept out of
   // commander and loaded lazily so the agent process itself never loads koffi.
   if (argv[2] === NVML_WORKER_COMMAND || argv[1] === NVML_WORKER_COMMAND) {
+    if (releaseHome() !== null) process.title = 'system-monitor-nvml';
     const { runNvmlWorker } = await import('./gpu/worker.js');
     await runNvmlWorker();
     return;

@@ -65,7 +65,7 @@ static void say(const char *a, const char *b)
 static void usage(void)
 {
 	static const char text[] =
-		"usage: burner [--threads N] [--term-exit CODE] [--exit-after-ms MS]\n";
+		"usage: burner [--threads N] [--term-exit CODE] [--exit-after-ms MS] [--hold-mb MB]\n";
 	ssize_t ignored = write(STDERR_FILENO, text, sizeof text - 1);
 	(void)ignored;
 	_exit(2);
@@ -105,7 +105,7 @@ static long long now_ms(void)
 
 int main(int argc, char **argv)
 {
-	long threads = 1, term_exit = 128 + SIGTERM, exit_after_ms = -1;
+	long threads = 1, term_exit = 128 + SIGTERM, exit_after_ms = -1, hold_mb = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--threads"))
 			threads = number(argv[++i], 1, 1024);
@@ -113,8 +113,23 @@ int main(int argc, char **argv)
 			term_exit = number(argv[++i], 0, 255);
 		else if (!strcmp(argv[i], "--exit-after-ms"))
 			exit_after_ms = number(argv[++i], 0, 1L << 40);
+		else if (!strcmp(argv[i], "--hold-mb"))
+			hold_mb = number(argv[++i], 0, 1L << 20);
 		else
 			usage();
+	}
+
+	/* Memory written once and held: a container whose usage is large beside
+	 * the memory cgroup's per-CPU charge batches (64 pages), as real ones are. */
+	if (hold_mb > 0) {
+		static volatile char *held;
+		size_t bytes = (size_t)hold_mb << 20;
+		held = malloc(bytes);
+		if (held == NULL) {
+			say("burner: cannot allocate --hold-mb", "");
+			return 1;
+		}
+		memset((char *)held, 1, bytes);
 	}
 
 	struct sigaction sa;

@@ -156,7 +156,7 @@ describe('on a Docker engine', () => {
           `COPY --from=${AGENT_IMAGE} /opt/system-monitor /opt/system-monitor`,
           'COPY burner /usr/local/bin/burner',
           `ENTRYPOINT ${entry}`,
-          'CMD ["/usr/local/bin/burner", "--term-exit", "42"]',
+          'CMD ["/usr/local/bin/burner", "--term-exit", "42", "--hold-mb", "64"]',
           '',
         ].join('\n'),
       );
