@@ -19,6 +19,7 @@ import { Redis } from 'ioredis';
 import { METRICS_CHANNEL, metricsKey } from '../../shared/src/keys.js';
 import { payloadSchema, type Payload } from '../../shared/src/payload.js';
 import { VERSION } from '../../shared/src/version.js';
+import { buildFakeNvml, twoGpuConfig } from '../../agent/test/helpers/fake-nvml.js';
 import { burnerBinary, ensureDockerd, ensureStandIns } from './stand-ins.js';
 
 const REPO = join(import.meta.dirname, '../..');
@@ -165,19 +166,26 @@ describe('on a Docker engine', () => {
       return image;
     }
 
+    // The musl image also gets a glibc libnvidia-ml.so.1 (the fake, built by the host's gcc) where
+    // the NVIDIA Container Toolkit mounts the driver's in an image without a multiarch directory.
+    const gpus = twoGpuConfig();
     const bases = [
-      { tag: 'musl', base: 'system-monitor-test/musl:latest', shell: true, readOnly: true },
-      { tag: 'empty', base: 'system-monitor-test/empty:latest', shell: false, readOnly: true },
-      { tag: 'debian', base: 'system-monitor-test/debian:bookworm', shell: true, readOnly: false },
+      { tag: 'musl', base: 'system-monitor-test/musl:latest', shell: true, readOnly: true, nvml: true },
+      { tag: 'empty', base: 'system-monitor-test/empty:latest', shell: false, readOnly: true, nvml: false },
+      { tag: 'debian', base: 'system-monitor-test/debian:bookworm', shell: true, readOnly: false, nvml: false },
     ];
 
     for (const b of bases) {
-      it(`${b.tag} image${b.readOnly ? ', read-only root' : ''}: limits, cores used, memory against the cgroup's own counter, signals and exit code passed through, final sample`, async () => {
+      it(`${b.tag} image${b.readOnly ? ', read-only root' : ''}${b.nvml ? ', GPUs from a mounted glibc NVML' : ''}: limits, cores used, memory against the cgroup's own counter, signals and exit code passed through, final sample`, async () => {
         const image = imageOn(b.base, b.tag, b.shell);
         const name = `${PREFIX}-${b.tag}`;
+        const nvmlConf = join(ctx, 'nvml.conf');
+        writeFileSync(nvmlConf, Object.entries(gpus).map(([k, v]) => `${k} = ${String(v)}\n`).join(''));
+        const nvml = b.nvml ? ['-v', `${buildFakeNvml()}:/usr/lib/libnvidia-ml.so.1:ro`, '-v', `${nvmlConf}:/nvml.conf:ro`, '-e', 'FAKE_NVML_CONFIG=/nvml.conf'] : [];
         const id = docker(
           'run', '-d', '--name', name, '--network', `${PREFIX}-net`, '--cpus', '0.5', '--memory', '128m',
           ...(b.readOnly ? ['--read-only'] : []),
+          ...nvml,
           '-e', `CONTAINER_NAME=${name}`, '-e', `VALKEY_HOST=${PREFIX}-valkey`, '-e', 'INTERVAL_SECONDS=1',
           image,
         );
@@ -186,6 +194,10 @@ describe('on a Docker engine', () => {
         const s = await until(`a sample of ${name}`, () => sampleOf(redis, name));
         assert.equal(s.cpu?.limit_cores, 0.5);
         assert.equal(s.memory?.limit_bytes, 128 * 1024 * 1024);
+        assert.deepEqual(
+          s.gpus.map((g) => g.uuid),
+          b.nvml ? [gpus['gpu.0.uuid'], gpus['gpu.1.uuid']].map(String) : [],
+        );
         const recent = (published.get(name) ?? []).slice(-3);
         for (const p of recent) {
           const used = p.cpu?.cores_used ?? NaN;

@@ -892,8 +892,8 @@ function nodeRecipes(session: Session, debianId: string): [Recipe, Recipe] {
       chmodSync(join(ctx, 'docker-entrypoint.sh'), 0o755);
       // The certificate authorities this host adds to Debian's (a network
       // whose TLS egress goes through a local proxy has one): npm inside
-      // builds FROM this stand-in must reach the registry the way the host
-      // does. On an ordinary network there are none and nothing changes.
+      // builds FROM the node stand-ins must reach the registry the way the
+      // host does. On an ordinary network there are none and nothing changes.
       mkdirSync(join(ctx, 'local-ca'));
       writeFileSync(join(ctx, 'local-ca/README'), 'certificate authorities of the build host (scripts/docker/stand-ins.ts)\n');
       for (const f of localCaFiles()) copyFileSync(join(LOCAL_CA_DIR, f), join(ctx, 'local-ca', f));
@@ -967,13 +967,6 @@ function dockerfileRecipe(session: Session, dirName: string, debianId: string, b
       const ctx = await session.temp(`${dirName}-context`);
       for (const f of readdirSync(dir)) copyFileSync(join(dir, f), join(ctx, f));
       chmodSync(join(ctx, 'docker-entrypoint.sh'), 0o755);
-      // The certificate authorities this host adds to Debian's (a network
-      // whose TLS egress goes through a local proxy has one): npm inside
-      // builds FROM this stand-in must reach the registry the way the host
-      // does. On an ordinary network there are none and nothing changes.
-      mkdirSync(join(ctx, 'local-ca'));
-      writeFileSync(join(ctx, 'local-ca/README'), 'certificate authorities of the build host (scripts/docker/stand-ins.ts)\n');
-      for (const f of localCaFiles()) copyFileSync(join(LOCAL_CA_DIR, f), join(ctx, 'local-ca', f));
       await dockerBuild(session.log, base.tag, ctx, labels);
     },
   };
