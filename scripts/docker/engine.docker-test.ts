@@ -8,7 +8,7 @@
  * `--network host` to reach the package registries, as the README says.
  */
 import assert from 'node:assert/strict';
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -303,7 +303,14 @@ describe('on a Docker engine', () => {
         if (p.success && p.data.status === 'exited') exited.add(p.data.container_name);
       });
       try {
-        compose('down', '-v');
+        // Asynchronously: the samples arrive while it runs, and a blocked event loop would not read them.
+        await new Promise<void>((resolve, reject) => {
+          const down = spawn('docker-compose', ['-p', `${PREFIX}compose`, 'down', '-v'], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+          let err = '';
+          down.stderr.on('data', (d: Buffer) => (err += d.toString()));
+          down.once('error', reject);
+          down.once('exit', (code) => { if (code === 0) resolve(); else reject(new Error(`docker-compose down exited ${String(code)}: ${err}`)); });
+        });
       } finally {
         sub.disconnect();
       }
