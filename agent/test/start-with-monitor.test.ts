@@ -28,6 +28,7 @@ before(() => {
   dir = mkdtempSync(join(tmpdir(), 'swm-'));
 });
 after(() => {
+  for (const run of runs) run.killGroup();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -42,6 +43,8 @@ function lines(file: string): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : [];
 }
 
+const runs = new Set<Run>();
+
 class Run {
   readonly child: ChildProcess;
   stderr = '';
@@ -49,7 +52,9 @@ class Run {
   private readonly t0 = Date.now();
   constructor(shell: string[], main: string[], env: Record<string, string>) {
     const [cmd = 'sh', ...args] = shell;
-    this.child = spawn(cmd, [...args, SCRIPT, ...main], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own process group, so that what a failed test leaves behind (main command, agent) can be killed with it.
+    this.child = spawn(cmd, [...args, SCRIPT, ...main], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    runs.add(this);
     this.child.stderr?.setEncoding('utf8').on('data', (d: string) => {
       this.stderr += d;
     });
@@ -61,10 +66,19 @@ class Run {
   }
   async finished(timeoutMs: number): Promise<{ code: number | null; ms: number }> {
     const timer = sleep(timeoutMs).then(() => {
-      this.child.kill('SIGKILL');
+      this.killGroup();
       throw new Error(`start-with-monitor did not exit within ${timeoutMs} ms; stderr:\n${this.stderr}`);
     });
     return Promise.race([this.done, timer]);
+  }
+  /** Kills the wrapper and everything it started; their output pipes would keep the test file from exiting. */
+  killGroup(): void {
+    if (this.child.pid === undefined) return;
+    try {
+      process.kill(-this.child.pid, 'SIGKILL');
+    } catch {
+      // Nothing left in the group.
+    }
   }
 }
 
