@@ -60,15 +60,18 @@ prefix_lines() {
   done >&2
 }
 
-# Waits until process $1 is really gone and sets reaped_status to its exit
-# status: wait returns early when a trapped signal arrives, and a zombie
-# still answers kill -0, so loop until it is reaped.
+# Waits until process $1 has exited and sets reaped_status to its exit
+# status. wait returns 128+n when a trapped signal n cuts it short, which is
+# told apart from a process that died of signal n by the traps setting
+# trapped=1; then wait again. The process may be gone by then (the shell
+# reaps it while running the trap), but its status is still the shell's to
+# report, so asking again is right either way.
 reap() {
-  wait "$1"
-  reaped_status=$?
-  while kill -0 "$1" 2>/dev/null; do
+  while :; do
+    trapped=0
     wait "$1"
     reaped_status=$?
+    [ "$reaped_status" -gt 128 ] && [ "$trapped" = 1 ] || return 0
   done
 }
 
@@ -81,7 +84,7 @@ supervise() {
   # Signal the agent once: the wrapper may tell us twice (on the forwarded
   # signal and again when the main command has exited), and a second SIGTERM
   # makes the agent exit at once, before its final "exited" sample.
-  trap '[ "$stop" = 1 ] || { stop=1; [ -z "$apid" ] || kill -TERM "$apid" 2>/dev/null; [ -z "$spid" ] || kill -TERM "$spid" 2>/dev/null; }' TERM INT
+  trap 'trapped=1; [ "$stop" = 1 ] || { stop=1; [ -z "$apid" ] || kill -TERM "$apid" 2>/dev/null; [ -z "$spid" ] || kill -TERM "$spid" 2>/dev/null; }' TERM INT
   delay=1
   while [ "$stop" = 0 ]; do
     if [ "$dev" != 1 ] && ! command -v "$bin" >/dev/null 2>&1; then
@@ -135,6 +138,7 @@ pending=''
 
 # shellcheck disable=SC2317 # called from the traps below
 forward() {
+  trapped=1
   # A signal before the main command exists is held and sent once it does.
   if [ -z "$main" ]; then
     pending=$1
