@@ -7,8 +7,13 @@
 # killed the engine when its monitor died). SIGTERM and SIGINT go to both;
 # the script exits with the main command's exit code.
 #
+# The agent is looked for beside this script first (a release directory
+# holds system-monitor/system-monitor next to
+# system-monitor/start-with-monitor.sh), then on PATH.
+#
 # Environment:
-#   SYSTEM_MONITOR_BIN          agent executable (default: system-monitor on PATH)
+#   SYSTEM_MONITOR_BIN          agent executable (default: system-monitor beside
+#                               this script if executable, else on PATH)
 #   SYSTEM_MONITOR_DEV=1        run the TypeScript source with `tsx watch` instead
 #   SYSTEM_MONITOR_SRC          source checkout for dev mode (default: this script's repo)
 #   SYSTEM_MONITOR_LOG          append agent output to this file instead of stderr
@@ -29,7 +34,6 @@ if [ "$#" -eq 0 ]; then
   exit 64
 fi
 
-bin=${SYSTEM_MONITOR_BIN:-system-monitor}
 dev=${SYSTEM_MONITOR_DEV:-0}
 log=${SYSTEM_MONITOR_LOG:-}
 max_backoff=${SYSTEM_MONITOR_MAX_BACKOFF:-60}
@@ -38,6 +42,17 @@ case $max_backoff in
 esac
 [ "$max_backoff" -ge 1 ] || max_backoff=1
 here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
+
+if [ -n "${SYSTEM_MONITOR_BIN:-}" ]; then
+  bin=$SYSTEM_MONITOR_BIN
+  not_found="agent '$bin' not found (set SYSTEM_MONITOR_BIN)"
+elif [ -f "$here/system-monitor" ] && [ -x "$here/system-monitor" ]; then
+  bin=$here/system-monitor
+  not_found="agent '$bin' not found (set SYSTEM_MONITOR_BIN)"
+else
+  bin=system-monitor
+  not_found="agent not found: no executable $here/system-monitor and no system-monitor on PATH (set SYSTEM_MONITOR_BIN)"
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/start-with-monitor.XXXXXX") || {
   say "cannot create a temporary directory; running the main command without the agent"
@@ -88,7 +103,7 @@ supervise() {
   delay=1
   while [ "$stop" = 0 ]; do
     if [ "$dev" != 1 ] && ! command -v "$bin" >/dev/null 2>&1; then
-      say "agent '$bin' not found (set SYSTEM_MONITOR_BIN); the main command runs without monitoring"
+      say "$not_found; the main command runs without monitoring"
       return 0
     fi
     started=$(date +%s)

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -39,8 +39,21 @@ function script(name: string, body: string): string {
   return p;
 }
 
+/**
+ * An agent stand-in: records its pid, its start and a SIGTERM, says hello on
+ * stdout, then runs until stopped.
+ */
+function agentBody(log: string, pid: string): string {
+  return `echo $$ > ${pid}\necho start >> ${log}\necho "agent says hello"\ntrap 'echo TERM >> ${log}; exit 0' TERM\nwhile :; do sleep 0.1; done`;
+}
+
 function lines(file: string): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : [];
+}
+
+interface RunOptions {
+  /** A copy of the wrapper somewhere else, for what it finds beside itself. */
+  script?: string;
 }
 
 const runs = new Set<Run>();
@@ -50,10 +63,10 @@ class Run {
   stderr = '';
   readonly done: Promise<{ code: number | null; ms: number }>;
   private readonly t0 = Date.now();
-  constructor(shell: string[], main: string[], env: Record<string, string>) {
+  constructor(shell: string[], main: string[], env: Record<string, string>, opts: RunOptions = {}) {
     const [cmd = 'sh', ...args] = shell;
     // Its own process group, so that what a failed test leaves behind (main command, agent) can be killed with it.
-    this.child = spawn(cmd, [...args, SCRIPT, ...main], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    this.child = spawn(cmd, [...args, opts.script ?? SCRIPT, ...main], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     runs.add(this);
     this.child.stderr?.setEncoding('utf8').on('data', (d: string) => {
       this.stderr += d;
@@ -111,11 +124,10 @@ for (const sh of shells) {
       requireCommand(sh.argv[0] ?? 'sh', sh.pkg);
     });
 
-    /** An agent stand-in that records its start and a SIGTERM, then runs until stopped. */
-    function patientAgent(tag: string): { bin: string; log: string } {
+    function patientAgent(tag: string): { bin: string; log: string; pid: string } {
       const log = join(dir, `${tag}.agent`);
-      const bin = script(`${tag}-agent.sh`, `echo start >> ${log}\necho "agent says hello"\ntrap 'echo TERM >> ${log}; exit 0' TERM\nwhile :; do sleep 0.1; done`);
-      return { bin, log };
+      const pid = join(dir, `${tag}.agentpid`);
+      return { bin: script(`${tag}-agent.sh`, agentBody(log, pid)), log, pid };
     }
 
     it("exits with the main command's exit code and stops the agent", async () => {
@@ -200,6 +212,63 @@ for (const sh of shells) {
       assert.equal((await run.finished(10_000)).code, 0);
       assert.match(readFileSync(logFile, 'utf8'), /^agent says hello$/m);
       assert.doesNotMatch(run.stderr, /agent says hello/);
+    });
+
+    /** A release directory: the wrapper with a system-monitor stand-in beside it. */
+    function release(tag: string): { script: string; log: string } {
+      const rel = join(dir, `${tag}-release`);
+      mkdirSync(rel);
+      copyFileSync(SCRIPT, join(rel, 'start-with-monitor.sh'));
+      const log = join(dir, `${tag}.beside`);
+      script(join(`${tag}-release`, 'system-monitor'), agentBody(log, join(dir, `${tag}.besidepid`)));
+      return { script: join(rel, 'start-with-monitor.sh'), log };
+    }
+
+    /** A PATH directory holding a system-monitor stand-in. */
+    function onPath(tag: string): { path: string; log: string } {
+      const bin = join(dir, `${tag}-path`);
+      mkdirSync(bin);
+      const log = join(dir, `${tag}.onpath`);
+      script(join(`${tag}-path`, 'system-monitor'), agentBody(log, join(dir, `${tag}.onpathpid`)));
+      return { path: `${bin}:${process.env.PATH ?? ''}`, log };
+    }
+
+    it('runs the system-monitor beside itself when SYSTEM_MONITOR_BIN is unset', async () => {
+      const path = process.env.PATH ?? '';
+      assert.notEqual(spawnSync('sh', ['-c', 'command -v system-monitor'], { env: { PATH: path } }).status, 0, 'no system-monitor on PATH for this test');
+      const rel = release(`${sh.name}-beside`.replace(' ', '_'));
+      const run = new Run(sh.argv, ['sh', '-c', 'sleep 1; exit 3'], { PATH: path }, { script: rel.script });
+      assert.equal((await run.finished(10_000)).code, 3);
+      assert.deepEqual(lines(rel.log), ['start', 'TERM']);
+    });
+
+    it('prefers the system-monitor beside itself to one on PATH', async () => {
+      const tag = `${sh.name}-beside-path`.replace(' ', '_');
+      const rel = release(tag);
+      const other = onPath(tag);
+      const run = new Run(sh.argv, ['sh', '-c', 'sleep 1; exit 3'], { PATH: other.path }, { script: rel.script });
+      assert.equal((await run.finished(10_000)).code, 3);
+      assert.deepEqual(lines(rel.log), ['start', 'TERM']);
+      assert.deepEqual(lines(other.log), [], 'the one on PATH never ran');
+    });
+
+    it('falls back to PATH, and names both places when neither has the agent', async () => {
+      const tag = `${sh.name}-path`.replace(' ', '_');
+      const alone = join(dir, `${tag}-alone`);
+      mkdirSync(alone);
+      const wrapper = join(alone, 'start-with-monitor.sh');
+      copyFileSync(SCRIPT, wrapper);
+      const other = onPath(tag);
+      const run = new Run(sh.argv, ['sh', '-c', 'sleep 1; exit 3'], { PATH: other.path }, { script: wrapper });
+      assert.equal((await run.finished(10_000)).code, 3);
+      assert.deepEqual(lines(other.log), ['start', 'TERM']);
+
+      const none = new Run(sh.argv, ['sh', '-c', 'sleep 1; exit 4'], {}, { script: wrapper });
+      assert.equal((await none.finished(10_000)).code, 4);
+      assert.ok(
+        none.stderr.includes(`agent not found: no executable ${alone}/system-monitor and no system-monitor on PATH (set SYSTEM_MONITOR_BIN)`),
+        none.stderr,
+      );
     });
   });
 }
