@@ -2,6 +2,9 @@
 # start-with-monitor.sh <main command> [args...]
 #
 # Runs the container's main command with the system-monitor agent beside it.
+# The main command gets this script's stdin, stdout and stderr, so
+# `docker run -i image start-with-monitor.sh cat` works as without it.
+#
 # The agent runs in the background and is restarted with backoff when it
 # dies; it can never take the main service down (SiriusScan's start script
 # killed the engine when its monitor died). SIGTERM and SIGINT go to both;
@@ -172,13 +175,22 @@ trap 'forward TERM' TERM
 trap 'forward INT' INT
 trap 'forward HUP' HUP
 
+# Background jobs get /dev/null as stdin (no job control here), so the main
+# command takes the original from fd 9. Not fd 3: socket activation
+# (LISTEN_FDS) hands the main command its sockets from fd 3 up. With no
+# stdin at all, the main command gets /dev/null as before.
+{ command exec 9<&0; } 2>/dev/null || exec 9</dev/null
+
 if [ "${SYSTEM_MONITOR_DISABLE:-0}" != 1 ]; then
-  supervise &
+  supervise 9<&- &
   sup=$!
 fi
 
-"$@" &
+"$@" 0<&9 9<&- &
 main=$!
+# Only the main command reads stdin: when it closes it, a writer sees EPIPE
+# as it would without this script.
+exec 0</dev/null 9<&-
 [ -z "$pending" ] || forward "$pending"
 
 reap "$main"

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -54,6 +54,8 @@ function lines(file: string): string[] {
 interface RunOptions {
   /** A copy of the wrapper somewhere else, for what it finds beside itself. */
   script?: string;
+  /** Give the wrapper a stdin pipe and collect its stdout. */
+  pipes?: boolean;
 }
 
 const runs = new Set<Run>();
@@ -61,15 +63,20 @@ const runs = new Set<Run>();
 class Run {
   readonly child: ChildProcess;
   stderr = '';
+  stdout = '';
   readonly done: Promise<{ code: number | null; ms: number }>;
   private readonly t0 = Date.now();
   constructor(shell: string[], main: string[], env: Record<string, string>, opts: RunOptions = {}) {
     const [cmd = 'sh', ...args] = shell;
+    const io = opts.pipes === true ? 'pipe' : 'ignore';
     // Its own process group, so that what a failed test leaves behind (main command, agent) can be killed with it.
-    this.child = spawn(cmd, [...args, opts.script ?? SCRIPT, ...main], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    this.child = spawn(cmd, [...args, opts.script ?? SCRIPT, ...main], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: [io, io, 'pipe'], detached: true });
     runs.add(this);
     this.child.stderr?.setEncoding('utf8').on('data', (d: string) => {
       this.stderr += d;
+    });
+    this.child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      this.stdout += d;
     });
     this.done = new Promise((resolve) => {
       this.child.once('exit', (code) => {
@@ -212,6 +219,26 @@ for (const sh of shells) {
       assert.equal((await run.finished(10_000)).code, 0);
       assert.match(readFileSync(logFile, 'utf8'), /^agent says hello$/m);
       assert.doesNotMatch(run.stderr, /agent says hello/);
+    });
+
+    it("gives the main command the wrapper's stdin, and no child the descriptor that carried it", async () => {
+      const tag = `${sh.name}-stdin`.replace(' ', '_');
+      const a = patientAgent(tag);
+      const agentFds = join(dir, `${tag}.agentfds`);
+      const agent = script(`${tag}-fds-agent.sh`, `ls /proc/$$/fd > ${agentFds}\nexec ${a.bin}`);
+      const mainFds = join(dir, `${tag}.mainfds`);
+      const run = new Run(sh.argv, ['sh', '-c', `ls /proc/$$/fd > ${mainFds}; exec cat`], { SYSTEM_MONITOR_BIN: agent }, { pipes: true });
+      await until('main and agent started', 5000, () => lines(mainFds).includes('0') && lines(a.log).length > 0);
+      assert.ok(!lines(mainFds).includes('9'), `main command's descriptors: ${lines(mainFds).join(' ')}`);
+      assert.ok(!lines(agentFds).includes('9'), `agent's descriptors: ${lines(agentFds).join(' ')}`);
+      const wrapperFds = `/proc/${run.child.pid ?? 0}/fd`;
+      // Only the main command holds stdin, so its closing it is what a writer sees.
+      await until('the wrapper let go of stdin', 5000, () => !readdirSync(wrapperFds).includes('9') && readlinkSync(join(wrapperFds, '0')) === '/dev/null');
+      run.child.stdin?.end('hello\nworld\n');
+      const { code } = await run.finished(8000);
+      assert.equal(code, 0);
+      assert.equal(run.stdout, 'hello\nworld\n');
+      assert.deepEqual(lines(a.log), ['start', 'TERM']);
     });
 
     /** A release directory: the wrapper with a system-monitor stand-in beside it. */
