@@ -7,8 +7,16 @@
 #
 # The agent runs in the background and is restarted with backoff when it
 # dies; it can never take the main service down (SiriusScan's start script
-# killed the engine when its monitor died). SIGTERM and SIGINT go to both;
-# the script exits with the main command's exit code.
+# killed the engine when its monitor died).
+#
+# TERM, INT, HUP, QUIT, USR1, USR2 and WINCH sent to this script go to the
+# main command only (INT and QUIT as TERM when it ignores them, as a shell's
+# background jobs start): it may handle them and keep running (reload, log
+# rotation), and while it runs there is a container to monitor. This script
+# never dies of them. When the main command has exited, the agent gets one
+# TERM (it writes its final "exited" sample) and a KILL if it is still there
+# after 5 s; the script then exits with the main command's status (128+n
+# when signal n killed it).
 #
 # The agent is looked for beside this script first (a release directory
 # holds system-monitor/system-monitor next to
@@ -99,9 +107,8 @@ supervise() {
   stop=0
   apid=''
   spid=''
-  # Signal the agent once: the wrapper may tell us twice (on the forwarded
-  # signal and again when the main command has exited), and a second SIGTERM
-  # makes the agent exit at once, before its final "exited" sample.
+  # Signal the agent once: a second SIGTERM makes it exit at once, before
+  # its final "exited" sample.
   trap 'trapped=1; [ "$stop" = 1 ] || { stop=1; [ -z "$apid" ] || kill -TERM "$apid" 2>/dev/null; [ -z "$spid" ] || kill -TERM "$spid" 2>/dev/null; }' TERM INT
   delay=1
   while [ "$stop" = 0 ]; do
@@ -139,41 +146,49 @@ supervise() {
   return 0
 }
 
-# shellcheck disable=SC2317 # reached from the INT trap, which shellcheck cannot follow
-# True when the process ignores SIGINT. POSIX shells start background jobs
-# with SIGINT ignored, so a main command that keeps the default action would
-# never see a forwarded SIGINT.
-ignores_sigint() {
+# shellcheck disable=SC2317 # reached from the traps, which shellcheck cannot follow
+# True when process $1 ignores signal $2 (1 to 4). POSIX shells start
+# background jobs with SIGINT and SIGQUIT ignored, so a main command that
+# keeps the default action would never see a forwarded SIGINT or SIGQUIT.
+ignores() {
   ign=$(sed -n 's/^SigIgn:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null) || return 1
   [ -n "$ign" ] || return 1
-  low=${ign#"${ign%??}"}
-  [ $((0x$low & 2)) -ne 0 ]
+  low=${ign#"${ign%?}"}
+  [ $((0x$low & (1 << ($2 - 1)))) -ne 0 ]
 }
 
 sup=''
 main=''
+main_done=0
 pending=''
 
 # shellcheck disable=SC2317 # called from the traps below
 forward() {
   trapped=1
+  # After the main command has exited its pid may be reused: send nothing.
+  [ "$main_done" = 0 ] || return 0
   # A signal before the main command exists is held and sent once it does.
   if [ -z "$main" ]; then
-    pending=$1
-    return
+    case " $pending " in
+      *" $1 "*) ;;
+      *) pending="$pending $1" ;;
+    esac
+    return 0
   fi
-  if [ "$1" = INT ] && ignores_sigint "$main"; then
+  # The agent is left alone: the main command may handle the signal and
+  # keep running, and then there is still a container to monitor.
+  if { [ "$1" = INT ] && ignores "$main" 2; } || { [ "$1" = QUIT ] && ignores "$main" 3; }; then
     kill -TERM "$main" 2>/dev/null
   else
     kill "-$1" "$main" 2>/dev/null
   fi
-  [ -z "$sup" ] || kill -TERM "$sup" 2>/dev/null
 }
 # Traps first: a signal that arrives while the children start is not lost
 # (it would otherwise kill this shell and orphan them).
-trap 'forward TERM' TERM
-trap 'forward INT' INT
-trap 'forward HUP' HUP
+for sig in TERM INT HUP QUIT USR1 USR2 WINCH; do
+  # shellcheck disable=SC2064 # expand $sig now, once per trap
+  trap "forward $sig" "$sig"
+done
 
 # Background jobs get /dev/null as stdin (no job control here), so the main
 # command takes the original from fd 9. Not fd 3: socket activation
@@ -191,10 +206,15 @@ main=$!
 # Only the main command reads stdin: when it closes it, a writer sees EPIPE
 # as it would without this script.
 exec 0</dev/null 9<&-
-[ -z "$pending" ] || forward "$pending"
+held=$pending
+pending=''
+for sig in $held; do
+  forward "$sig"
+done
 
 reap "$main"
 status=$reaped_status
+main_done=1
 
 # The main command is done: stop the agent (it writes its final "exited"
 # sample), give it a few seconds, then make sure nothing is left behind.

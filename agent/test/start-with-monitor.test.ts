@@ -91,6 +91,10 @@ class Run {
     });
     return Promise.race([this.done, timer]);
   }
+  /** Still running: not exited, and not killed by a signal it was sent. */
+  running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
   /** Kills the wrapper and everything it started; their output pipes would keep the test file from exiting. */
   killGroup(): void {
     if (this.child.pid === undefined) return;
@@ -168,22 +172,26 @@ for (const sh of shells) {
       assert.equal(code, 143, 'sleep killed by the forwarded SIGTERM');
     });
 
-    it('SIGTERM is forwarded to both; the main command decides the exit code', async () => {
+    it('SIGTERM goes to the main command, which decides the exit code; the agent is stopped only after it exits', async () => {
       const tag = `${sh.name}-term`.replace(' ', '_');
-      const a = patientAgent(tag);
-      const mainLog = join(dir, `${tag}.mainlog`);
-      const main = script(`${tag}-main.sh`, `trap 'echo TERM >> ${mainLog}; exit 0' TERM\necho up >> ${mainLog}\nwhile :; do sleep 0.1; done`);
-      const run = new Run(sh.argv, [main], { SYSTEM_MONITOR_BIN: a.bin });
-      await until('both started', 5000, () => lines(a.log).length > 0 && lines(mainLog).length > 0);
+      const events = join(dir, `${tag}.events`);
+      // One log for both, so the order says who was signalled when.
+      const agent = script(`${tag}-agent.sh`, `echo agent-start >> ${events}\ntrap 'echo agent-TERM >> ${events}; exit 0' TERM\nwhile :; do sleep 0.1; done`);
+      const main = script(`${tag}-main.sh`, `trap 'echo main-TERM >> ${events}; sleep 1; echo main-exit >> ${events}; exit 0' TERM\necho main-up >> ${events}\nwhile :; do sleep 0.1; done`);
+      const run = new Run(sh.argv, [main], { SYSTEM_MONITOR_BIN: agent });
+      await until('both started', 5000, () => lines(events).includes('agent-start') && lines(events).includes('main-up'));
       run.child.kill('SIGTERM');
       const { code, ms } = await run.finished(8000);
       assert.equal(code, 0);
-      assert.deepEqual(lines(mainLog), ['up', 'TERM']);
-      assert.deepEqual(lines(a.log), ['start', 'TERM']);
+      assert.deepEqual(
+        lines(events).filter((l) => l.startsWith('main-') || l === 'agent-TERM'),
+        ['main-up', 'main-TERM', 'main-exit', 'agent-TERM'],
+        'the agent keeps monitoring while the main command shuts down, and gets one TERM after',
+      );
       assert.ok(ms < 8000);
     });
 
-    it('SIGINT reaches a main command that handles it, and stops one that would ignore it', async () => {
+    it('SIGINT reaches a main command that handles it; SIGINT and SIGQUIT stop one that would ignore them', async () => {
       const tag = `${sh.name}-int`.replace(' ', '_');
       const a = patientAgent(tag);
       const mainLog = join(dir, `${tag}.mainlog`);
@@ -196,12 +204,14 @@ for (const sh of shells) {
       assert.deepEqual(lines(mainLog), ['up', 'INT']);
       assert.deepEqual(lines(a.log), ['start', 'TERM']);
 
-      // `sleep` keeps SIGINT ignored as POSIX sh starts background jobs: it gets SIGTERM instead.
-      const b = patientAgent(`${tag}2`);
-      const run2 = new Run(sh.argv, ['sleep', '30'], { SYSTEM_MONITOR_BIN: b.bin });
-      await until('agent started', 5000, () => lines(b.log).length > 0);
-      run2.child.kill('SIGINT');
-      assert.equal((await run2.finished(8000)).code, 143);
+      // `sleep` keeps SIGINT and SIGQUIT ignored as POSIX sh starts background jobs: it gets SIGTERM instead.
+      for (const sig of ['SIGINT', 'SIGQUIT'] as const) {
+        const b = patientAgent(`${tag}-${sig}`);
+        const run2 = new Run(sh.argv, ['sleep', '30'], { SYSTEM_MONITOR_BIN: b.bin });
+        await until('agent started', 5000, () => lines(b.log).length > 0);
+        run2.child.kill(sig);
+        assert.equal((await run2.finished(8000)).code, 143, `${sig} to a main command that ignores it`);
+      }
     });
 
     it('an agent that cannot start at all never stops the main command', async () => {
@@ -219,6 +229,54 @@ for (const sh of shells) {
       assert.equal((await run.finished(10_000)).code, 0);
       assert.match(readFileSync(logFile, 'utf8'), /^agent says hello$/m);
       assert.doesNotMatch(run.stderr, /agent says hello/);
+    });
+
+    it('forwards TERM, INT, HUP, QUIT, USR1, USR2 and WINCH to the main command and survives them; the agent runs on', async () => {
+      const tag = `${sh.name}-sigs`.replace(' ', '_');
+      const a = patientAgent(tag);
+      const mainLog = join(dir, `${tag}.mainlog`);
+      // Node, not sh: a non-interactive sh cannot trap the INT and QUIT its parent shell made it ignore.
+      const mainJs = join(dir, `${tag}-main.cjs`);
+      writeFileSync(
+        mainJs,
+        `const fs = require('fs');
+const log = (l) => fs.appendFileSync(${JSON.stringify(mainLog)}, l + '\\n');
+for (const s of ['SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH']) process.on(s, () => log(s.slice(3)));
+process.on('SIGTERM', () => { log('TERM'); process.exit(42); });
+log('up');
+setInterval(() => {}, 1000);`,
+      );
+      const run = new Run(sh.argv, [process.execPath, mainJs], { SYSTEM_MONITOR_BIN: a.bin });
+      await until('main and agent started', 5000, () => lines(mainLog).includes('up') && lines(a.log).includes('start'));
+      const agentPid = Number(readFileSync(a.pid, 'utf8'));
+      const sent = ['INT', 'HUP', 'QUIT', 'USR1', 'USR2', 'WINCH'] as const;
+      for (const sig of sent) {
+        run.child.kill(`SIG${sig}`);
+        await until(`${sig} at the main command`, 5000, () => lines(mainLog).includes(sig));
+        assert.ok(run.running(), `the wrapper survives ${sig}`);
+        assert.ok(alive(agentPid), `the agent still runs after ${sig}`);
+        assert.deepEqual(lines(a.log), ['start'], `the agent was not stopped by ${sig}`);
+      }
+      run.child.kill('SIGTERM');
+      const { code } = await run.finished(8000);
+      assert.equal(code, 42, "the main command's exit code");
+      assert.deepEqual(lines(mainLog), ['up', ...sent, 'TERM']);
+      assert.deepEqual(lines(a.log), ['start', 'TERM'], 'one TERM for the agent, after the main command exited');
+    });
+
+    it('exits 128+n when signal n kills the main command, a forwarded one included', async () => {
+      const killed = new Run(sh.argv, ['sh', '-c', 'kill -KILL $$'], { SYSTEM_MONITOR_DISABLE: '1' });
+      assert.equal((await killed.finished(8000)).code, 137);
+
+      const tag = `${sh.name}-usr1`.replace(' ', '_');
+      const a = patientAgent(tag);
+      const mainPid = join(dir, `${tag}.main`);
+      const run = new Run(sh.argv, ['sh', '-c', `echo $$ > ${mainPid}; exec sleep 30`], { SYSTEM_MONITOR_BIN: a.bin });
+      await until('main and agent started', 5000, () => lines(mainPid).length > 0 && lines(a.log).length > 0);
+      // sleep keeps the default action for SIGUSR1: it dies of it, the wrapper does not.
+      run.child.kill('SIGUSR1');
+      assert.equal((await run.finished(8000)).code, 128 + 10);
+      assert.deepEqual(lines(a.log), ['start', 'TERM']);
     });
 
     it("gives the main command the wrapper's stdin, and no child the descriptor that carried it", async () => {
