@@ -22,6 +22,10 @@
 # holds system-monitor/system-monitor next to
 # system-monitor/start-with-monitor.sh), then on PATH.
 #
+# A writable temporary directory is used for the fifo that prefixes agent
+# output and for the agent's pid file. Without one (docker run --read-only)
+# the agent still runs, its output unprefixed on stderr.
+#
 # Environment:
 #   SYSTEM_MONITOR_BIN          agent executable (default: system-monitor beside
 #                               this script if executable, else on PATH)
@@ -30,6 +34,7 @@
 #   SYSTEM_MONITOR_LOG          append agent output to this file instead of stderr
 #   SYSTEM_MONITOR_MAX_BACKOFF  longest wait between agent restarts, seconds (default 60)
 #   SYSTEM_MONITOR_DISABLE=1    run the main command alone
+#   TMPDIR                      where the temporary directory goes (default /tmp)
 # Everything else (CONTAINER_NAME, VALKEY_*, INTERVAL_SECONDS ...) is passed
 # to the agent unchanged.
 #
@@ -65,10 +70,19 @@ else
   not_found="agent not found: no executable $here/system-monitor and no system-monitor on PATH (set SYSTEM_MONITOR_BIN)"
 fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/start-with-monitor.XXXXXX") || {
-  say "cannot create a temporary directory; running the main command without the agent"
-  exec "$@"
-}
+# Without a temporary directory the agent still runs: a read-only root
+# filesystem must not cost the container its monitoring.
+work=''
+if [ "${SYSTEM_MONITOR_DISABLE:-0}" != 1 ]; then
+  if ! work=$(mktemp -d "${TMPDIR:-/tmp}/start-with-monitor.XXXXXX" 2>/dev/null); then
+    work=''
+    if [ -n "$log" ]; then
+      say "cannot create a temporary directory in ${TMPDIR:-/tmp}; the agent runs without a pid file"
+    else
+      say "cannot create a temporary directory in ${TMPDIR:-/tmp}; the agent runs with its output unprefixed on stderr"
+    fi
+  fi
+fi
 
 # The agent command, exec'd in its own background process.
 agent_exec() {
@@ -120,6 +134,9 @@ supervise() {
     if [ -n "$log" ]; then
       agent_exec >>"$log" 2>&1 </dev/null &
       apid=$!
+    elif [ -z "$work" ]; then
+      agent_exec >&2 </dev/null &
+      apid=$!
     else
       rm -f "$work/out"
       mkfifo "$work/out" || { say "cannot create a fifo in $work; the main command runs without monitoring"; return 0; }
@@ -127,11 +144,11 @@ supervise() {
       agent_exec >"$work/out" 2>&1 </dev/null &
       apid=$!
     fi
-    echo "$apid" >"$work/agent.pid"
+    [ -z "$work" ] || echo "$apid" >"$work/agent.pid"
     reap "$apid"
     rc=$reaped_status
     apid=''
-    rm -f "$work/agent.pid"
+    [ -z "$work" ] || rm -f "$work/agent.pid"
     [ "$stop" = 0 ] || break
     ran=$(($(date +%s) - started))
     [ "$ran" -lt 60 ] || delay=1
@@ -227,8 +244,11 @@ if [ -n "$sup" ]; then
   done
   if kill -0 "$sup" 2>/dev/null; then
     kill -KILL "$sup" 2>/dev/null
-    [ ! -s "$work/agent.pid" ] || kill -KILL "$(cat "$work/agent.pid")" 2>/dev/null
+    # Without a temporary directory there is no pid file: only the
+    # supervisor dies here, and an agent that ignores TERM outlives this
+    # script (as pid 1 of a container, it goes when the container does).
+    [ -z "$work" ] || [ ! -s "$work/agent.pid" ] || kill -KILL "$(cat "$work/agent.pid")" 2>/dev/null
   fi
 fi
-rm -rf "$work"
+[ -z "$work" ] || rm -rf "$work"
 exit "$status"

@@ -299,6 +299,16 @@ setInterval(() => {}, 1000);`,
       assert.deepEqual(lines(a.log), ['start', 'TERM']);
     });
 
+    it('without a writable temporary directory the agent still runs, its output unprefixed', async () => {
+      const a = patientAgent(`${sh.name}-rotmp`.replace(' ', '_'));
+      const run = new Run(sh.argv, ['sh', '-c', 'sleep 1; exit 7'], { SYSTEM_MONITOR_BIN: a.bin, TMPDIR: '/nonexistent/tmp' });
+      const { code } = await run.finished(10_000);
+      assert.equal(code, 7);
+      assert.deepEqual(lines(a.log), ['start', 'TERM'], 'the agent was started, then told to stop');
+      assert.match(run.stderr, /cannot create a temporary directory in \/nonexistent\/tmp; the agent runs with its output unprefixed on stderr/);
+      assert.match(run.stderr, /^agent says hello$/m);
+    });
+
     /** A release directory: the wrapper with a system-monitor stand-in beside it. */
     function release(tag: string): { script: string; log: string } {
       const rel = join(dir, `${tag}-release`);
