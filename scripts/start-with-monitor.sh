@@ -115,6 +115,47 @@ reap() {
   done
 }
 
+# Sets proc_name, proc_ign and proc_cgt (ignored and caught signals) from
+# /proc/$1/status; $1 is "self" for this shell. The read builtin, not a
+# command substitution, as this runs in traps: no fork, no wait.
+proc_signals() {
+  proc_name=''
+  proc_ign=''
+  proc_cgt=''
+  while IFS=': 	' read -r key value; do
+    case $key in
+      Name) proc_name=$value ;;
+      SigIgn) proc_ign=$value ;;
+      SigCgt) proc_cgt=$value; break ;;
+    esac
+  done 2>/dev/null <"/proc/$1/status"
+}
+
+# True when hex signal mask $1 holds signal number $2 (1 to 32).
+has_signal() {
+  [ -n "$1" ] || return 1
+  low=${1#"${1%????????}"}
+  [ $(((0x$low >> ($2 - 1)) & 1)) -eq 1 ]
+}
+
+# Waits, at most about a second, until child $1 has reset the traps it
+# inherited: a signal it catches before that is dropped when it does (dash
+# and busybox), so a TERM to an agent or main command that has only just
+# been forked would be lost. Traps are reset in signal-number order, so
+# signal $2, the highest this shell traps, is the last to go; a child with
+# another name has exec'd. Linux numbers: WINCH is 28, TERM 15.
+settle() {
+  proc_signals self
+  self_name=$proc_name
+  tries=0
+  while :; do
+    proc_signals "$1"
+    [ "$proc_name" = "$self_name" ] && has_signal "$proc_cgt" "$2" && [ "$tries" -lt 100 ] || return 0
+    sleep 0.01
+    tries=$((tries + 1))
+  done
+}
+
 # Runs the agent until told to stop, restarting it with backoff (1 s doubling
 # to max_backoff, reset after a run of a minute or more).
 supervise() {
@@ -123,7 +164,12 @@ supervise() {
   spid=''
   # Signal the agent once: a second SIGTERM makes it exit at once, before
   # its final "exited" sample.
-  trap 'trapped=1; [ "$stop" = 1 ] || { stop=1; [ -z "$apid" ] || kill -TERM "$apid" 2>/dev/null; [ -z "$spid" ] || kill -TERM "$spid" 2>/dev/null; }' TERM INT
+  # shellcheck disable=SC2317 # called from the trap below
+  stop_agent() {
+    [ -z "$apid" ] || { settle "$apid" 15; kill -TERM "$apid" 2>/dev/null; }
+    [ -z "$spid" ] || { settle "$spid" 15; kill -TERM "$spid" 2>/dev/null; }
+  }
+  trap 'trapped=1; [ "$stop" = 1 ] || { stop=1; stop_agent; }' TERM INT
   delay=1
   while [ "$stop" = 0 ]; do
     if [ "$dev" != 1 ] && ! command -v "$bin" >/dev/null 2>&1; then
@@ -163,17 +209,6 @@ supervise() {
   return 0
 }
 
-# shellcheck disable=SC2317 # reached from the traps, which shellcheck cannot follow
-# True when process $1 ignores signal $2 (1 to 4). POSIX shells start
-# background jobs with SIGINT and SIGQUIT ignored, so a main command that
-# keeps the default action would never see a forwarded SIGINT or SIGQUIT.
-ignores() {
-  ign=$(sed -n 's/^SigIgn:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null) || return 1
-  [ -n "$ign" ] || return 1
-  low=${ign#"${ign%?}"}
-  [ $((0x$low & (1 << ($2 - 1)))) -ne 0 ]
-}
-
 sup=''
 main=''
 main_done=0
@@ -192,9 +227,13 @@ forward() {
     esac
     return 0
   fi
-  # The agent is left alone: the main command may handle the signal and
-  # keep running, and then there is still a container to monitor.
-  if { [ "$1" = INT ] && ignores "$main" 2; } || { [ "$1" = QUIT ] && ignores "$main" 3; }; then
+  settle "$main" 28
+  # POSIX shells start background jobs with SIGINT and SIGQUIT ignored, so a
+  # main command that keeps the default action would never see them: it
+  # gets SIGTERM instead. The agent is left alone: the main command may
+  # handle the signal and keep running, and then there is still a container
+  # to monitor.
+  if { [ "$1" = INT ] && has_signal "$proc_ign" 2; } || { [ "$1" = QUIT ] && has_signal "$proc_ign" 3; }; then
     kill -TERM "$main" 2>/dev/null
   else
     kill "-$1" "$main" 2>/dev/null
@@ -236,6 +275,7 @@ main_done=1
 # The main command is done: stop the agent (it writes its final "exited"
 # sample), give it a few seconds, then make sure nothing is left behind.
 if [ -n "$sup" ]; then
+  settle "$sup" 28
   kill -TERM "$sup" 2>/dev/null
   i=0
   while kill -0 "$sup" 2>/dev/null && [ "$i" -lt 50 ]; do
