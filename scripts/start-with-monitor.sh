@@ -162,14 +162,14 @@ supervise() {
   stop=0
   apid=''
   spid=''
-  # Signal the agent once: a second SIGTERM makes it exit at once, before
-  # its final "exited" sample.
-  # shellcheck disable=SC2317 # called from the trap below
+  signalled=''
+  # TERM each agent at most once: a second SIGTERM makes it exit at once,
+  # before its final "exited" sample.
   stop_agent() {
-    [ -z "$apid" ] || { settle "$apid" 15; kill -TERM "$apid" 2>/dev/null; }
+    [ -z "$apid" ] || [ "$signalled" = "$apid" ] || { signalled=$apid; settle "$apid" 15; kill -TERM "$apid" 2>/dev/null; }
     [ -z "$spid" ] || { settle "$spid" 15; kill -TERM "$spid" 2>/dev/null; }
   }
-  trap 'trapped=1; [ "$stop" = 1 ] || { stop=1; stop_agent; }' TERM INT
+  trap 'trapped=1; stop=1; stop_agent' TERM INT
   delay=1
   while [ "$stop" = 0 ]; do
     if [ "$dev" != 1 ] && ! command -v "$bin" >/dev/null 2>&1; then
@@ -177,6 +177,9 @@ supervise() {
       return 0
     fi
     started=$(date +%s)
+    # Told to stop while getting here (the main command may exit at once):
+    # an agent started now would only have to be stopped again.
+    [ "$stop" = 0 ] || break
     if [ -n "$log" ]; then
       agent_exec >>"$log" 2>&1 </dev/null &
       apid=$!
@@ -190,10 +193,16 @@ supervise() {
       agent_exec >"$work/out" 2>&1 </dev/null &
       apid=$!
     fi
+    # A TERM that came between the fork and $! found no pid to signal.
+    [ "$stop" = 0 ] || stop_agent
     [ -z "$work" ] || echo "$apid" >"$work/agent.pid"
     reap "$apid"
     rc=$reaped_status
     apid=''
+    # An agent killed before it opened the fifo leaves the reader blocked in
+    # open() for good, holding stderr. Opening the fifo read-write never
+    # blocks on Linux; it lets the reader through, and closing it gives EOF.
+    [ -z "$work" ] || [ ! -p "$work/out" ] || { true 8<>"$work/out"; } 2>/dev/null
     [ -z "$work" ] || rm -f "$work/agent.pid"
     [ "$stop" = 0 ] || break
     ran=$(($(date +%s) - started))
@@ -201,6 +210,7 @@ supervise() {
     say "agent exited with status $rc after ${ran} s; restarting in ${delay} s"
     sleep "$delay" &
     spid=$!
+    [ "$stop" = 0 ] || stop_agent
     wait "$spid"
     spid=''
     delay=$((delay * 2))

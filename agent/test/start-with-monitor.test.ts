@@ -214,6 +214,20 @@ for (const sh of shells) {
       }
     });
 
+    it('a main command that exits at once: the agent is stopped in time and nothing is left behind', async () => {
+      // The stop request reaches the supervisor while it is still starting the agent: it used to start it
+      // anyway and never tell it, and the wrapper waited 5 s to kill it (and left the fifo reader behind).
+      const tag = `${sh.name}-quick`.replace(' ', '_');
+      for (let i = 1; i <= 5; i++) {
+        const a = patientAgent(`${tag}-${i}`);
+        const run = new Run(sh.argv, ['true'], { SYSTEM_MONITOR_BIN: a.bin });
+        const { code, ms } = await run.finished(10_000);
+        assert.equal(code, 0);
+        assert.ok(ms < 3000, `try ${i}: ${ms} ms`);
+        await until(`try ${i}: the wrapper's processes gone`, 2000, () => !alive(-(run.child.pid ?? 0)));
+      }
+    });
+
     it('an agent that cannot start at all never stops the main command', async () => {
       const run = new Run(sh.argv, ['sh', '-c', 'sleep 1; echo fine; exit 0'], { SYSTEM_MONITOR_BIN: join(dir, 'no-such-agent') });
       const { code } = await run.finished(10_000);
