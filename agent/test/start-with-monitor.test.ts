@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -28,6 +28,7 @@ before(() => {
   dir = mkdtempSync(join(tmpdir(), 'swm-'));
 });
 after(() => {
+  for (const run of runs) run.killGroup();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -38,20 +39,44 @@ function script(name: string, body: string): string {
   return p;
 }
 
+/**
+ * An agent stand-in: records its pid, its start and a SIGTERM, says hello on
+ * stdout, then runs until stopped.
+ */
+function agentBody(log: string, pid: string): string {
+  return `echo $$ > ${pid}\necho start >> ${log}\necho "agent says hello"\ntrap 'echo TERM >> ${log}; exit 0' TERM\nwhile :; do sleep 0.1; done`;
+}
+
 function lines(file: string): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : [];
 }
 
+interface RunOptions {
+  /** A copy of the wrapper somewhere else, for what it finds beside itself. */
+  script?: string;
+  /** Give the wrapper a stdin pipe and collect its stdout. */
+  pipes?: boolean;
+}
+
+const runs = new Set<Run>();
+
 class Run {
   readonly child: ChildProcess;
   stderr = '';
+  stdout = '';
   readonly done: Promise<{ code: number | null; ms: number }>;
   private readonly t0 = Date.now();
-  constructor(shell: string[], main: string[], env: Record<string, string>) {
+  constructor(shell: string[], main: string[], env: Record<string, string>, opts: RunOptions = {}) {
     const [cmd = 'sh', ...args] = shell;
-    this.child = spawn(cmd, [...args, SCRIPT, ...main], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const io = opts.pipes === true ? 'pipe' : 'ignore';
+    // Its own process group, so that what a failed test leaves behind (main command, agent) can be killed with it.
+    this.child = spawn(cmd, [...args, opts.script ?? SCRIPT, ...main], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: [io, io, 'pipe'], detached: true });
+    runs.add(this);
     this.child.stderr?.setEncoding('utf8').on('data', (d: string) => {
       this.stderr += d;
+    });
+    this.child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      this.stdout += d;
     });
     this.done = new Promise((resolve) => {
       this.child.once('exit', (code) => {
@@ -61,10 +86,23 @@ class Run {
   }
   async finished(timeoutMs: number): Promise<{ code: number | null; ms: number }> {
     const timer = sleep(timeoutMs).then(() => {
-      this.child.kill('SIGKILL');
+      this.killGroup();
       throw new Error(`start-with-monitor did not exit within ${timeoutMs} ms; stderr:\n${this.stderr}`);
     });
     return Promise.race([this.done, timer]);
+  }
+  /** Still running: not exited, and not killed by a signal it was sent. */
+  running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+  /** Kills the wrapper and everything it started; their output pipes would keep the test file from exiting. */
+  killGroup(): void {
+    if (this.child.pid === undefined) return;
+    try {
+      process.kill(-this.child.pid, 'SIGKILL');
+    } catch {
+      // Nothing left in the group.
+    }
   }
 }
 
@@ -97,11 +135,10 @@ for (const sh of shells) {
       requireCommand(sh.argv[0] ?? 'sh', sh.pkg);
     });
 
-    /** An agent stand-in that records its start and a SIGTERM, then runs until stopped. */
-    function patientAgent(tag: string): { bin: string; log: string } {
+    function patientAgent(tag: string): { bin: string; log: string; pid: string } {
       const log = join(dir, `${tag}.agent`);
-      const bin = script(`${tag}-agent.sh`, `echo start >> ${log}\necho "agent says hello"\ntrap 'echo TERM >> ${log}; exit 0' TERM\nwhile :; do sleep 0.1; done`);
-      return { bin, log };
+      const pid = join(dir, `${tag}.agentpid`);
+      return { bin: script(`${tag}-agent.sh`, agentBody(log, pid)), log, pid };
     }
 
     it("exits with the main command's exit code and stops the agent", async () => {
@@ -135,22 +172,26 @@ for (const sh of shells) {
       assert.equal(code, 143, 'sleep killed by the forwarded SIGTERM');
     });
 
-    it('SIGTERM is forwarded to both; the main command decides the exit code', async () => {
+    it('SIGTERM goes to the main command, which decides the exit code; the agent is stopped only after it exits', async () => {
       const tag = `${sh.name}-term`.replace(' ', '_');
-      const a = patientAgent(tag);
-      const mainLog = join(dir, `${tag}.mainlog`);
-      const main = script(`${tag}-main.sh`, `trap 'echo TERM >> ${mainLog}; exit 0' TERM\necho up >> ${mainLog}\nwhile :; do sleep 0.1; done`);
-      const run = new Run(sh.argv, [main], { SYSTEM_MONITOR_BIN: a.bin });
-      await until('both started', 5000, () => lines(a.log).length > 0 && lines(mainLog).length > 0);
+      const events = join(dir, `${tag}.events`);
+      // One log for both, so the order says who was signalled when.
+      const agent = script(`${tag}-agent.sh`, `echo agent-start >> ${events}\ntrap 'echo agent-TERM >> ${events}; exit 0' TERM\nwhile :; do sleep 0.1; done`);
+      const main = script(`${tag}-main.sh`, `trap 'echo main-TERM >> ${events}; sleep 1; echo main-exit >> ${events}; exit 0' TERM\necho main-up >> ${events}\nwhile :; do sleep 0.1; done`);
+      const run = new Run(sh.argv, [main], { SYSTEM_MONITOR_BIN: agent });
+      await until('both started', 5000, () => lines(events).includes('agent-start') && lines(events).includes('main-up'));
       run.child.kill('SIGTERM');
       const { code, ms } = await run.finished(8000);
       assert.equal(code, 0);
-      assert.deepEqual(lines(mainLog), ['up', 'TERM']);
-      assert.deepEqual(lines(a.log), ['start', 'TERM']);
+      assert.deepEqual(
+        lines(events).filter((l) => l.startsWith('main-') || l === 'agent-TERM'),
+        ['main-up', 'main-TERM', 'main-exit', 'agent-TERM'],
+        'the agent keeps monitoring while the main command shuts down, and gets one TERM after',
+      );
       assert.ok(ms < 8000);
     });
 
-    it('SIGINT reaches a main command that handles it, and stops one that would ignore it', async () => {
+    it('SIGINT reaches a main command that handles it; SIGINT and SIGQUIT stop one that would ignore them', async () => {
       const tag = `${sh.name}-int`.replace(' ', '_');
       const a = patientAgent(tag);
       const mainLog = join(dir, `${tag}.mainlog`);
@@ -163,12 +204,28 @@ for (const sh of shells) {
       assert.deepEqual(lines(mainLog), ['up', 'INT']);
       assert.deepEqual(lines(a.log), ['start', 'TERM']);
 
-      // `sleep` keeps SIGINT ignored as POSIX sh starts background jobs: it gets SIGTERM instead.
-      const b = patientAgent(`${tag}2`);
-      const run2 = new Run(sh.argv, ['sleep', '30'], { SYSTEM_MONITOR_BIN: b.bin });
-      await until('agent started', 5000, () => lines(b.log).length > 0);
-      run2.child.kill('SIGINT');
-      assert.equal((await run2.finished(8000)).code, 143);
+      // `sleep` keeps SIGINT and SIGQUIT ignored as POSIX sh starts background jobs: it gets SIGTERM instead.
+      for (const sig of ['SIGINT', 'SIGQUIT'] as const) {
+        const b = patientAgent(`${tag}-${sig}`);
+        const run2 = new Run(sh.argv, ['sleep', '30'], { SYSTEM_MONITOR_BIN: b.bin });
+        await until('agent started', 5000, () => lines(b.log).length > 0);
+        run2.child.kill(sig);
+        assert.equal((await run2.finished(8000)).code, 143, `${sig} to a main command that ignores it`);
+      }
+    });
+
+    it('a main command that exits at once: the agent is stopped in time and nothing is left behind', async () => {
+      // The stop request reaches the supervisor while it is still starting the agent: it used to start it
+      // anyway and never tell it, and the wrapper waited 5 s to kill it (and left the fifo reader behind).
+      const tag = `${sh.name}-quick`.replace(' ', '_');
+      for (let i = 1; i <= 5; i++) {
+        const a = patientAgent(`${tag}-${i}`);
+        const run = new Run(sh.argv, ['true'], { SYSTEM_MONITOR_BIN: a.bin });
+        const { code, ms } = await run.finished(10_000);
+        assert.equal(code, 0);
+        assert.ok(ms < 3000, `try ${i}: ${ms} ms`);
+        await until(`try ${i}: the wrapper's processes gone`, 2000, () => !alive(-(run.child.pid ?? 0)));
+      }
     });
 
     it('an agent that cannot start at all never stops the main command', async () => {
@@ -186,6 +243,141 @@ for (const sh of shells) {
       assert.equal((await run.finished(10_000)).code, 0);
       assert.match(readFileSync(logFile, 'utf8'), /^agent says hello$/m);
       assert.doesNotMatch(run.stderr, /agent says hello/);
+    });
+
+    it('forwards TERM, INT, HUP, QUIT, USR1, USR2 and WINCH to the main command and survives them; the agent runs on', async () => {
+      const tag = `${sh.name}-sigs`.replace(' ', '_');
+      const a = patientAgent(tag);
+      const mainLog = join(dir, `${tag}.mainlog`);
+      // Node, not sh: a non-interactive sh cannot trap the INT and QUIT its parent shell made it ignore.
+      const mainJs = join(dir, `${tag}-main.cjs`);
+      writeFileSync(
+        mainJs,
+        `const fs = require('fs');
+const log = (l) => fs.appendFileSync(${JSON.stringify(mainLog)}, l + '\\n');
+for (const s of ['SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH']) process.on(s, () => log(s.slice(3)));
+process.on('SIGTERM', () => { log('TERM'); process.exit(42); });
+log('up');
+setInterval(() => {}, 1000);`,
+      );
+      const run = new Run(sh.argv, [process.execPath, mainJs], { SYSTEM_MONITOR_BIN: a.bin });
+      await until('main and agent started', 5000, () => lines(mainLog).includes('up') && lines(a.log).includes('start'));
+      const agentPid = Number(readFileSync(a.pid, 'utf8'));
+      const sent = ['INT', 'HUP', 'QUIT', 'USR1', 'USR2', 'WINCH'] as const;
+      for (const sig of sent) {
+        run.child.kill(`SIG${sig}`);
+        await until(`${sig} at the main command`, 5000, () => lines(mainLog).includes(sig));
+        assert.ok(run.running(), `the wrapper survives ${sig}`);
+        assert.ok(alive(agentPid), `the agent still runs after ${sig}`);
+        assert.deepEqual(lines(a.log), ['start'], `the agent was not stopped by ${sig}`);
+      }
+      run.child.kill('SIGTERM');
+      const { code } = await run.finished(8000);
+      assert.equal(code, 42, "the main command's exit code");
+      assert.deepEqual(lines(mainLog), ['up', ...sent, 'TERM']);
+      assert.deepEqual(lines(a.log), ['start', 'TERM'], 'one TERM for the agent, after the main command exited');
+    });
+
+    it('exits 128+n when signal n kills the main command, a forwarded one included', async () => {
+      const killed = new Run(sh.argv, ['sh', '-c', 'kill -KILL $$'], { SYSTEM_MONITOR_DISABLE: '1' });
+      assert.equal((await killed.finished(8000)).code, 137);
+
+      const tag = `${sh.name}-usr1`.replace(' ', '_');
+      const a = patientAgent(tag);
+      const mainPid = join(dir, `${tag}.main`);
+      const run = new Run(sh.argv, ['sh', '-c', `echo $$ > ${mainPid}; exec sleep 30`], { SYSTEM_MONITOR_BIN: a.bin });
+      await until('main and agent started', 5000, () => lines(mainPid).length > 0 && lines(a.log).length > 0);
+      // sleep keeps the default action for SIGUSR1: it dies of it, the wrapper does not.
+      run.child.kill('SIGUSR1');
+      assert.equal((await run.finished(8000)).code, 128 + 10);
+      assert.deepEqual(lines(a.log), ['start', 'TERM']);
+    });
+
+    it("gives the main command the wrapper's stdin, and no child the descriptor that carried it", async () => {
+      const tag = `${sh.name}-stdin`.replace(' ', '_');
+      const a = patientAgent(tag);
+      const agentFds = join(dir, `${tag}.agentfds`);
+      const agent = script(`${tag}-fds-agent.sh`, `ls /proc/$$/fd > ${agentFds}\nexec ${a.bin}`);
+      const mainFds = join(dir, `${tag}.mainfds`);
+      const run = new Run(sh.argv, ['sh', '-c', `ls /proc/$$/fd > ${mainFds}; exec cat`], { SYSTEM_MONITOR_BIN: agent }, { pipes: true });
+      await until('main and agent started', 5000, () => lines(mainFds).includes('0') && lines(a.log).length > 0);
+      assert.ok(!lines(mainFds).includes('9'), `main command's descriptors: ${lines(mainFds).join(' ')}`);
+      assert.ok(!lines(agentFds).includes('9'), `agent's descriptors: ${lines(agentFds).join(' ')}`);
+      const wrapperFds = `/proc/${run.child.pid ?? 0}/fd`;
+      // Only the main command holds stdin, so its closing it is what a writer sees.
+      await until('the wrapper let go of stdin', 5000, () => !readdirSync(wrapperFds).includes('9') && readlinkSync(join(wrapperFds, '0')) === '/dev/null');
+      run.child.stdin?.end('hello\nworld\n');
+      const { code } = await run.finished(8000);
+      assert.equal(code, 0);
+      assert.equal(run.stdout, 'hello\nworld\n');
+      assert.deepEqual(lines(a.log), ['start', 'TERM']);
+    });
+
+    it('without a writable temporary directory the agent still runs, its output unprefixed', async () => {
+      const a = patientAgent(`${sh.name}-rotmp`.replace(' ', '_'));
+      const run = new Run(sh.argv, ['sh', '-c', 'sleep 1; exit 7'], { SYSTEM_MONITOR_BIN: a.bin, TMPDIR: '/nonexistent/tmp' });
+      const { code } = await run.finished(10_000);
+      assert.equal(code, 7);
+      assert.deepEqual(lines(a.log), ['start', 'TERM'], 'the agent was started, then told to stop');
+      assert.match(run.stderr, /cannot create a temporary directory in \/nonexistent\/tmp; the agent runs with its output unprefixed on stderr/);
+      assert.match(run.stderr, /^agent says hello$/m);
+    });
+
+    /** A release directory: the wrapper with a system-monitor stand-in beside it. */
+    function release(tag: string): { script: string; log: string } {
+      const rel = join(dir, `${tag}-release`);
+      mkdirSync(rel);
+      copyFileSync(SCRIPT, join(rel, 'start-with-monitor.sh'));
+      const log = join(dir, `${tag}.beside`);
+      script(join(`${tag}-release`, 'system-monitor'), agentBody(log, join(dir, `${tag}.besidepid`)));
+      return { script: join(rel, 'start-with-monitor.sh'), log };
+    }
+
+    /** A PATH directory holding a system-monitor stand-in. */
+    function onPath(tag: string): { path: string; log: string } {
+      const bin = join(dir, `${tag}-path`);
+      mkdirSync(bin);
+      const log = join(dir, `${tag}.onpath`);
+      script(join(`${tag}-path`, 'system-monitor'), agentBody(log, join(dir, `${tag}.onpathpid`)));
+      return { path: `${bin}:${process.env.PATH ?? ''}`, log };
+    }
+
+    it('runs the system-monitor beside itself when SYSTEM_MONITOR_BIN is unset', async () => {
+      const path = process.env.PATH ?? '';
+      assert.notEqual(spawnSync('sh', ['-c', 'command -v system-monitor'], { env: { PATH: path } }).status, 0, 'no system-monitor on PATH for this test');
+      const rel = release(`${sh.name}-beside`.replace(' ', '_'));
+      const run = new Run(sh.argv, ['sh', '-c', 'sleep 1; exit 3'], { PATH: path }, { script: rel.script });
+      assert.equal((await run.finished(10_000)).code, 3);
+      assert.deepEqual(lines(rel.log), ['start', 'TERM']);
+    });
+
+    it('prefers the system-monitor beside itself to one on PATH', async () => {
+      const tag = `${sh.name}-beside-path`.replace(' ', '_');
+      const rel = release(tag);
+      const other = onPath(tag);
+      const run = new Run(sh.argv, ['sh', '-c', 'sleep 1; exit 3'], { PATH: other.path }, { script: rel.script });
+      assert.equal((await run.finished(10_000)).code, 3);
+      assert.deepEqual(lines(rel.log), ['start', 'TERM']);
+      assert.deepEqual(lines(other.log), [], 'the one on PATH never ran');
+    });
+
+    it('falls back to PATH, and names both places when neither has the agent', async () => {
+      const tag = `${sh.name}-path`.replace(' ', '_');
+      const alone = join(dir, `${tag}-alone`);
+      mkdirSync(alone);
+      const wrapper = join(alone, 'start-with-monitor.sh');
+      copyFileSync(SCRIPT, wrapper);
+      const other = onPath(tag);
+      const run = new Run(sh.argv, ['sh', '-c', 'sleep 1; exit 3'], { PATH: other.path }, { script: wrapper });
+      assert.equal((await run.finished(10_000)).code, 3);
+      assert.deepEqual(lines(other.log), ['start', 'TERM']);
+
+      const none = new Run(sh.argv, ['sh', '-c', 'sleep 1; exit 4'], {}, { script: wrapper });
+      assert.equal((await none.finished(10_000)).code, 4);
+      assert.ok(
+        none.stderr.includes(`agent not found: no executable ${alone}/system-monitor and no system-monitor on PATH (set SYSTEM_MONITOR_BIN)`),
+        none.stderr,
+      );
     });
   });
 }
