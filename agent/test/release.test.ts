@@ -13,6 +13,7 @@ import { VERSION } from '../../shared/src/version.js';
 import { REPO, fixtureEnv } from './helpers/agent-process.js';
 import { buildFakeNvml, FakeNvmlDir, twoGpuConfig } from './helpers/fake-nvml.js';
 import { freePort, RedisServer } from './helpers/redis-server.js';
+import { until } from './helpers/until.js';
 
 /** True when the ELF file has a program interpreter (PT_INTERP): it needs a dynamic loader from somewhere. */
 function hasInterpreter(file: string): boolean {
@@ -335,15 +336,6 @@ describe('the release (dist/system-monitor-linux-x64.tar.gz)', () => {
         .split(' ')
         .filter((p) => p !== '')
         .map(Number);
-    async function until<T>(what: string, probe: () => T | null | Promise<T | null>, ms = 15_000): Promise<T> {
-      const t0 = Date.now();
-      for (;;) {
-        const v = await probe();
-        if (v !== null) return v;
-        if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-        await sleep(50);
-      }
-    }
     const status = async (name: string): Promise<string | null> => {
       const raw = await redis.get(metricsKey(name));
       return raw === null ? null : payloadSchema.parse(JSON.parse(raw)).status;
@@ -383,7 +375,7 @@ describe('the release (dist/system-monitor-linux-x64.tar.gz)', () => {
         assert.equal(before.length, 2, 'the main command and the agent');
         for (const sig of ['HUP', 'INT', 'QUIT', 'USR1', 'USR2', 'WINCH'] as const) {
           process.kill(pid, `SIG${sig}`);
-          await until(`${sig} at the main command`, () => (readFileSync(got, 'utf8').includes(sig) ? true : null), 5000);
+          await until(`${sig} at the main command`, () => (readFileSync(got, 'utf8').includes(sig) ? true : null), 5000, 50);
         }
         assert.deepEqual(children(pid), before, 'neither the main command nor the agent was stopped or restarted');
         process.kill(pid, 'SIGTERM');

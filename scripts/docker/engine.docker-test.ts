@@ -14,12 +14,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { METRICS_CHANNEL, metricsKey } from '../../shared/src/keys.js';
 import { payloadSchema, type Payload } from '../../shared/src/payload.js';
 import { VERSION } from '../../shared/src/version.js';
 import { buildFakeNvml, twoGpuConfig } from '../../agent/test/helpers/fake-nvml.js';
+import { until } from '../../agent/test/helpers/until.js';
 import { burnerBinary, ensureDockerd, ensureStandIns } from './stand-ins.js';
 
 const REPO = join(import.meta.dirname, '../..');
@@ -54,16 +54,6 @@ async function freeLoopbackPort(): Promise<number> {
       s.close(() => { resolve(typeof a === 'object' && a !== null ? a.port : 0); });
     });
   });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null> | T | null, ms = 60_000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await probe();
-    if (v !== null) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(200);
-  }
 }
 
 async function sampleOf(r: Redis, name: string): Promise<Payload | null> {
