@@ -1,6 +1,6 @@
 /**
  * Per-second rates from cumulative counters with monotonic timestamps
- * (METRICS.md §0): the first reading has no baseline, a pair whose Δt is not
+ * (docs/measurement.md §0): the first reading has no baseline, a pair whose Δt is not
  * positive or shorter than half the interval is rejected (the older baseline
  * is kept), and a counter that goes down is a reset (new baseline, no rate).
  */

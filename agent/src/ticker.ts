@@ -1,5 +1,5 @@
 /**
- * Fixed-deadline ticker (METRICS.md §0.2): tick k is due at `t0 + k × interval`
+ * Fixed-deadline ticker (docs/measurement.md §0.2): tick k is due at `t0 + k × interval`
  * on the monotonic clock, so the cadence never drifts by the time a tick
  * takes. A tick that would run more than half an interval after its deadline
  * (event loop blocked, slow collection) is skipped and counted; missed ticks

@@ -64,6 +64,16 @@ describe('the release (dist/system-monitor-linux-x64.tar.gz)', () => {
     return spawnSync(exe, args, { cwd: dir, encoding: 'utf8', env: { PATH: '', ...env }, timeout: 30_000 });
   }
 
+  /** `once` on the docker-v2 fixture with the fake NVML's two GPUs visible. */
+  function onceWithTwoGpus(env: Record<string, string>, exe = bin) {
+    const fake = new FakeNvmlDir(twoGpuConfig());
+    try {
+      return runBin(['once', '--interval', '1'], { ...fixtureEnv('docker-v2'), ...fake.env(), NVML_LIBRARY_PATH: buildFakeNvml(), ...env }, exe);
+    } finally {
+      fake.remove();
+    }
+  }
+
   it('is one top directory system-monitor/ whose entry and scripts need no dynamic loader, libc or shell of the image', () => {
     const list = spawnSync('tar', ['-tzf', join(REPO, 'dist/system-monitor-linux-x64.tar.gz')], { encoding: 'utf8' });
     assert.equal(list.status, 0, list.stderr);
@@ -262,16 +272,10 @@ describe('the release (dist/system-monitor-linux-x64.tar.gz)', () => {
       mkdirSync(join(tmp, `system-monitor-${uid}`));
       const cc = spawnSync('cc', ['-shared', '-fPIC', '-o', join(tmp, `system-monitor-${uid}`, `koffi-${digest}.node`), src], { encoding: 'utf8' });
       assert.equal(cc.status, 0, `cc (gcc, libc6-dev): ${cc.stderr}`);
-      const config = twoGpuConfig();
-      const fake = new FakeNvmlDir(config);
-      try {
-        const r = runBin(['once', '--interval', '1'], { ...fixtureEnv('docker-v2'), ...fake.env(), NVML_LIBRARY_PATH: buildFakeNvml(), TMPDIR: tmp, CONTAINER_NAME: 'planted' });
-        assert.equal(r.status, 0, r.stderr);
-        assert.equal(payloadSchema.parse(JSON.parse(r.stdout)).gpus.length, 2, 'GPUs read through the release\'s own koffi');
-        assert.equal(existsSync(marker), false, 'the planted library was loaded');
-      } finally {
-        fake.remove();
-      }
+      const r = onceWithTwoGpus({ TMPDIR: tmp, CONTAINER_NAME: 'planted' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(payloadSchema.parse(JSON.parse(r.stdout)).gpus.length, 2, 'GPUs read through the release\'s own koffi');
+      assert.equal(existsSync(marker), false, 'the planted library was loaded');
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
@@ -282,15 +286,10 @@ describe('the release (dist/system-monitor-linux-x64.tar.gz)', () => {
     try {
       cpSync(join(dir, 'system-monitor'), join(copy, 'system-monitor'), { recursive: true });
       chmodSync(join(copy, 'system-monitor/lib/koffi.node'), 0o664);
-      const fake = new FakeNvmlDir(twoGpuConfig());
-      try {
-        const r = runBin(['once', '--interval', '1'], { ...fixtureEnv('docker-v2'), ...fake.env(), NVML_LIBRARY_PATH: buildFakeNvml(), CONTAINER_NAME: 'gw' }, join(copy, 'system-monitor/system-monitor'));
-        assert.equal(r.status, 0, r.stderr);
-        assert.deepEqual(payloadSchema.parse(JSON.parse(r.stdout)).gpus, []);
-        assert.match(r.stderr, /refusing to load native code from \S+koffi\.node: \S+koffi\.node is not trusted because it is writable by its group \(mode 664\)/);
-      } finally {
-        fake.remove();
-      }
+      const r = onceWithTwoGpus({ CONTAINER_NAME: 'gw' }, join(copy, 'system-monitor/system-monitor'));
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(payloadSchema.parse(JSON.parse(r.stdout)).gpus, []);
+      assert.match(r.stderr, /refusing to load native code from \S+koffi\.node: \S+koffi\.node is not trusted because it is writable by its group \(mode 664\)/);
     } finally {
       rmSync(copy, { recursive: true, force: true });
     }

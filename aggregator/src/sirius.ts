@@ -3,7 +3,8 @@ import type { ContainerView } from './fleet.js';
 
 /**
  * The shapes SiriusScan's UI reads from `GET /api/v1/system/resources` and
- * `/api/v1/system/logs` (SIRIUS.md), so that UI can point here unchanged.
+ * `/api/v1/system/logs` (its sirius-ui `/system-monitor` page), so that UI can
+ * point here unchanged.
  */
 
 const UNITS = ['B', 'KB', 'MB', 'GB', 'TB'] as const;

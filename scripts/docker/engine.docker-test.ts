@@ -19,6 +19,7 @@ import { METRICS_CHANNEL, metricsKey } from '../../shared/src/keys.js';
 import { payloadSchema, type Payload } from '../../shared/src/payload.js';
 import { VERSION } from '../../shared/src/version.js';
 import { buildFakeNvml, twoGpuConfig } from '../../agent/test/helpers/fake-nvml.js';
+import { freePort } from '../../agent/test/helpers/redis-server.js';
 import { until } from '../../agent/test/helpers/until.js';
 import { burnerBinary, ensureDockerd, ensureStandIns } from './stand-ins.js';
 
@@ -43,17 +44,6 @@ function removeOurs(): void {
   const ids = docker('ps', '-aq', '--filter', `name=^${PREFIX}`).split('\n').filter((l) => l !== '');
   if (ids.length > 0) spawnSync('docker', ['rm', '-f', '-v', ...ids]);
   spawnSync('docker', ['network', 'rm', `${PREFIX}-net`]);
-}
-
-async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => { resolve(typeof a === 'object' && a !== null ? a.port : 0); });
-    });
-  });
 }
 
 async function sampleOf(r: Redis, name: string): Promise<Payload | null> {
@@ -104,7 +94,7 @@ describe('on a Docker engine', () => {
       ctx = mkdtempSync(join(tmpdir(), 'smtest-ctx-'));
       copyFileSync(burnerBinary(), join(ctx, 'burner'));
       docker('network', 'create', `${PREFIX}-net`);
-      port = await freeLoopbackPort();
+      port = await freePort();
       docker('run', '-d', '--name', `${PREFIX}-valkey`, '--network', `${PREFIX}-net`, '-p', `127.0.0.1:${port}:6379`, 'valkey/valkey:8.1.3-bookworm', 'valkey-server', '--save', '', '--appendonly', 'no');
       redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
       await until('the test Valkey', async () => {

@@ -1,6 +1,6 @@
 /**
- * Every Valkey key and channel name, in one place (DESIGN.md "Valkey data
- * model"). Agent and aggregator build names only through these helpers, so a
+ * Every Valkey key and channel name, in one place (what each holds: README,
+ * "Publishing"). Agent and aggregator build names only through these helpers, so a
  * rename is one edit and a typo is a compile error.
  *
  * All per-container keys hold exactly one container's data, so no command

@@ -37,7 +37,7 @@ interface Seen {
 
 /**
  * Finds the directories to read for the container this process runs in
- * (METRICS.md §1). Throws only when `/proc/self/cgroup` or mountinfo exist
+ * (docs/measurement.md §1). Throws only when `/proc/self/cgroup` or mountinfo exist
  * but cannot be parsed; a machine without cgroups gives mode `none`.
  */
 export function locateCgroup(opts: LocateOptions): CgroupLocation {

@@ -21,7 +21,7 @@ export interface CgroupLocation {
   source: 'private-namespace' | 'host-namespace' | 'override' | 'none';
   /** The cgroup2 hierarchy for this process, if mounted (PSI lives here even on hybrid hosts). */
   unified: Hierarchy | null;
-  /** Per controller: a v1 hierarchy listing it wins over v2 (METRICS.md §1). */
+  /** Per controller: a v1 hierarchy listing it wins over v2 (docs/measurement.md §1). */
   controllers: Partial<Record<ControllerName, Hierarchy>>;
   /** Controllers enabled in the unified cgroup (`cgroup.controllers`), when v2 is in use. */
   v2Controllers: ReadonlySet<string> | null;

@@ -91,7 +91,7 @@ describe('cpu collector, cgroup v2', () => {
     assertClose(b.system_cores, 2_001_200 / 1e6 / dt, 'system_cores');
     assertClose(b.percent_of_limit, (100 * cores) / 2, 'percent_of_limit');
     assertClose(b.docker_percent, 100 * cores, 'docker_percent');
-    assert.ok(Math.abs((b.percent_of_limit ?? 0) - 75) < 0.1, 'about 75 % of a 2-CPU limit, as METRICS.md §2 says');
+    assert.ok(Math.abs((b.percent_of_limit ?? 0) - 75) < 0.1, 'about 75 % of a 2-CPU limit, as docs/measurement.md §2 says');
     assertClose(b.throttled_percent, (100 * (110 - 100)) / (1050 - 1000), 'throttled_percent');
     assert.equal(b.usage_seconds_total, (1_000_000 + 7_506_000) / 1e6);
     assert.equal(b.user_seconds_total, (600_000 + 5_003_000) / 1e6);

@@ -82,7 +82,7 @@ class ThrottleRatio {
 }
 
 /**
- * CPU usage, limit and throttling (METRICS.md §2). Usage comes from the
+ * CPU usage, limit and throttling (docs/measurement.md §2). Usage comes from the
  * cpuacct hierarchy on v1 and `cpu.stat` on v2; quota and throttling from the
  * cpu hierarchy (on v1 these may be separate mounts, or co-mounted as
  * `cpu,cpuacct`). Limits are re-read every tick because `docker update`

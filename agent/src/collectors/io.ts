@@ -8,7 +8,7 @@ import { CounterRates } from '../rate.js';
 import type { AgentEnv, Collector, CollectorReport } from './types.js';
 
 /**
- * Block I/O of the container (METRICS.md §4): cumulative read/write bytes and
+ * Block I/O of the container (docs/measurement.md §4): cumulative read/write bytes and
  * operations summed over its devices, per-second rates, and the per-device
  * detail. Stacked devices (device-mapper, md) are left out when the devices
  * below them are listed too, so each byte is counted once.

@@ -108,7 +108,7 @@ class Notes {
 }
 
 /**
- * Memory usage, limit and events (METRICS.md §3), from cgroup v2 or v1, or
+ * Memory usage, limit and events (docs/measurement.md §3), from cgroup v2 or v1, or
  * from `/proc/meminfo` when the agent sits in the v2 host root cgroup (which
  * has no `memory.current`).
  */

@@ -5,7 +5,7 @@ import { readTextIfExists } from '../fsread/read-text.js';
 import type { AgentEnv, Collector, CollectorReport } from './types.js';
 
 /**
- * Tasks in the container's cgroup (METRICS.md §5): `pids.current` counts
+ * Tasks in the container's cgroup (docs/measurement.md §5): `pids.current` counts
  * threads, not processes; `pids.max` is `max` when unlimited (→ null).
  */
 export function createPidsCollector(env: AgentEnv): Collector<'pids'> {

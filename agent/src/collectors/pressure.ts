@@ -6,7 +6,7 @@ import { CounterRates, percentOf } from '../rate.js';
 import type { AgentEnv, Collector, CollectorReport } from './types.js';
 
 /**
- * Pressure stall information (METRICS.md §5) for cpu, memory and io. PSI
+ * Pressure stall information (docs/measurement.md §5) for cpu, memory and io. PSI
  * exists only in the cgroup2 tree, so hybrid hosts read it from the unified
  * hierarchy even though their controllers are v1. Beside the kernel's avg10
  * the block carries the exact share of the last interval, 100 × Δtotal / Δt.

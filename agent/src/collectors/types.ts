@@ -43,7 +43,7 @@ export interface AgentEnv {
   sysRoot: string;
   cgroup: CgroupLocation;
   intervalMs: number;
-  /** Pairs closer together than this give no rate (half the interval, METRICS.md §0.3). */
+  /** Pairs closer together than this give no rate (half the interval, docs/measurement.md §0.3). */
   minRateDeltaNs: bigint;
   /** Mount points for the disk collector; the first is the one in the Sirius fields (`/`). */
   diskPaths: string[];

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 
 export const NVML_SONAME = 'libnvidia-ml.so.1';
 
-/** Where driver packages and the NVIDIA Container Toolkit put the library (NVML.md §4). */
+/** Where driver packages and the NVIDIA Container Toolkit put the library (docs/gpu.md, decision 4). */
 export const NVML_SEARCH_DIRS = [
   '/usr/lib/x86_64-linux-gnu',
   '/usr/lib/aarch64-linux-gnu',

@@ -1,6 +1,6 @@
 /**
  * `nvmlReturn_t` codes (nvml.h 13.x) and what the agent does about each
- * class of failure (NVML.md, design decision 3).
+ * class of failure (docs/gpu.md, decision 3).
  */
 export const NVML_SUCCESS = 0;
 

@@ -84,7 +84,7 @@ function raceDeadline<T>(p: Promise<T>, exited: Promise<string>, ms: number): Pr
 }
 
 /**
- * Runs NVML in a child process (NVML.md, design decision 2): a hung NVML call
+ * Runs NVML in a child process (docs/gpu.md, decision 2): a hung NVML call
  * cannot be cancelled in-process, so each collection has a deadline, and a
  * worker that misses it is killed and respawned with exponential backoff
  * while the GPU block is published as unavailable with the reason. The rest

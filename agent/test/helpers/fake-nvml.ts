@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const SOURCE = fileURLToPath(new URL('../fake-nvml/fake-nvml.c', import.meta.url));
 
-/** Build variants of the fake (NVML.md: same source, -D flags imitate older drivers). */
+/** Build variants of the fake (docs/gpu.md: same source, -D flags imitate older drivers). */
 export const FAKE_VARIANTS = {
   current: [],
   'old-driver': ['-DFAKE_OLD_DRIVER'],
