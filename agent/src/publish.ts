@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { historyFields } from '../../shared/src/history.js';
 import { CONTAINERS_KEY, LOG_INDEX_KEY, METRICS_CHANNEL, historyKey, logKey, metricsKey } from '../../shared/src/keys.js';
 import type { Payload, PublishStatus } from '../../shared/src/payload.js';
+import { siriusLevel } from '../../shared/src/sirius.js';
 import { describeValkey, ioredisOptions, type ValkeyConfig } from '../../shared/src/valkey.js';
 import { classifyValkeyError, reconnectDelayMs, type ValkeyErrorKind, type ValkeyProblem } from './valkey-errors.js';
 
@@ -166,7 +167,7 @@ export class Publisher {
     if (events.length > 0) {
       for (const e of events) {
         const key = logKey(name, e.unixNanos);
-        const entry = { container_name: name, timestamp: new Date(e.unixMs).toISOString(), level: e.level, message: e.message };
+        const entry = { container_name: name, timestamp: new Date(e.unixMs).toISOString(), level: siriusLevel(e.level), message: e.message };
         p.set(key, JSON.stringify(entry), 'EX', this.opts.logTtlSeconds);
         p.zadd(LOG_INDEX_KEY, e.unixMs, key);
       }

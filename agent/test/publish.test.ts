@@ -94,6 +94,7 @@ describe('agent publishing to a real redis-server', () => {
       assert.deepEqual(Object.keys(entry), ['container_name', 'timestamp', 'level', 'message']);
       assert.equal(entry.container_name, 'pub-basic');
       assert.match(String(entry.message), /started/);
+      assert.equal(entry.level, 'INFO', 'levels in upper case, as SiriusScan\'s Go agent wrote them');
       const logTtl = await redis.ttl(key);
       assert.ok(logTtl > 86_000 && logTtl <= 86_400, `log ttl is 24 h, got ${logTtl}`);
       assert.ok(a.alive);

@@ -1,14 +1,6 @@
 import type { Redis } from 'ioredis';
-import { z } from 'zod';
 import { LOG_INDEX_KEY } from '../../shared/src/keys.js';
-
-export const logEntrySchema = z.object({
-  container_name: z.string(),
-  timestamp: z.string(),
-  level: z.string(),
-  message: z.string(),
-});
-export type LogEntry = z.infer<typeof logEntrySchema>;
+import { siriusLogEntrySchema, type SiriusLogEntry } from '../../shared/src/sirius.js';
 
 const PAGE = 500;
 /** Index entries looked at per request at most, so one call is bounded however many logs exist. */
@@ -17,9 +9,10 @@ const MAX_SCANNED = 20_000;
 /**
  * The newest `lines` log entries, newest first, for one container or all:
  * walks the log index from the newest score down (no `KEYS`), then reads the
- * entries. Expired or foreign values are skipped.
+ * entries. Expired or foreign values are skipped; levels come out in
+ * SiriusScan's upper case whatever the writer used.
  */
-export async function readNewestLogs(redis: Redis, container: string | null, lines: number): Promise<{ logs: LogEntry[]; skipped: number }> {
+export async function readNewestLogs(redis: Redis, container: string | null, lines: number): Promise<{ logs: SiriusLogEntry[]; skipped: number }> {
   const prefix = container === null ? 'system:logs:' : `system:logs:${container}:`;
   const keys: string[] = [];
   for (let offset = 0; keys.length < lines && offset < MAX_SCANNED; offset += PAGE) {
@@ -27,7 +20,7 @@ export async function readNewestLogs(redis: Redis, container: string | null, lin
     for (const k of page) if (k.startsWith(prefix) && keys.length < lines * 2) keys.push(k);
     if (page.length < PAGE) break;
   }
-  const logs: LogEntry[] = [];
+  const logs: SiriusLogEntry[] = [];
   let skipped = 0;
   for (let i = 0; i < keys.length && logs.length < lines; i += PAGE) {
     const values = await redis.mget(keys.slice(i, i + PAGE));
@@ -41,7 +34,7 @@ export async function readNewestLogs(redis: Redis, container: string | null, lin
         skipped += 1;
         continue;
       }
-      const r = logEntrySchema.safeParse(parsed);
+      const r = siriusLogEntrySchema.safeParse(parsed);
       if (r.success) logs.push(r.data);
       else skipped += 1;
     }
