@@ -1,4 +1,5 @@
 import type { Payload } from '../../shared/src/payload.js';
+import type { SiriusResourceRow } from '../../shared/src/sirius.js';
 import type { ContainerView } from './fleet.js';
 
 /**
@@ -9,16 +10,30 @@ import type { ContainerView } from './fleet.js';
 
 const UNITS = ['B', 'KB', 'MB', 'GB', 'TB'] as const;
 
-/** Base 1024, one decimal, unit without a space (`1.5GB`, `512.0MB`); zero is `0B`. */
+/**
+ * Bytes as SiriusScan's API formats them (Go: divide by 1024 while ≥ 1024, up
+ * to TB, then `%.1f` and the unit): `512.0B`, `1.5KB`, `512.0MB`; exactly zero
+ * is `0B`. Go's `%.1f` rounds the exact binary value and breaks ties to even
+ * (1280 B = 1.25 KB → `1.2KB`), where JavaScript's `toFixed` breaks them up,
+ * so the rounding is done here in integers. Go's fields are integers: a
+ * fractional count is rounded to whole bytes first; missing, negative or
+ * non-finite counts (which a Go consumer decodes as 0) are `0B`.
+ */
 export function formatBytes(n: number | null): string {
   if (n === null || !Number.isFinite(n) || n <= 0) return '0B';
-  let v = n;
+  const whole = Math.round(n);
+  if (whole === 0) return '0B';
   let u = 0;
-  while (v >= 1024 && u < UNITS.length - 1) {
-    v /= 1024;
-    u += 1;
-  }
-  return u === 0 ? `${Math.round(v)}B` : `${v.toFixed(1)}${UNITS[u] ?? 'TB'}`;
+  for (let v = whole; v >= 1024 && u < UNITS.length - 1; v /= 1024) u += 1;
+  return `${tenthsHalfEven(BigInt(whole), 1024n ** BigInt(u))}${UNITS[u] ?? 'TB'}`;
+}
+
+/** `num / den` with one decimal, rounded to nearest, ties to even (num, den > 0). */
+function tenthsHalfEven(num: bigint, den: bigint): string {
+  let q = (num * 10n) / den;
+  const twiceRest = 2n * ((num * 10n) % den);
+  if (twiceRest > den || (twiceRest === den && q % 2n === 1n)) q += 1n;
+  return `${q / 10n}.${q % 10n}`;
 }
 
 /** `45s`, `3m 20s`, `2h 5m`, `4d 3h`. */
@@ -30,47 +45,38 @@ export function formatUptime(seconds: number | null): string {
   return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`;
 }
 
-export interface SiriusContainerRow {
-  name: string;
-  cpu_percent: number;
-  memory_usage: string;
-  memory_percent: number;
-  network_io: string;
-  block_io: string;
-  disk_usage: string;
-  disk_percent: number;
-  process_count: number;
-  file_descriptors: number;
-  load_average_1m: number;
-  load_average_5m: number;
-  load_average_15m: number;
-  uptime: string;
-  status: string;
-}
-
 const num = (v: number | null | undefined): number => (v === null || v === undefined || !Number.isFinite(v) ? 0 : v);
 
-export function siriusRow(c: ContainerView): SiriusContainerRow {
+/** A row with nothing measured: zeros, `0B`, `0s`. */
+function emptyRow(name: string, status: string): SiriusResourceRow {
+  return {
+    name,
+    cpu_percent: 0,
+    memory_usage: '0B',
+    memory_percent: 0,
+    network_io: '0B / 0B',
+    block_io: '0B / 0B',
+    disk_usage: '0B / 0B',
+    disk_percent: 0,
+    process_count: 0,
+    file_descriptors: 0,
+    load_average_1m: 0,
+    load_average_5m: 0,
+    load_average_15m: 0,
+    uptime: '0s',
+    status,
+  };
+}
+
+/**
+ * One container as SiriusScan's resources table shows it. A container that
+ * stopped cleanly stays `exited` (with zeros) after its key expires, for as
+ * long as the fleet remembers it; `unknown` is kept for a container whose
+ * state nobody knows (its key expired without a final sample).
+ */
+export function siriusRow(c: ContainerView): SiriusResourceRow {
   const p: Payload | null = c.status === 'offline' ? null : c.sample;
-  if (p === null) {
-    return {
-      name: c.name,
-      cpu_percent: 0,
-      memory_usage: '0B',
-      memory_percent: 0,
-      network_io: '0B / 0B',
-      block_io: '0B / 0B',
-      disk_usage: '0B / 0B',
-      disk_percent: 0,
-      process_count: 0,
-      file_descriptors: 0,
-      load_average_1m: 0,
-      load_average_5m: 0,
-      load_average_15m: 0,
-      uptime: '0s',
-      status: 'unknown',
-    };
-  }
+  if (p === null) return emptyRow(c.name, c.status === 'exited' ? 'exited' : 'unknown');
   return {
     name: c.name,
     cpu_percent: num(p.cpu_percent),
@@ -117,7 +123,7 @@ export function fleetTotals(containers: ContainerView[]): FleetTotals {
  * fleet cores used over fleet core limits and `total_memory_percent` bytes
  * used over the sum of memory limits (live containers only).
  */
-export function siriusSummary(containers: ContainerView[], rows: SiriusContainerRow[]) {
+export function siriusSummary(containers: ContainerView[], rows: SiriusResourceRow[]) {
   const t = fleetTotals(containers);
   return {
     total_containers: rows.length,
