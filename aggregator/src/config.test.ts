@@ -23,6 +23,13 @@ describe('loadAggregatorConfig', () => {
     assert.deepEqual(c.corsOrigins, ['https://a.example', 'https://b.example']);
   });
 
+  it('CORS origins are compared as browsers send them: trailing slash, host case and default port normalised; empty is off', () => {
+    const c = loadAggregatorConfig({}, { CORS_ORIGINS: 'http://localhost:3000/,HTTPS://UI.Example:443,http://b.example:80' });
+    assert.deepEqual(c.corsOrigins, ['http://localhost:3000', 'https://ui.example', 'http://b.example']);
+    assert.deepEqual(loadAggregatorConfig({}, { CORS_ORIGINS: '' }).corsOrigins, []);
+    assert.deepEqual(loadAggregatorConfig({}, { CORS_ORIGINS: '*' }).corsOrigins, ['*']);
+  });
+
   it('bad values are one ConfigError naming the setting', () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ PORT: '70000' }, /^PORT: must be at most 65535/],
@@ -31,6 +38,9 @@ describe('loadAggregatorConfig', () => {
       [{ RETENTION_SECONDS: '5' }, /^RETENTION_SECONDS: must be at least 60/],
       [{ AUTH_TOKENS_FILE: 'tokens.json' }, /^AUTH_TOKENS_FILE: must be an absolute path/],
       [{ CORS_ORIGINS: 'not a url' }, /^CORS_ORIGINS: /],
+      [{ CORS_ORIGINS: 'http://ui.example/app' }, /^CORS_ORIGINS: must be origins \(scheme:\/\/host\[:port\]\) without a path/],
+      [{ CORS_ORIGINS: 'http://ui.example?x=1' }, /^CORS_ORIGINS: must be origins/],
+      [{ CORS_ORIGINS: 'ftp://ui.example' }, /^CORS_ORIGINS: must be http:\/\/ or https:\/\/ origins/],
       [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be one of/],
       [{ ALERT_RULES_FILE: 'rules.yaml' }, /^ALERT_RULES_FILE: must be an absolute path/],
       [{ CAPACITY_BUFFER: '2' }, /^CAPACITY_BUFFER: must be at most 0.95/],

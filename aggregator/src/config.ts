@@ -35,10 +35,35 @@ export interface AggregatorConfig {
 }
 
 const hostSchema = z.string().trim().min(1, 'must not be empty');
+/**
+ * One origin as browsers send it in `Origin` (`http://localhost:3000`):
+ * written with a trailing slash, upper-case host or default port it is
+ * normalised, so it still matches; a path or query is refused (an origin
+ * never has one, and such an entry would silently never match).
+ */
+const originEntry = z.string().transform((raw, ctx) => {
+  if (raw === '*') return raw;
+  const fail = (message: string) => {
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  };
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return fail('must be origins like https://example.com, comma-separated, or *');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return fail('must be http:// or https:// origins');
+  if (u.pathname !== '/' || u.search !== '' || u.hash !== '' || u.username !== '' || u.password !== '') {
+    return fail('must be origins (scheme://host[:port]) without a path, query or user');
+  }
+  return u.origin;
+});
+
 const originList = z
   .string()
   .transform((s) => s.split(',').map((o) => o.trim()).filter((o) => o !== ''))
-  .pipe(z.array(z.union([z.literal('*'), z.url({ error: 'must be origins like https://example.com, comma-separated, or *' })])));
+  .pipe(z.array(originEntry));
 
 /** Resolves flags over env vars over defaults; throws ConfigError naming the bad setting. */
 export function loadAggregatorConfig(flags: AggregatorFlags, env: NodeJS.ProcessEnv = process.env): AggregatorConfig {

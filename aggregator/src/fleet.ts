@@ -13,6 +13,8 @@ export interface ContainerView {
   /** Registry score: when the agent last wrote, unix ms. */
   last_seen_ms: number;
   sample: Payload | null;
+  /** When the container stopped cleanly (its final sample's time), kept after that sample's key expires; null otherwise. */
+  exited_at_ms: number | null;
 }
 
 export interface FleetOptions {
@@ -33,6 +35,7 @@ interface Entry {
   lastSeenMs: number;
   sample: Payload | null;
   status: ContainerStatus;
+  exitedAtMs: number | null;
 }
 
 export interface FleetStats {
@@ -174,7 +177,7 @@ export class Fleet {
   }
 
   private view(e: Entry): ContainerView {
-    return { name: e.name, status: e.status, last_seen_ms: e.lastSeenMs, sample: e.sample };
+    return { name: e.name, status: e.status, last_seen_ms: e.lastSeenMs, sample: e.sample, exited_at_ms: e.exitedAtMs };
   }
 
   /**
@@ -248,7 +251,7 @@ export class Fleet {
       const score = scores[i] ?? 0;
       const e = this.entries.get(name);
       if (e) e.lastSeenMs = Math.max(e.lastSeenMs, score);
-      else this.add({ name, lastSeenMs: score, sample: null, status: 'offline' });
+      else this.add({ name, lastSeenMs: score, sample: null, status: 'offline', exitedAtMs: null });
     });
   }
 
@@ -260,10 +263,18 @@ export class Fleet {
   private applyValue(name: string, raw: string | null): void {
     let e = this.entries.get(name);
     if (!e) {
-      e = { name, lastSeenMs: 0, sample: null, status: 'offline' };
+      e = { name, lastSeenMs: 0, sample: null, status: 'offline', exitedAtMs: null };
       this.add(e);
     }
-    e.sample = raw === null ? null : (JSON.parse(raw) as Payload);
+    this.setSample(e, raw === null ? null : (JSON.parse(raw) as Payload));
+  }
+
+  /** A new latest sample (null: the key is gone); a clean stop's time outlives the key. */
+  private setSample(e: Entry, p: Payload | null): void {
+    e.sample = p;
+    if (p === null) return;
+    const t = Date.parse(p.timestamp);
+    e.exitedAtMs = p.status === 'exited' ? (Number.isFinite(t) ? t : e.lastSeenMs) : null;
   }
 
   /** A valid sample from pub/sub (validated with the payload schema on the ingest thread). */
@@ -273,10 +284,12 @@ export class Fleet {
     const e = this.entries.get(p.container_name);
     if (e) {
       if (e.sample !== null && e.sample.seq > p.seq && e.sample.agent.pid === p.agent.pid) return;
-      e.sample = p;
+      this.setSample(e, p);
       e.lastSeenMs = Math.max(e.lastSeenMs, this.now());
     } else {
-      this.add({ name: p.container_name, lastSeenMs: this.now(), sample: p, status: 'offline' });
+      const fresh: Entry = { name: p.container_name, lastSeenMs: this.now(), sample: null, status: 'offline', exitedAtMs: null };
+      this.setSample(fresh, p);
+      this.add(fresh);
     }
     const entry = this.entries.get(p.container_name);
     if (entry) this.setStatus(entry, this.statusOf(entry));
@@ -293,7 +306,7 @@ export class Fleet {
   }
 
   private statusOf(e: Entry): ContainerStatus {
-    if (e.sample === null) return e.status === 'exited' ? 'exited' : 'offline';
+    if (e.sample === null) return e.exitedAtMs !== null ? 'exited' : 'offline';
     if (e.sample.status === 'exited') return 'exited';
     const intervalMs = e.sample.interval_seconds * 1000 || this.opts.intervalMs;
     const age = this.now() - Date.parse(e.sample.timestamp);

@@ -131,6 +131,7 @@ async function serve(flags: AggregatorFlags): Promise<void> {
   const dashboard = Dashboard.open(defaultDashboardLocation(), log);
   const server = createHttpServer({
     fleet, sse, log, tokens, corsOrigins: config.corsOrigins, version: VERSION, alerts, capacityBuffer: config.capacityBuffer,
+    intervalSeconds: config.intervalMs / 1000,
     loopLag: () => lag.current(),
     dashboard,
   });

@@ -6,10 +6,12 @@ import type { AlertService } from '../alerts/service.js';
 import { checkCapacity, capacityQuerySchema } from '../capacity.js';
 import type { ContainerView, Fleet } from '../fleet.js';
 import { historyQuerySchema, queryHistory } from '../history/query.js';
-import { readNewestLogs } from '../logs.js';
 import type { LoopLag } from '../loop-lag.js';
-import { fleetTotals, siriusRow, siriusSummary } from '../sirius.js';
+import { fleetTotals } from '../sirius.js';
 import { roleOf, type TokenTable } from './auth.js';
+import { CorsPolicy } from './cors.js';
+import { HttpError, noQuery, query, route, sendJson, sendRawJson, type Route } from './router.js';
+import { siriusRoutes } from './sirius-routes.js';
 import { isDashboardPath, type Dashboard } from './static.js';
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from './prometheus.js';
 import { SSE_EVENT_TYPES, type SseEventType, type SseHub } from './sse.js';
@@ -27,61 +29,10 @@ export interface ServerDeps {
   capacityBuffer?: number;
   /** Event-loop delay, for /readyz and /metrics. */
   loopLag?: () => LoopLag;
+  /** The agents' default interval in seconds (staleness messages); 5 when not given. */
+  intervalSeconds?: number;
   /** The browser dashboard at `/` (open: its files carry no data; the page sends the token to /api). */
   dashboard?: Dashboard | null;
-}
-
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-interface Ctx {
-  req: IncomingMessage;
-  res: ServerResponse;
-  url: URL;
-  params: Record<string, string>;
-}
-
-type Handler = (ctx: Ctx) => Promise<void> | void;
-
-interface Route {
-  method: 'GET';
-  pattern: RegExp;
-  keys: string[];
-  /** `open`: no token needed; `query-token`: `?token=` accepted too. */
-  auth: 'open' | 'bearer' | 'query-token';
-  handler: Handler;
-}
-
-function route(path: string, auth: Route['auth'], handler: Handler): Route {
-  const keys: string[] = [];
-  const pattern = new RegExp(
-    `^${path.replace(/:([a-z]+)/g, (_m, k: string) => {
-      keys.push(k);
-      return '([^/]+)';
-    })}$`,
-  );
-  return { method: 'GET', pattern, keys, auth, handler };
-}
-
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  sendRawJson(res, status, JSON.stringify(body));
-}
-
-/** Validates query parameters with a zod schema; the first problem becomes a 400 naming the parameter. */
-function query<T extends z.ZodType>(url: URL, schema: T): z.output<T> {
-  const obj: Record<string, string> = {};
-  for (const [k, v] of url.searchParams) obj[k] = v;
-  const r = schema.safeParse(obj);
-  if (r.success) return r.data;
-  const i = r.error.issues[0];
-  const where = i !== undefined && i.path.length > 0 ? `query parameter ${i.path.join('.')}` : 'query';
-  throw new HttpError(400, `bad ${where}: ${i?.message ?? 'invalid'}`);
 }
 
 const nameList = z
@@ -105,18 +56,6 @@ const containersQuery = z.strictObject({
   /** `sample` adds each container's full latest sample (large for big fleets). */
   include: z.literal('sample', { error: 'the only value is "sample"' }).optional(),
 });
-
-const logsQuery = z.strictObject({
-  container: z.string().min(1).max(200).default('all'),
-  lines: z
-    .string()
-    .regex(/^\d+$/, 'must be a whole number from 1 to 1000')
-    .transform(Number)
-    .pipe(z.number().int().min(1, 'must be at least 1').max(1000, 'must be at most 1000'))
-    .default(100),
-});
-
-const noQuery = z.strictObject({});
 
 const alertHistoryQuery = z.strictObject({
   count: z
@@ -229,11 +168,6 @@ const OPEN_BRACKET = Buffer.from('[');
 const CLOSE_BRACKET = Buffer.from(']');
 const COMMA = Buffer.from(',');
 
-function sendRawJson(res: ServerResponse, status: number, text: string | Buffer): void {
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
-  res.end(text);
-}
-
 export function routes(d: ServerDeps): Route[] {
   const rowCache = new RowCache(d.fleet);
   return [
@@ -327,33 +261,14 @@ export function routes(d: ServerDeps): Route[] {
       res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
       res.end(text);
     }),
-    route('/api/v1/system/resources', 'bearer', ({ res, url }) => {
-      query(url, noQuery);
-      const list = d.fleet.list();
-      const rows = list.map(siriusRow);
-      sendJson(res, 200, { message: 'System resources retrieved successfully', timestamp: new Date().toISOString(), containers: rows, summary: siriusSummary(list, rows) });
-    }),
-    route('/api/v1/system/logs', 'bearer', async ({ res, url }) => {
-      const q = query(url, logsQuery);
-      const client = d.fleet.client;
-      if (client === null || !d.fleet.valkeyUp) throw new HttpError(503, 'Valkey is not reachable; logs cannot be read now');
-      const { logs } = await readNewestLogs(client, q.container === 'all' ? null : q.container, q.lines);
-      const names = [...new Set(logs.map((l) => l.container_name))].sort();
-      sendJson(res, 200, {
-        message: 'Logs retrieved successfully',
-        timestamp: new Date().toISOString(),
-        container: q.container,
-        lines: q.lines,
-        logs,
-        summary: { total_logs: logs.length, containers: names },
-      });
-    }),
+    ...siriusRoutes({ fleet: d.fleet, version: d.version, intervalSeconds: d.intervalSeconds ?? 5 }),
   ];
 }
 
 /** Plain node:http with a small route table; every error is JSON with a message. */
 export function createHttpServer(d: ServerDeps): Server {
   const table = routes(d);
+  const corsPolicy = new CorsPolicy(d.corsOrigins, d.log);
   const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, (req, res) => {
     void handle(req, res).catch((err: unknown) => {
       d.log.error({ err }, 'request failed');
@@ -370,29 +285,38 @@ export function createHttpServer(d: ServerDeps): Server {
       sendJson(res, 400, { error: 'malformed request URL' });
       return;
     }
-    cors(req, res, d.corsOrigins);
+    const verdict = corsPolicy.apply(req, res);
     if (req.method === 'OPTIONS') {
-      res.writeHead(204);
+      if (verdict === 'refused') {
+        sendJson(res, 403, { error: `cross-origin requests from ${String(req.headers.origin).slice(0, 200)} are not allowed: add the origin to CORS_ORIGINS` });
+        return;
+      }
+      res.writeHead(204, { Allow: 'GET, HEAD, POST, OPTIONS' });
       res.end();
       return;
     }
     const path = url.pathname.length > 1 ? url.pathname.replace(/\/$/, '') : url.pathname;
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
     let matched: { r: Route; m: RegExpExecArray } | null = null;
+    const allowed = new Set<string>();
     for (const r of table) {
       const m = r.pattern.exec(path);
-      if (m) {
+      if (m === null) continue;
+      allowed.add(r.method);
+      if (r.method === method) {
         matched = { r, m };
         break;
       }
     }
-    if (matched === null && d.dashboard && isDashboardPath(url.pathname) && (await d.dashboard.ready()).handle(req, res, url.pathname)) return;
-    if (matched === null) {
+    if (matched === null && allowed.size === 0 && d.dashboard && isDashboardPath(url.pathname) && (await d.dashboard.ready()).handle(req, res, url.pathname)) return;
+    if (matched === null && allowed.size === 0) {
       sendJson(res, 404, { error: `no route ${path}` });
       return;
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('Allow', 'GET, HEAD, OPTIONS');
-      sendJson(res, 405, { error: `${req.method ?? '?'} is not allowed on ${path}` });
+    if (matched === null) {
+      const allow = [...allowed].flatMap((x) => (x === 'GET' ? ['GET', 'HEAD'] : [x]));
+      res.setHeader('Allow', [...allow, 'OPTIONS'].join(', '));
+      sendJson(res, 405, { error: `${req.method ?? '?'} is not allowed on ${path} (allowed: ${allow.join(', ')})` });
       return;
     }
     const { r, m } = matched;
@@ -416,8 +340,10 @@ export function createHttpServer(d: ServerDeps): Server {
     try {
       await r.handler({ req, res, url, params });
     } catch (err) {
-      if (err instanceof HttpError) sendJson(res, err.status, { error: err.message });
-      else throw err;
+      if (!(err instanceof HttpError)) throw err;
+      // An unread request body (413) must not be read on for the next request on this connection.
+      if (err.status === 413) res.setHeader('Connection', 'close');
+      sendJson(res, err.status, { error: err.message });
     }
   }
 
@@ -429,15 +355,4 @@ export function createHttpServer(d: ServerDeps): Server {
     socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
   return server;
-}
-
-function cors(req: IncomingMessage, res: ServerResponse, origins: string[]): void {
-  const origin = req.headers.origin;
-  if (origins.length === 0 || origin === undefined) return;
-  if (origins.includes('*') || origins.includes(origin)) {
-    res.setHeader('Access-Control-Allow-Origin', origins.includes('*') ? '*' : origin);
-    res.setHeader('Access-Control-Allow-Headers', 'Authorization, Last-Event-ID');
-    res.setHeader('Access-Control-Allow-Methods', 'GET, OPTIONS');
-    res.setHeader('Vary', 'Origin');
-  }
 }
