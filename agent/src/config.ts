@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { containerNameSchema } from '../../shared/src/container-name.js';
 import { absolutePath, ConfigError, fromFlagOrEnv, numberText, parseSetting, wholeNumber } from '../../shared/src/config.js';
 import { logLevels } from '../../shared/src/log.js';
 import { DEFAULT_CGROUP_ROOT } from './cgroup/locate.js';
@@ -54,12 +55,7 @@ function defaultGpuDeadlineMs(intervalMs: number): number {
   return Math.min(2000, Math.round(intervalMs * 0.4));
 }
 
-const containerNameSchema = z
-  .string()
-  .trim()
-  .min(1, 'must not be empty')
-  .max(200, 'must be at most 200 characters')
-  .regex(/^[^\s:*?[\]]+$/, 'must not contain whitespace, ":" or glob characters (it becomes a Valkey key suffix)');
+const containerNameSetting = z.string().trim().pipe(containerNameSchema);
 
 const cgroupPathSchema = z.string().trim().startsWith('/', 'must start with "/" (a path inside the cgroup hierarchy)');
 
@@ -76,7 +72,7 @@ export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = proc
   const intervalS = intervalIn ? parseSetting(numberText(1, 3600), intervalIn.raw, intervalIn.label) : 5;
 
   const nameIn = pick(flags.containerName, '--container-name', 'CONTAINER_NAME');
-  const containerName = nameIn ? parseSetting(containerNameSchema, nameIn.raw, nameIn.label) : hostname();
+  const containerName = nameIn ? parseSetting(containerNameSetting, nameIn.raw, nameIn.label) : hostname();
 
   const path = (flag: string | undefined, flagName: string, envName: string, dflt: string): string => {
     const v = pick(flag, flagName, envName);

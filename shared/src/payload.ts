@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { containerNameSchema } from './container-name.js';
 
 /**
  * The wire contract written to `system:metrics:<name>` and read back by the
@@ -23,6 +24,23 @@ const gauge = z.number().nonnegative();
 const percent = z.number().min(0).max(100);
 /** Percentage that may exceed 100 (docker-style CPU: percent of one core). */
 const percentOpen = z.number().nonnegative();
+
+/*
+ * Bounds on everything a sample may hold. A sample is read by the aggregator
+ * from a store any container can write to, so no string, list or map is
+ * unbounded; the limits sit far above what an agent writes (a few KiB per
+ * sample) so that a real sample is never refused.
+ */
+/** Names and identifiers: interface, device, process, GPU, version strings. */
+const name = z.string().max(256);
+/** Paths (PATH_MAX). */
+const path = z.string().max(4096);
+/** Free text: error messages, reasons. */
+const text = z.string().max(16_384);
+/** A map with string keys and at most `max` entries. */
+function dict<T extends z.ZodType>(value: T, max: number) {
+  return z.record(z.string().max(256), value).refine((o) => Object.keys(o).length <= max, `must have at most ${max} entries`);
+}
 
 export const siriusIntegerFields = [
   'memory_usage_bytes',
@@ -75,7 +93,7 @@ export type CgroupMode = z.infer<typeof cgroupModeSchema>;
 export const cgroupInfoSchema = z.object({
   mode: cgroupModeSchema,
   /** Directory read for each controller family (v1 has one per hierarchy). */
-  paths: z.record(z.string(), z.string()),
+  paths: dict(path, 64),
   /** `container`: a container's cgroup; `host`: the host root (host-level numbers). */
   scope: z.enum(['container', 'host']),
   /** How the directory was chosen. */
@@ -128,7 +146,7 @@ export const memorySchema = z.object({
 });
 
 export const ioDeviceSchema = z.object({
-  device: z.string(),
+  device: name,
   read_bytes_total: count,
   write_bytes_total: count,
   read_ops_total: count,
@@ -144,9 +162,9 @@ export const ioSchema = z.object({
   write_bytes_per_sec: gauge.nullable(),
   read_ops_per_sec: gauge.nullable(),
   write_ops_per_sec: gauge.nullable(),
-  devices: z.array(ioDeviceSchema),
+  devices: z.array(ioDeviceSchema).max(1024),
   /** Stacked devices (dm, md) left out because their lower devices are counted. */
-  skipped_stacked: z.array(z.string()),
+  skipped_stacked: z.array(name).max(1024),
 });
 
 export const pidsSchema = z.object({
@@ -172,7 +190,7 @@ export const pressureSchema = z.object({
 });
 
 export const networkInterfaceSchema = z.object({
-  name: z.string(),
+  name: name,
   rx_bytes_total: count,
   tx_bytes_total: count,
   rx_packets_total: count,
@@ -194,12 +212,12 @@ export const networkSchema = z.object({
   tx_packets_total: count,
   rx_bytes_per_sec: gauge.nullable(),
   tx_bytes_per_sec: gauge.nullable(),
-  interfaces: z.array(networkInterfaceSchema),
+  interfaces: z.array(networkInterfaceSchema).max(1024),
 });
 
 export const topProcessSchema = z.object({
   pid: z.number().int().positive(),
-  name: z.string(),
+  name: name,
   /** Cores used over the last interval (null on the first sample for this pid). */
   cores: gauge.nullable(),
   rss_bytes: count,
@@ -219,7 +237,7 @@ export const processesSchema = z.object({
   fds: count.nullable(),
   /** Processes whose fd table could not be read (permission denied or gone). */
   fds_unreadable_pids: count,
-  top: z.array(topProcessSchema),
+  top: z.array(topProcessSchema).max(100),
   /** Container load average from its own R/D tasks with the kernel's decay. */
   load_average: loadAverageSchema.nullable(),
   running_tasks: count.nullable(),
@@ -235,7 +253,7 @@ export const systemSchema = z.object({
 });
 
 export const diskMountSchema = z.object({
-  path: z.string(),
+  path: path,
   total_bytes: count,
   used_bytes: count,
   available_bytes: count,
@@ -246,13 +264,13 @@ export const diskMountSchema = z.object({
 });
 
 export const diskSchema = z.object({
-  mounts: z.array(diskMountSchema),
+  mounts: z.array(diskMountSchema).max(256),
 });
 
 export const collectorStatusSchema = z.object({
   ms: gauge,
   ok: z.boolean(),
-  error: z.string().nullable(),
+  error: text.nullable(),
 });
 
 export const publishStatusSchema = z.object({
@@ -262,19 +280,19 @@ export const publishStatusSchema = z.object({
   skipped_total: count,
   /** Whether the client is connected and ready now. */
   connected: z.boolean(),
-  last_error: z.string().nullable(),
+  last_error: text.nullable(),
   /** ISO time of the last successful write, null before the first one. */
   last_success: z.iso.datetime({ offset: true }).nullable(),
 });
 
 export const agentSchema = z.object({
-  version: z.string(),
+  version: name,
   pid: z.number().int().positive(),
   rss_bytes: count,
   cpu_seconds: gauge,
   collect_ms: gauge,
   skipped_ticks: count,
-  collectors: z.record(z.string(), collectorStatusSchema),
+  collectors: dict(collectorStatusSchema, 64),
   /** Publishing health; null when the sample was not made to be published (`once`). */
   publish: publishStatusSchema.nullable(),
 });
@@ -302,13 +320,13 @@ export const gpuHealthSchema = z.enum(['ok', 'lost', 'unavailable']);
  */
 export const gpuSchema = z.object({
   index: count,
-  uuid: z.string().min(1),
-  name: z.string(),
-  parent_uuid: z.string().nullable(),
-  pci_bus_id: z.string().nullable(),
-  driver_version: z.string().nullable(),
-  cuda_driver_version: z.string().nullable(),
-  compute_capability: z.string().nullable(),
+  uuid: name.min(1),
+  name: name,
+  parent_uuid: name.nullable(),
+  pci_bus_id: name.nullable(),
+  driver_version: name.nullable(),
+  cuda_driver_version: name.nullable(),
+  compute_capability: name.nullable(),
   utilization_percent: percent.nullable(),
   memory_utilization_percent: percent.nullable(),
   memory_total_bytes: count.nullable(),
@@ -332,20 +350,20 @@ export const gpuSchema = z.object({
   decoder_percent: percent.nullable(),
   pstate: z.string().regex(/^P\d{1,2}$/).nullable(),
   /** Why clocks are held down (`sw_power_cap`, `hw_thermal_slowdown`, ...); empty when they are not. */
-  clocks_event_reasons: z.array(z.string()).nullable(),
+  clocks_event_reasons: z.array(name).max(64).nullable(),
   /** Volatile ECC error counts (since the driver was loaded). */
   ecc_corrected: count.nullable(),
   ecc_uncorrected: count.nullable(),
   mig_mode: z.enum(['enabled', 'disabled']).nullable(),
-  processes: z.array(gpuProcessSchema).nullable(),
+  processes: z.array(gpuProcessSchema).max(4096).nullable(),
   health: gpuHealthSchema,
   /** Fields this board does not provide (null above), read once and not polled again. */
-  unsupported: z.array(z.string()),
+  unsupported: z.array(name).max(256),
 });
 
 export const payloadSchema = z.object({
   // --- SiriusScan fields (flat, exact names and types) ---
-  container_name: z.string().min(1),
+  container_name: containerNameSchema,
   timestamp: z.iso.datetime({ offset: true }),
   cpu_percent: percent.nullable(),
   memory_usage_bytes: count.nullable(),
@@ -366,7 +384,7 @@ export const payloadSchema = z.object({
   status: z.enum(['running', 'exited']),
   // --- richer detail ---
   schema_version: z.literal(SCHEMA_VERSION),
-  host: z.object({ hostname: z.string(), cpus: count, memory_total_bytes: count.nullable() }),
+  host: z.object({ hostname: name, cpus: count, memory_total_bytes: count.nullable() }),
   interval_seconds: z.number().positive(),
   seq: count,
   cgroup: cgroupInfoSchema,
@@ -379,9 +397,9 @@ export const payloadSchema = z.object({
   processes: processesSchema.nullable(),
   system: systemSchema.nullable(),
   disk: diskSchema.nullable(),
-  gpus: z.array(gpuSchema),
+  gpus: z.array(gpuSchema).max(64),
   /** Field path → why it is null (not supported here, or the read failed). */
-  unavailable: z.record(z.string(), z.string()),
+  unavailable: dict(text, 1024),
   agent: agentSchema,
 });
 
