@@ -50,7 +50,15 @@ export class AlertEngine {
   /** Rules removed by a reload, kept to describe their last (resolved) notifications. */
   private readonly retired = new Map<string, Rule>();
 
-  constructor(rules: RulesFile, private readonly clock: () => number = Date.now) {
+  /** New instances refused because `maxInstances` were held. */
+  refusedInstances = 0;
+
+  constructor(
+    rules: RulesFile,
+    private readonly clock: () => number = Date.now,
+    /** At most this many instances are held (at 10,000 containers and the default rules, a few thousand fire at worst). */
+    readonly maxInstances = 100_000,
+  ) {
     this.rules = rules;
   }
 
@@ -227,6 +235,11 @@ export class AlertEngine {
     const known = this.instances.has(next.fingerprint);
     // Instances that never left inactive are not kept (bounded memory).
     if (next.state === 'inactive' && transition === null && !known) return;
+    // A hard cap whatever the inputs: a new instance beyond it is refused and counted.
+    if (!known && this.instances.size >= this.maxInstances) {
+      this.refusedInstances += 1;
+      return;
+    }
     this.store(next);
     if (!known || transition !== null || edgeChanged(i, next)) this.dirty.add(next.fingerprint);
     else this.valueDirty.add(next.fingerprint);
@@ -354,6 +367,22 @@ export class AlertEngine {
       }
     }
     return { fingerprints, containers };
+  }
+
+  /**
+   * A container that left the registry: its last-seen entry and every
+   * instance of it are dropped, without transitions (it is gone, not down).
+   * Returns the dropped fingerprints (the leader deletes them from Valkey).
+   */
+  forgetContainer(name: string): string[] {
+    this.seen.delete(name);
+    this.status.delete(name);
+    this.seenDirty.delete(name);
+    this.seenMoved.delete(name);
+    this.fpCache.delete(name);
+    const gone = this.ofContainer(name);
+    for (const i of gone) this.forget(i);
+    return gone.map((i) => i.fingerprint);
   }
 
   /** Time-based edges: `for` elapsed, `keep_firing_for` expired, staleness. */

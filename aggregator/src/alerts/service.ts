@@ -32,6 +32,8 @@ export interface AlertServiceOptions {
    * written at once.
    */
   valueFlushMs?: number;
+  /** Webhook deliveries in flight at once (default MAX_CONCURRENT_DELIVERIES); the rest wait for a later tick. */
+  maxConcurrentDeliveries?: number;
 }
 
 /** An alert as `GET /api/v1/alerts` shows it. */
@@ -60,6 +62,9 @@ export interface DeliveryRecord {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** Webhook deliveries in flight at once, by default. */
+export const MAX_CONCURRENT_DELIVERIES = 32;
 
 /**
  * Alerting for the aggregator: every replica evaluates (so all serve
@@ -193,6 +198,17 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
         });
     }
     return ts;
+  }
+
+  /** A container left the registry: forget it (no alert, no "resolved"), here and, on the leader, in Valkey. */
+  forgetContainer(name: string): void {
+    const fingerprints = this.engine.forgetContainer(name);
+    if (!this.leading()) return;
+    this.persisting = this.persisting
+      .then(() => this.persistence.remove(fingerprints, [name]))
+      .catch((err: unknown) => {
+        this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err), container: name }, 'could not delete a forgotten container\'s alert state');
+      });
   }
 
   /** Call when LeaderElector emits `change`. */
@@ -374,6 +390,8 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
 
   private startDue(i: Instance, now: number): void {
     if (this.inFlight.has(i.fingerprint) || (this.retryAt.get(i.fingerprint) ?? 0) > now) return;
+    // Bounded sockets and memory however many alerts fire at once; the rest start on a later tick.
+    if (this.inFlight.size >= (this.opts.maxConcurrentDeliveries ?? MAX_CONCURRENT_DELIVERIES)) return;
     const notify = this.notifyFor(i);
     if (notify === undefined || notify.webhooks.length === 0) return;
     const due = dueNotification(i, notify, now);
