@@ -83,3 +83,27 @@ describe('SseHub routing', () => {
     assert.equal(hub.stats.events_total, 7);
   });
 });
+
+describe('SseHub replay ring', () => {
+  it('is bounded in bytes as well as in events: the oldest events go first', async () => {
+    const hub = new SseHub({ ringSize: 100, ringMaxBytes: 1000, maxBufferedBytes: 1 << 20, heartbeatMs: 60_000, retryMs: 1000 });
+    const server = createServer((_req, res) => {
+      hub.attach(res, { containers: null, types: null }, 0);
+    });
+    const abort = new AbortController();
+    try {
+      // Ten events of 302 bytes each: only the last three fit in 1,000 bytes.
+      for (let i = 0; i < 10; i++) hub.publish('sample', 'a', `${i}`.padEnd(300, 'x'));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const r = await reader(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, abort.signal);
+      const t0 = Date.now();
+      while (r.events.length < 3 && Date.now() - t0 < 5000) await new Promise((x) => setTimeout(x, 20));
+      await new Promise((x) => setTimeout(x, 100));
+      assert.deepEqual(r.events.map((e) => e.slice('sample:"'.length, 'sample:"'.length + 1)), ['7', '8', '9']);
+    } finally {
+      abort.abort();
+      hub.close();
+      server.close();
+    }
+  });
+});

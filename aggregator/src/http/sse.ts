@@ -23,6 +23,8 @@ interface Client {
 export interface SseHubOptions {
   /** Events kept for replay on `Last-Event-ID`. */
   ringSize: number;
+  /** ...and at most this many bytes of event data: the oldest go first (default 16 MiB). */
+  ringMaxBytes?: number;
   /** A client whose unsent bytes pass this is disconnected (it reconnects and resumes). */
   maxBufferedBytes: number;
   heartbeatMs: number;
@@ -43,6 +45,7 @@ export interface SseStats {
  */
 export class SseHub {
   private readonly ring: SseEvent[] = [];
+  private ringBytes = 0;
   private readonly clients = new Set<Client>();
   /** Clients following named containers, by name, and those following all: an event visits only its recipients. */
   private readonly byContainer = new Map<string, Set<Client>>();
@@ -72,7 +75,11 @@ export class SseHub {
     if (text.includes('\n')) throw new Error('SSE data must be one line of JSON (it contains a newline)');
     const ev: SseEvent = { id: this.nextId++, type, container, data: text };
     this.ring.push(ev);
-    if (this.ring.length > this.opts.ringSize) this.ring.shift();
+    this.ringBytes += text.length;
+    const maxBytes = this.opts.ringMaxBytes ?? 16 * 1024 * 1024;
+    while (this.ring.length > 0 && (this.ring.length > this.opts.ringSize || this.ringBytes > maxBytes)) {
+      this.ringBytes -= this.ring.shift()?.data.length ?? 0;
+    }
     let frame: string | null = null;
     const send = (c: Client): void => {
       if (c.filter.types !== null && !c.filter.types.has(ev.type)) return;
