@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { absolutePath, ConfigError, fromFlagOrEnv, numberText, parseSetting, wholeNumber } from '../../shared/src/config.js';
 import { logLevels } from '../../shared/src/log.js';
+import { DEFAULT_MAX_SAMPLE_BYTES } from './ingest/sample.js';
 
 /** Flags of `system-monitor-aggregator` (commander fills these). */
 export interface AggregatorFlags {
@@ -13,6 +14,7 @@ export interface AggregatorFlags {
   logLevel?: string;
   alertRules?: string;
   capacityBuffer?: string;
+  maxSampleBytes?: string;
 }
 
 export interface AggregatorConfig {
@@ -32,6 +34,8 @@ export interface AggregatorConfig {
   alertRulesFile: string | null;
   /** Share of a container's limit the capacity check keeps free (default 0.2). */
   capacityBuffer: number;
+  /** A value under system:metrics:* (or on the channel) larger than this is refused unread (default 256 KiB). */
+  maxSampleBytes: number;
 }
 
 const hostSchema = z.string().trim().min(1, 'must not be empty');
@@ -77,6 +81,7 @@ export function loadAggregatorConfig(flags: AggregatorFlags, env: NodeJS.Process
   const levelIn = pick(flags.logLevel, '--log-level', 'LOG_LEVEL');
   const rulesIn = pick(flags.alertRules, '--alert-rules', 'ALERT_RULES_FILE');
   const bufferIn = pick(flags.capacityBuffer, '--capacity-buffer', 'CAPACITY_BUFFER');
+  const maxSampleIn = pick(flags.maxSampleBytes, '--max-sample-bytes', 'MAX_SAMPLE_BYTES');
   const intervalS = intervalIn ? parseSetting(numberText(1, 3600), intervalIn.raw, intervalIn.label) : 5;
   const retentionS = retentionIn ? parseSetting(wholeNumber(60, 86_400 * 30), retentionIn.raw, retentionIn.label) : 86_400;
   if (tokensIn !== undefined && !tokensIn.raw.startsWith('/')) {
@@ -92,6 +97,7 @@ export function loadAggregatorConfig(flags: AggregatorFlags, env: NodeJS.Process
     corsOrigins: corsIn ? parseSetting(originList, corsIn.raw, corsIn.label) : [],
     alertRulesFile: rulesIn ? parseSetting(absolutePath, rulesIn.raw, rulesIn.label) : null,
     capacityBuffer: bufferIn ? parseSetting(numberText(0, 0.95), bufferIn.raw, bufferIn.label) : 0.2,
+    maxSampleBytes: maxSampleIn ? parseSetting(wholeNumber(16 * 1024, 64 * 1024 * 1024), maxSampleIn.raw, maxSampleIn.label) : DEFAULT_MAX_SAMPLE_BYTES,
     logLevel: levelIn ? parseSetting(z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` }), levelIn.raw.toLowerCase(), levelIn.label) : 'info',
   };
 }

@@ -2,7 +2,8 @@ import { Redis } from 'ioredis';
 import type { LevelWithSilent, Logger } from 'pino';
 import type { Payload } from '../../shared/src/payload.js';
 import { describeValkey, ioredisOptions, type ValkeyConfig } from '../../shared/src/valkey.js';
-import type { IngestEvent } from './ingest/protocol.js';
+import type { IngestEvent, Rejected } from './ingest/protocol.js';
+import { DEFAULT_MAX_SAMPLE_BYTES, type RejectReason } from './ingest/sample.js';
 import { IngestThread } from './ingest/thread.js';
 
 export type ContainerStatus = 'ok' | 'stale' | 'offline' | 'exited';
@@ -28,6 +29,8 @@ export interface FleetOptions {
   now?: () => number;
   /** MGET chunk size (default 200); each chunk reaches this thread as its own message, applied in its own turn. */
   chunk?: number;
+  /** Byte cap of one value before parsing (default 256 KiB). */
+  maxSampleBytes?: number;
 }
 
 interface Entry {
@@ -47,7 +50,10 @@ export interface FleetStats {
   last_poll_loop_ms: number | null;
   /** The ingest thread's busy time in the last re-sync (decoding, validating). */
   last_poll_ingest_ms: number | null;
+  /** Metric values refused (too large, not JSON, not a sample, under another container's key). */
   invalid_payloads_total: number;
+  /** Every refusal by reason, registry entries and unregistered pub/sub samples included. */
+  rejected_by_reason: Rejected;
   samples_received_total: number;
   /** Times the ingest thread died and was started again. */
   ingest_restarts_total: number;
@@ -56,6 +62,10 @@ export interface FleetStats {
 /** `raw` is the sample's JSON exactly as published, so it can be forwarded without re-serialising. */
 type SampleListener = (p: Payload, raw: string) => void;
 type StatusListener = (name: string, from: ContainerStatus | null, to: ContainerStatus) => void;
+type RemoveListener = (name: string) => void;
+
+/** Refusals that are values under `system:metrics:*` (not registry entries, not unregistered names). */
+const VALUE_REASONS: ReadonlySet<RejectReason> = new Set(['too_large', 'not_json', 'schema', 'name_mismatch']);
 
 /**
  * The live view of every container: the registry (sorted set) plus chunked
@@ -85,10 +95,11 @@ export class Fleet {
   private readonly announced = new Set<string>();
   private readonly sampleListeners: SampleListener[] = [];
   private readonly statusListeners: StatusListener[] = [];
+  private readonly removeListeners: RemoveListener[] = [];
   private valkeyWasUp: boolean | null = null;
   readonly stats: FleetStats = {
     polls_total: 0, poll_errors_total: 0, last_poll_ms: null, last_poll_loop_ms: null, last_poll_ingest_ms: null,
-    invalid_payloads_total: 0, samples_received_total: 0, ingest_restarts_total: 0,
+    invalid_payloads_total: 0, rejected_by_reason: {}, samples_received_total: 0, ingest_restarts_total: 0,
   };
 
   constructor(private readonly opts: FleetOptions) {
@@ -101,6 +112,11 @@ export class Fleet {
 
   onStatus(fn: StatusListener): void {
     this.statusListeners.push(fn);
+  }
+
+  /** A container left the registry (pruned, or deleted by someone): it is forgotten, not "down". */
+  onRemove(fn: RemoveListener): void {
+    this.removeListeners.push(fn);
   }
 
   start(): void {
@@ -130,6 +146,7 @@ export class Fleet {
       pollMs: this.opts.pollMs,
       chunk: this.opts.chunk ?? 200,
       logLevel: this.opts.logLevel,
+      maxSampleBytes: this.opts.maxSampleBytes ?? DEFAULT_MAX_SAMPLE_BYTES,
     };
     const onEvent = (e: IngestEvent): void => {
       this.enqueue(e);
@@ -211,15 +228,16 @@ export class Fleet {
     const t0 = performance.now();
     switch (e.type) {
       case 'samples':
-        this.stats.invalid_payloads_total += e.invalid;
+        this.countRejected(e.rejected);
         for (const raw of e.raws) this.onMessage(raw);
         return;
       case 'poll-registry':
         this.pollLoopMs = 0;
+        this.countRejected(e.rejected);
         this.applyRegistry(e.names, e.scores);
         break;
       case 'poll-values':
-        this.stats.invalid_payloads_total += e.invalid;
+        this.countRejected(e.rejected);
         e.names.forEach((name, i) => {
           this.applyValue(name, e.raws[i] ?? null);
         });
@@ -242,6 +260,13 @@ export class Fleet {
         return;
     }
     this.pollLoopMs += performance.now() - t0;
+  }
+
+  private countRejected(r: Rejected): void {
+    for (const [reason, n] of Object.entries(r) as [RejectReason, number][]) {
+      this.stats.rejected_by_reason[reason] = (this.stats.rejected_by_reason[reason] ?? 0) + n;
+      if (VALUE_REASONS.has(reason)) this.stats.invalid_payloads_total += n;
+    }
   }
 
   private applyRegistry(names: string[], scores: number[]): void {
@@ -277,23 +302,34 @@ export class Fleet {
     e.exitedAtMs = p.status === 'exited' ? (Number.isFinite(t) ? t : e.lastSeenMs) : null;
   }
 
-  /** A valid sample from pub/sub (validated with the payload schema on the ingest thread). */
+  /**
+   * A valid sample from pub/sub (validated with the payload schema on the
+   * ingest thread, which forwards only names in the registry). A name this
+   * view does not hold was removed meanwhile: ignored until the registry has it.
+   */
   private onMessage(raw: string): void {
     const p = JSON.parse(raw) as Payload;
     this.stats.samples_received_total += 1;
     const e = this.entries.get(p.container_name);
-    if (e) {
-      if (e.sample !== null && e.sample.seq > p.seq && e.sample.agent.pid === p.agent.pid) return;
-      this.setSample(e, p);
-      e.lastSeenMs = Math.max(e.lastSeenMs, this.now());
-    } else {
-      const fresh: Entry = { name: p.container_name, lastSeenMs: this.now(), sample: null, status: 'offline', exitedAtMs: null };
-      this.setSample(fresh, p);
-      this.add(fresh);
+    if (e === undefined) return;
+    if (e.sample !== null && e.sample.seq > p.seq && e.sample.agent.pid === p.agent.pid) return;
+    this.setSample(e, p);
+    e.lastSeenMs = Math.max(e.lastSeenMs, this.now());
+    this.setStatus(e, this.statusOf(e));
+    this.notify(this.sampleListeners, (fn) => {
+      fn(p, raw);
+    });
+  }
+
+  /** Calls every listener; one that throws is logged and does not stop the others or the drain loop. */
+  private notify<F>(listeners: F[], call: (fn: F) => void): void {
+    for (const fn of listeners) {
+      try {
+        call(fn);
+      } catch (err) {
+        this.opts.log.error({ err: err instanceof Error ? err.message : String(err) }, 'a fleet listener failed; carrying on');
+      }
     }
-    const entry = this.entries.get(p.container_name);
-    if (entry) this.setStatus(entry, this.statusOf(entry));
-    for (const fn of this.sampleListeners) fn(p, raw);
   }
 
   private add(e: Entry): void {
@@ -302,7 +338,12 @@ export class Fleet {
   }
 
   private remove(name: string): void {
-    if (this.entries.delete(name)) this.sorted = null;
+    if (!this.entries.delete(name)) return;
+    this.sorted = null;
+    this.announced.delete(name);
+    this.notify(this.removeListeners, (fn) => {
+      fn(name);
+    });
   }
 
   private statusOf(e: Entry): ContainerStatus {
@@ -322,7 +363,9 @@ export class Fleet {
     const from = this.announced.has(e.name) ? e.status : null;
     e.status = to;
     this.announced.add(e.name);
-    for (const fn of this.statusListeners) fn(e.name, from, to);
+    this.notify(this.statusListeners, (fn) => {
+      fn(e.name, from, to);
+    });
   }
 
   private noteValkey(up: boolean, err?: unknown): void {

@@ -33,7 +33,7 @@ async function serve(flags: AggregatorFlags): Promise<void> {
   const valkey = valkeyConfigFromEnv();
   const tokens = config.authTokensFile === null ? null : loadTokens(config.authTokensFile);
   const log = createLogger({ name: 'system-monitor-aggregator', level: config.logLevel });
-  const fleet = new Fleet({ valkey, intervalMs: config.intervalMs, retentionMs: config.retentionMs, pollMs: config.pollMs, log, logLevel: config.logLevel });
+  const fleet = new Fleet({ valkey, intervalMs: config.intervalMs, retentionMs: config.retentionMs, pollMs: config.pollMs, log, logLevel: config.logLevel, maxSampleBytes: config.maxSampleBytes });
   const sse = new SseHub({ ringSize: 2000, maxBufferedBytes: 1024 * 1024, heartbeatMs: 15_000, retryMs: 2000 });
   fleet.onSample((p, raw) => {
     sse.publishJson('sample', p.container_name, raw);
@@ -89,6 +89,10 @@ async function serve(flags: AggregatorFlags): Promise<void> {
   fleet.onSample(feedAlerts);
   fleet.onStatus((name, _from, to) => {
     alerts.onContainerStatus(name, to);
+  });
+  fleet.onRemove((name) => {
+    fed.delete(name);
+    alerts.forgetContainer(name);
   });
   // Half a second out of phase with the fleet's 1 s status refresh, and the
   // engine's tick in its own turn after the feed: back to back, these
@@ -188,6 +192,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--cors-origins <list>', 'comma-separated allowed origins, or * [env CORS_ORIGINS, default CORS off]'))
     .addOption(new Option('--alert-rules <file>', 'alert rules, JSON or YAML; SIGHUP reloads it (a bad file keeps the previous rules) [env ALERT_RULES_FILE, default: built-in rules]'))
     .addOption(new Option('--capacity-buffer <fraction>', 'share of a limit the capacity check keeps free [env CAPACITY_BUFFER, default 0.2]'))
+    .addOption(new Option('--max-sample-bytes <bytes>', 'a value read from Valkey larger than this is refused unread [env MAX_SAMPLE_BYTES, default 262144]'))
     .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent [env LOG_LEVEL, default info]'))
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()

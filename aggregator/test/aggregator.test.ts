@@ -216,6 +216,12 @@ describe('aggregator', () => {
     const raw = await redis.get(metricsKey('sse-a'));
     assert.ok(raw !== null);
     const base = JSON.parse(raw) as Payload;
+    // Only containers in the registry are taken from pub/sub: register first, as an agent does.
+    await redis.zadd(CONTAINERS_KEY, Date.now(), 'flood');
+    for (let t0 = Date.now(); !(await containers(agg.base)).some((c) => c.name === 'flood'); await sleep(100)) {
+      if (Date.now() - t0 > 10_000) throw new Error('flood was not listed 10 s after it was registered');
+    }
+    await sleep(1200);
     const url = new URL(`${agg.base}/api/v1/events?types=sample&container=flood`);
     const slow = connect(Number(url.port), '127.0.0.1');
     let slowClosed = false;
@@ -228,7 +234,7 @@ describe('aggregator', () => {
     slow.pause();
     const good = new SseReader(url.toString());
     await sleep(200);
-    const big = { ...base, container_name: 'flood', unavailable: { pad: 'x'.repeat(20_000) } };
+    const big = { ...base, container_name: 'flood', unavailable: { pad1: 'x'.repeat(10_000), pad2: 'x'.repeat(10_000) } };
     const pub = new Redis({ port: server.port, host: '127.0.0.1' });
     const n = 1200;
     for (let i = 0; i < n; i += 100) {

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { METRICS_CHANNEL } from '../../shared/src/keys.js';
+import { CONTAINERS_KEY, METRICS_CHANNEL } from '../../shared/src/keys.js';
 import type { Payload } from '../../shared/src/payload.js';
 import { AgentProcess, REPO } from '../../agent/test/helpers/agent-process.js';
 import { buildFakeNvml, FakeNvmlDir, twoGpuConfig } from '../../agent/test/helpers/fake-nvml.js';
@@ -320,6 +320,13 @@ describe('dashboard (real browser)', { timeout: 180_000 }, () => {
         await until('the page to take the batch', 20_000, async () => (await events()) >= start + Math.min(n, i + 250) - 5);
       }
     };
+    // Only containers in the registry are taken from pub/sub: register them first, as agents do, and let a poll see them.
+    for (const n of names) await redis.zadd(CONTAINERS_KEY, Date.now(), n);
+    await until('the burst names in the fleet', 10_000, async () => {
+      const r = (await (await fetch(`${agg.base}/api/v1/containers`)).json()) as { containers: { name: string }[] };
+      return r.containers.filter((c) => c.name.startsWith('burst-')).length === 20;
+    });
+    await sleep(1200);
     await publish(1000);
     const h0 = await heap();
     await publish(10_000);

@@ -1,4 +1,6 @@
 import type { Payload } from '../../../shared/src/payload.js';
+import type { Rejected } from '../ingest/protocol.js';
+import { REJECT_REASONS } from '../ingest/sample.js';
 import type { ContainerView } from '../fleet.js';
 import type { LoopLag } from '../loop-lag.js';
 
@@ -128,6 +130,8 @@ export interface AggregatorMetrics {
   pollsTotal: number;
   pollErrorsTotal: number;
   invalidPayloadsTotal: number;
+  /** Every value or registry entry refused, by reason. */
+  rejectedByReason?: Rejected;
   samplesReceivedTotal: number;
   sseClients: number;
   sseDroppedTotal: number;
@@ -159,6 +163,9 @@ export function renderMetrics(containers: ContainerView[], own: AggregatorMetric
   x.add('system_monitor_polls_total', 'counter', 'Full fleet re-syncs done.', {}, own.pollsTotal);
   x.add('system_monitor_poll_errors_total', 'counter', 'Fleet re-syncs that failed.', {}, own.pollErrorsTotal);
   x.add('system_monitor_invalid_payloads_total', 'counter', 'Values in Valkey that were not valid samples (skipped).', {}, own.invalidPayloadsTotal);
+  for (const reason of REJECT_REASONS) {
+    x.add('system_monitor_rejected_values_total', 'counter', 'Values read from Valkey that were refused, by reason (too_large, not_json, schema, name_mismatch, bad_name, bad_score, unregistered).', { reason }, own.rejectedByReason?.[reason] ?? 0);
+  }
   x.add('system_monitor_samples_received_total', 'counter', 'Samples received on the pub/sub channel.', {}, own.samplesReceivedTotal);
   x.add('system_monitor_sse_clients', 'gauge', 'Connected Server-Sent Events clients.', {}, own.sseClients);
   x.add('system_monitor_sse_dropped_clients_total', 'counter', 'SSE clients disconnected for falling behind.', {}, own.sseDroppedTotal);

@@ -252,6 +252,7 @@ export function routes(d: ServerDeps): Route[] {
         pollsTotal: st.polls_total,
         pollErrorsTotal: st.poll_errors_total,
         invalidPayloadsTotal: st.invalid_payloads_total,
+        rejectedByReason: st.rejected_by_reason,
         samplesReceivedTotal: st.samples_received_total,
         sseClients: sse.clients,
         sseDroppedTotal: sse.dropped_clients_total,

@@ -20,7 +20,7 @@ describe('sampleIdentity (a poll skips values it already parsed)', () => {
 
 describe('parseSample', () => {
   it('names what is wrong and never throws', () => {
-    assert.deepEqual(parseSample('{oops'), { ok: false, error: 'not JSON' });
+    assert.deepEqual(parseSample('{oops'), { ok: false, reason: 'not_json', error: 'not JSON' });
     const r = parseSample('{"container_name": 5}');
     assert.equal(r.ok, false);
     assert.match(r.ok ? '' : r.error, /\w+: /);

@@ -1,19 +1,41 @@
 import { payloadSchema, type Payload } from '../../../shared/src/payload.js';
 
-export type ParsedSample = { ok: true; payload: Payload } | { ok: false; error: string };
+/** Why a value read from Valkey was refused; each is a label value of `system_monitor_invalid_payloads_total`. */
+export const REJECT_REASONS = ['too_large', 'not_json', 'schema', 'name_mismatch', 'bad_name', 'bad_score', 'unregistered'] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+/** Default byte cap of one value before it is parsed (an agent's sample is a few KiB). */
+export const DEFAULT_MAX_SAMPLE_BYTES = 256 * 1024;
+
+/**
+ * A valid sample and its JSON re-serialised from the validated object:
+ * unknown fields are gone, the text is one line, and this is the only text
+ * that goes on to the main thread and to clients.
+ */
+export type ParsedSample = { ok: true; payload: Payload; json: string } | { ok: false; reason: RejectReason; error: string };
+
+/** UTF-8 size of `s` without encoding it when its length alone decides. */
+function overBytes(s: string, max: number): boolean {
+  if (s.length > max) return true;
+  // A UTF-16 code unit is at most 3 UTF-8 bytes.
+  if (s.length * 3 <= max) return false;
+  return Buffer.byteLength(s, 'utf8') > max;
+}
 
 /** Validates one value read from Valkey against the wire contract. Never throws. */
-export function parseSample(raw: string): ParsedSample {
+export function parseSample(raw: string, maxBytes = DEFAULT_MAX_SAMPLE_BYTES): ParsedSample {
+  if (overBytes(raw, maxBytes)) return { ok: false, reason: 'too_large', error: `larger than ${maxBytes} bytes (${raw.length} characters)` };
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch {
-    return { ok: false, error: 'not JSON' };
+    return { ok: false, reason: 'not_json', error: 'not JSON' };
   }
   const r = payloadSchema.safeParse(json);
-  if (r.success) return { ok: true, payload: r.data };
+  if (r.success) return { ok: true, payload: r.data, json: JSON.stringify(r.data) };
   const issue = r.error.issues[0];
-  return { ok: false, error: issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid' };
+  const where = issue ? issue.path.map(String).join('.').slice(0, 200) || '(root)' : '(root)';
+  return { ok: false, reason: 'schema', error: issue ? `${where}: ${issue.message.slice(0, 300)}` : 'invalid' };
 }
 
 /**

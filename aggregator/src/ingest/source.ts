@@ -1,9 +1,10 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { isContainerName } from '../../../shared/src/container-name.js';
 import { CONTAINERS_KEY, METRICS_CHANNEL, metricsKey } from '../../../shared/src/keys.js';
 import { ioredisOptions } from '../../../shared/src/valkey.js';
-import type { IngestEvent, IngestSettings } from './protocol.js';
-import { parseSample, sampleIdentity } from './sample.js';
+import type { IngestEvent, IngestSettings, Rejected } from './protocol.js';
+import { parseSample, sampleIdentity, type RejectReason } from './sample.js';
 
 /** Identity recorded for a key that was missing, so a poll does not resend the same null. */
 const GONE = '∅';
@@ -11,9 +12,17 @@ const GONE = '∅';
 /** Samples per message to the main thread, by size (UTF-16 code units; samples are ASCII). */
 const MAX_BATCH_CHARS = 64 * 1024;
 
-type Checked = { kind: 'same' } | { kind: 'invalid' } | { kind: 'changed'; raw: string | null };
+type Checked = { kind: 'same' } | { kind: 'invalid'; reason: RejectReason } | { kind: 'changed'; raw: string | null };
 const SAME: Checked = { kind: 'same' };
-const INVALID: Checked = { kind: 'invalid' };
+
+/** A registry score further ahead than this is not a write time (clock skew between hosts is seconds). */
+const MAX_FUTURE_SCORE_MS = 3_600_000;
+/** (where, reason) pairs remembered for log-once; beyond this, rejections are counted but not logged one by one. */
+const MAX_WARNED = 10_000;
+
+function count(r: Rejected, reason: RejectReason): void {
+  r[reason] = (r[reason] ?? 0) + 1;
+}
 
 /**
  * Everything the fleet view reads from Valkey: the registry, the latest
@@ -32,8 +41,11 @@ export class IngestSource {
   private readonly sent = new Map<string, string>();
   private readonly warnedKeys = new Set<string>();
   private pending: string[] = [];
-  private pendingInvalid = 0;
+  private pendingRejected: Rejected = {};
   private pendingBytes = 0;
+  /** Names in the registry at the last poll: only they are taken from pub/sub. */
+  private registered = new Set<string>();
+  private warnedFull = false;
   private flushScheduled = false;
   private up: boolean | null = null;
 
@@ -95,15 +107,19 @@ export class IngestSource {
   }
 
   private onMessage(raw: string): void {
-    const parsed = parseSample(raw);
+    const parsed = parseSample(raw, this.settings.maxSampleBytes);
     if (!parsed.ok) {
-      this.invalid(METRICS_CHANNEL, parsed.error);
-      this.pendingInvalid += 1;
+      this.invalid(`${METRICS_CHANNEL} (pub/sub)`, parsed.reason, parsed.error);
+      count(this.pendingRejected, parsed.reason);
+    } else if (!this.registered.has(parsed.payload.container_name)) {
+      // Not (yet) in the registry: the agent adds itself before it publishes, so
+      // the next poll takes a real container's sample; a made-up name never gets in.
+      count(this.pendingRejected, 'unregistered');
     } else {
       const id = sampleIdentity(raw);
       if (id !== null) this.sent.set(parsed.payload.container_name, id);
-      this.pending.push(raw);
-      this.pendingBytes += raw.length;
+      this.pending.push(parsed.json);
+      this.pendingBytes += parsed.json.length;
     }
     // One message per turn of this thread's event loop (a socket read holds
     // many samples), and at most ~64 kB per message: the main thread applies
@@ -121,13 +137,13 @@ export class IngestSource {
   }
 
   private flush(): void {
-    if (this.pending.length === 0 && this.pendingInvalid === 0) return;
+    if (this.pending.length === 0 && Object.keys(this.pendingRejected).length === 0) return;
     const raws = this.pending;
-    const invalid = this.pendingInvalid;
+    const rejected = this.pendingRejected;
     this.pending = [];
-    this.pendingInvalid = 0;
+    this.pendingRejected = {};
     this.pendingBytes = 0;
-    this.emit({ type: 'samples', raws, invalid });
+    this.emit({ type: 'samples', raws, rejected });
   }
 
   private async doPoll(): Promise<void> {
@@ -143,14 +159,27 @@ export class IngestSource {
       mark = performance.now();
       const names: string[] = [];
       const scores: number[] = [];
+      const rejectedEntries: Rejected = {};
+      const latest = Date.now() + MAX_FUTURE_SCORE_MS;
       for (let i = 0; i + 1 < flat.length; i += 2) {
-        names.push(flat[i] ?? '');
-        scores.push(Number(flat[i + 1]));
+        const name = flat[i] ?? '';
+        const score = Number(flat[i + 1]);
+        if (!isContainerName(name)) {
+          count(rejectedEntries, 'bad_name');
+          this.invalid(`${CONTAINERS_KEY} entry ${JSON.stringify(name.slice(0, 100))}`, 'bad_name', 'not a container name (empty, over 200 characters, or with whitespace, ":" or glob characters)');
+        } else if (!Number.isFinite(score) || score > latest) {
+          count(rejectedEntries, 'bad_score');
+          this.invalid(`${CONTAINERS_KEY} entry ${name}`, 'bad_score', `score ${flat[i + 1] ?? '?'} is not a recent unix time in ms`);
+        } else {
+          names.push(name);
+          scores.push(score);
+        }
       }
       // Samples emitted before the registry must reach the main thread first (it adds unknown containers from them).
       this.flush();
-      this.emit({ type: 'poll-registry', names, scores });
+      this.emit({ type: 'poll-registry', names, scores, rejected: rejectedEntries });
       const live = new Set(names);
+      this.registered = live;
       for (const n of this.sent.keys()) if (!live.has(n)) this.sent.delete(n);
       const chunk = this.settings.chunk;
       for (let i = 0; i < names.length; i += chunk) {
@@ -160,17 +189,17 @@ export class IngestSource {
         mark = performance.now();
         const outNames: string[] = [];
         const outRaws: (string | null)[] = [];
-        let invalid = 0;
+        const rejected: Rejected = {};
         part.forEach((name, j) => {
           const r = this.check(name, values[j] ?? null);
-          if (r.kind === 'invalid') invalid += 1;
+          if (r.kind === 'invalid') count(rejected, r.reason);
           else if (r.kind === 'changed') {
             outNames.push(name);
             outRaws.push(r.raw);
           }
         });
         this.flush();
-        if (outNames.length > 0 || invalid > 0) this.emit({ type: 'poll-values', names: outNames, raws: outRaws, invalid });
+        if (outNames.length > 0 || Object.keys(rejected).length > 0) this.emit({ type: 'poll-values', names: outNames, raws: outRaws, rejected });
       }
       busy += performance.now() - mark;
       this.emit({ type: 'poll-done', wallMs: performance.now() - t0, busyMs: busy });
@@ -191,25 +220,31 @@ export class IngestSource {
     const id = sampleIdentity(raw);
     if (id !== null && id === this.sent.get(name)) return SAME;
     const key = metricsKey(name);
-    const parsed = parseSample(raw);
+    const parsed = parseSample(raw, this.settings.maxSampleBytes);
     if (!parsed.ok) {
-      this.invalid(key, parsed.error);
-      return INVALID;
+      this.invalid(key, parsed.reason, parsed.error);
+      return { kind: 'invalid', reason: parsed.reason };
     }
     if (parsed.payload.container_name !== name) {
-      this.invalid(key, `container_name "${parsed.payload.container_name}" does not match the key`);
-      return INVALID;
+      this.invalid(key, 'name_mismatch', `container_name "${parsed.payload.container_name}" does not match the key`);
+      return { kind: 'invalid', reason: 'name_mismatch' };
     }
-    this.warnedKeys.delete(key);
     if (id !== null) this.sent.set(name, id);
     else this.sent.delete(name);
-    return { kind: 'changed', raw };
+    return { kind: 'changed', raw: parsed.json };
   }
 
-  private invalid(where: string, error: string): void {
-    if (this.warnedKeys.has(where)) return;
-    this.warnedKeys.add(where);
-    this.log.warn({ key: where, error }, 'skipping a value that is not a valid sample');
+  /** Logs a refused value once per place and reason (a bounded memory of what was logged). */
+  private invalid(where: string, reason: RejectReason, error: string): void {
+    const k = `${where}\0${reason}`;
+    if (this.warnedKeys.has(k)) return;
+    if (this.warnedKeys.size >= MAX_WARNED) {
+      if (!this.warnedFull) this.log.warn({ remembered: MAX_WARNED }, 'refused values from more places than are logged one by one; see system_monitor_rejected_values_total');
+      this.warnedFull = true;
+      return;
+    }
+    this.warnedKeys.add(k);
+    this.log.warn({ key: where, reason, error }, 'skipping a value that is not a valid sample');
   }
 
   private noteValkey(up: boolean, err?: unknown): void {
