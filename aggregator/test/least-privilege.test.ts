@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { parse as parseYaml } from 'yaml';
+import { aclFile } from '../../scripts/valkey-acl.js';
 import { aclFileLine, agentAclRules, agentUserName, aggregatorAclRules, defaultUserAclRules } from '../../shared/src/acl.js';
 import {
   ALERTS_EVENTS_KEY, ALERTS_STATE_KEY, CONTAINERS_KEY, LEADER_KEY, LOG_INDEX_KEY, METRICS_CHANNEL, historyKey, logKey, metricsKey, rollupKey,
 } from '../../shared/src/keys.js';
 import { ioredisOptions, valkeyConfigFromEnv } from '../../shared/src/valkey.js';
-import { AgentProcess, fixtureEnv } from '../../agent/test/helpers/agent-process.js';
+import { AgentProcess, REPO, fixtureEnv } from '../../agent/test/helpers/agent-process.js';
 import { freePort, RedisServer } from '../../agent/test/helpers/redis-server.js';
 import { Receiver } from './helpers/receiver.js';
 
@@ -197,6 +199,40 @@ describe('least privilege in Valkey (ACL users)', () => {
       await agg.stop();
       for (const a of agents) await a.stop();
       await rx.stop();
+    }
+  });
+});
+
+describe('the compose example', () => {
+  it("gives every monitored service and the aggregator the user and password of examples/valkey/users.acl", async () => {
+    const compose = parseYaml(readFileSync(join(REPO, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, { environment?: Record<string, string>; command?: string[] }> };
+    const pairs: string[] = [];
+    for (const svc of Object.values(compose.services)) {
+      const env = svc.environment ?? {};
+      if (env.CONTAINER_NAME !== undefined) {
+        assert.equal(env.VALKEY_USERNAME, agentUserName(env.CONTAINER_NAME), `${env.CONTAINER_NAME}'s VALKEY_USERNAME`);
+        pairs.push(`${env.CONTAINER_NAME}=${env.VALKEY_PASSWORD ?? ''}`);
+      } else if (env.VALKEY_HOST !== undefined) {
+        assert.equal(env.VALKEY_USERNAME, 'aggregator');
+        pairs.unshift(`aggregator=${env.VALKEY_PASSWORD ?? ''}`);
+      }
+    }
+    assert.equal(pairs.length, 5, 'aggregator, valkey, postgres, node-app, gpu');
+    const file = readFileSync(join(REPO, 'examples/valkey/users.acl'), 'utf8');
+    assert.equal(file, aclFile(pairs), 'the file is what scripts/valkey-acl.ts makes for these passwords');
+    assert.ok(compose.services.valkey?.command?.join(' ').includes('--aclfile /etc/valkey/users.acl'));
+
+    // redis-server loads it, and an agent's password from compose works for its own key only.
+    const port = await freePort();
+    const server = new RedisServer(port, ['--aclfile', join(REPO, 'examples/valkey/users.acl')]);
+    await server.start();
+    const pg = client(port, 'agent-example-postgres', 'example-postgres-password');
+    try {
+      assert.equal(await pg.set(metricsKey('example-postgres'), '{}'), 'OK');
+      assert.match(await refusal(pg.set(metricsKey('valkey'), '{}')) ?? 'success', /NOPERM/);
+    } finally {
+      pg.disconnect();
+      await server.stop();
     }
   });
 });
