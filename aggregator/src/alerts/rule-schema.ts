@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { webhookUrlProblem } from './webhook-url.js';
 
 /**
  * The alert rules file (JSON or YAML). Every field is validated here; the
@@ -29,7 +30,16 @@ export const metricPathSchema = z
 
 const notifySchema = z
   .object({
-    webhooks: z.array(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })).default([]),
+    webhooks: z
+      .array(
+        z
+          .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+          .superRefine((v, ctx) => {
+            const problem = webhookUrlProblem(v);
+            if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+          }),
+      )
+      .default([]),
     repeat_interval: durationSchema.default(4 * 3_600_000),
     send_resolved: z.boolean().default(true),
   })

@@ -8,6 +8,7 @@ import { dueNotification, type Due } from './notify-policy.js';
 import { AlertStatePersistence, SaveError } from './persist.js';
 import type { NotifySettings, RulesFile, Severity } from './rule-schema.js';
 import type { AlertState, Instance, Transition } from './state.js';
+import { redactUrl } from './webhook-url.js';
 import { alertmanagerPayload, deliver, idempotencyKey, ZERO_TIME, type AmAlert, type DeliveryOptions } from './webhook.js';
 
 export interface AlertServiceOptions {
@@ -55,6 +56,7 @@ export interface ActiveAlert {
 export interface DeliveryRecord {
   fingerprint: string;
   reason: Due['reason'];
+  /** Redacted (scheme://host[:port] and a fingerprint, see webhook-url.ts): never the secret parts. */
   url: string;
   ok: boolean;
   attempts: number;
@@ -106,6 +108,8 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   private outageSender = false;
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly retryAt = new Map<string, number>();
+  /** Idempotency keys of notifications every webhook refused for good; cleared by setRules. */
+  private readonly gaveUp = new Set<string>();
   /** False until this replica, as leader, has merged the persisted ledger. */
   private adopted = false;
   private stopped = false;
@@ -125,6 +129,8 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   }
 
   setRules(rules: RulesFile): Transition[] {
+    // New rules may fix a webhook that failed for good: those notifications get another try.
+    this.gaveUp.clear();
     return this.after(this.engine.setRules(rules));
   }
 
@@ -419,14 +425,26 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     };
     const body = alertmanagerPayload(alert, this.opts.receiver ?? 'system-monitor', this.opts.externalUrl ?? '');
     const key = idempotencyKey(i.fingerprint, due.status, startsAt, due.keyExtra);
+    if (this.gaveUp.has(key)) {
+      this.retryAt.set(i.fingerprint, this.clock() + (this.opts.failedRetryMs ?? 60_000));
+      return;
+    }
     let delivered = false;
-    for (const url of notify.webhooks) {
-      const r = await deliver(url, body, key, { ...this.opts.delivery, shouldContinue: () => this.mayNotify(i) });
+    let permanent = true;
+    for (const raw of notify.webhooks) {
+      const r = await deliver(raw, body, key, { ...this.opts.delivery, shouldContinue: () => this.mayNotify(i) });
+      const url = redactUrl(raw);
       this.emit('delivery', { fingerprint: i.fingerprint, reason: due.reason, url, ok: r.ok, attempts: r.attempts, error: r.error });
       if (r.ok) delivered = true;
-      else this.opts.log?.warn({ fingerprint: i.fingerprint, url, err: r.error }, 'webhook not delivered');
+      else this.opts.log?.warn({ fingerprint: i.fingerprint, url, status: r.status, permanent: r.permanent, err: r.error }, 'webhook not delivered');
+      permanent &&= !r.ok && r.permanent;
     }
     if (!delivered) {
+      // A failure that cannot succeed (4xx, redirect, bad URL, TLS certificate) is not sent again until the rules change.
+      if (permanent) {
+        if (this.gaveUp.size >= 10_000) this.gaveUp.clear();
+        this.gaveUp.add(key);
+      }
       this.retryAt.set(i.fingerprint, this.clock() + (this.opts.failedRetryMs ?? 60_000));
       return;
     }

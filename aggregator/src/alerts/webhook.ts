@@ -1,11 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
+import { locationHost, redactUrl, scrubUrl, webhookTarget, WebhookUrlError, type WebhookTarget } from './webhook-url.js';
 
 /**
  * Webhook delivery in the Alertmanager v4 shape, so receivers written for
  * Alertmanager work unchanged. Retries with exponential backoff and full
- * jitter on network errors, 5xx and 429 (honouring Retry-After), never on
- * other 4xx (the request itself is wrong); every attempt has its own timeout.
+ * jitter on network errors, timeouts, 5xx, 408 and 429 (honouring
+ * Retry-After); never on other 4xx, redirects, bad URLs or TLS certificate
+ * errors (they cannot succeed); every attempt has its own timeout.
  */
 
 export interface AmAlert {
@@ -71,7 +73,10 @@ export interface DeliveryResult {
   ok: boolean;
   attempts: number;
   status: number | null;
+  /** Why it failed, with the URL redacted (see webhook-url.ts); null on success. */
   error: string | null;
+  /** The failure cannot go away by retrying (4xx, redirect, bad URL, TLS certificate): it was not retried. */
+  permanent: boolean;
 }
 
 /** Retry-After as seconds or an HTTP date, in ms; null when absent or unreadable. */
@@ -82,35 +87,83 @@ export function parseRetryAfter(v: string | null, now = Date.now()): number | nu
   return Number.isNaN(t) ? null : Math.max(0, t - now);
 }
 
+/** 5xx, 408 (request timeout) and 429 (rate limited) may succeed later; any other status will not. */
 export function retryable(status: number): boolean {
-  return status >= 500 || status === 429;
+  return status >= 500 || status === 429 || status === 408;
 }
 
+/** TLS certificate failures (untrusted, self-signed, expired, wrong name): retrying cannot fix them. */
+const CERT_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|INVALID_CA|HOSTNAME_MISMATCH|PATH_LENGTH_EXCEEDED|INVALID_PURPOSE/;
+
+function errorCode(err: unknown): string {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if ('code' in e && typeof e.code === 'string') return e.code;
+  }
+  return '';
+}
+
+/** An answer that is not 2xx: what to report and whether to try again. */
+function failedAnswer(res: Response, target: WebhookTarget): { error: string; permanent: boolean } {
+  const at = `from ${target.redacted}`;
+  if (res.status >= 300 && res.status < 400) {
+    const to = locationHost(res.headers.get('location'), target.url);
+    return { error: `HTTP ${res.status} ${at}: redirect to ${to} not followed (not retried: point the webhook at the final URL)`, permanent: true };
+  }
+  if (!retryable(res.status)) return { error: `HTTP ${res.status} ${at} (not retried: the receiver rejected the request)`, permanent: true };
+  return { error: `HTTP ${res.status} ${at}`, permanent: false };
+}
+
+function failedRequest(err: unknown, target: WebhookTarget, raw: string): { error: string; permanent: boolean } {
+  const message = err instanceof Error ? err.message : String(err);
+  const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
+  const code = errorCode(err);
+  const permanent = CERT_ERROR.test(code);
+  const advice = permanent ? ' (not retried: TLS certificate rejected; fix the certificate or the URL)' : '';
+  return { error: `${scrubUrl(`${message}${cause}`, raw)} (POST ${target.redacted})${advice}`, permanent };
+}
+
+/**
+ * POSTs `body` to `url` as JSON. Redirects are not followed (a 3xx is a failed
+ * delivery: following one re-posts the alert to wherever the receiver points).
+ * Retries only what may succeed later (network errors, timeouts, 5xx, 408,
+ * 429); every error message has the URL redacted.
+ */
 export async function deliver(url: string, body: unknown, key: string, opts: DeliveryOptions = {}): Promise<DeliveryResult> {
+  let target: WebhookTarget;
+  try {
+    target = webhookTarget(url);
+  } catch (err) {
+    const error = err instanceof WebhookUrlError ? err.message : redactUrl(url);
+    return { ok: false, attempts: 0, status: null, error: `${error} (not retried)`, permanent: true };
+  }
   const attempts = opts.attempts ?? 5;
   const base = opts.baseDelayMs ?? 500;
   const max = opts.maxDelayMs ?? 30_000;
   const random = opts.random ?? Math.random;
   const text = JSON.stringify(body);
-  let last: DeliveryResult = { ok: false, attempts: 0, status: null, error: 'not attempted' };
+  const headers: Record<string, string> = { 'content-type': 'application/json', [IDEMPOTENCY_HEADER]: key };
+  if (target.authorization !== null) headers.authorization = target.authorization;
+  let last: DeliveryResult = { ok: false, attempts: 0, status: null, error: 'not attempted', permanent: false };
   for (let n = 1; n <= attempts; n++) {
     if (opts.shouldContinue !== undefined && !opts.shouldContinue()) return { ...last, error: `stopped before attempt ${n}: ${last.error ?? ''}` };
     let retryAfter: number | null = null;
     try {
-      const res = await fetch(url, {
+      const res = await fetch(target.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', [IDEMPOTENCY_HEADER]: key },
+        headers,
         body: text,
+        redirect: 'manual',
         signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
       });
       await res.arrayBuffer().catch(() => undefined);
-      if (res.ok) return { ok: true, attempts: n, status: res.status, error: null };
-      last = { ok: false, attempts: n, status: res.status, error: `HTTP ${res.status} from ${url}` };
-      if (!retryable(res.status)) return { ...last, error: `${last.error ?? ''} (not retried: the receiver rejected the request)` };
+      if (res.ok) return { ok: true, attempts: n, status: res.status, error: null, permanent: false };
+      const f = failedAnswer(res, target);
+      last = { ok: false, attempts: n, status: res.status, ...f };
+      if (f.permanent) return last;
       retryAfter = parseRetryAfter(res.headers.get('retry-after'));
     } catch (err) {
-      const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
-      last = { ok: false, attempts: n, status: null, error: `${err instanceof Error ? err.message : String(err)}${cause} (POST ${url})` };
+      last = { ok: false, attempts: n, status: null, ...failedRequest(err, target, url) };
+      if (last.permanent) return last;
     }
     if (n === attempts) break;
     const backoff = Math.min(max, base * 2 ** (n - 1));
