@@ -218,8 +218,10 @@ describe('aggregator', () => {
     const base = JSON.parse(raw) as Payload;
     // Only containers in the registry are taken from pub/sub: register first, as an agent does.
     await redis.zadd(CONTAINERS_KEY, Date.now(), 'flood');
-    for (let t0 = Date.now(); !(await containers(agg.base)).some((c) => c.name === 'flood'); await sleep(100)) {
+    const t0 = Date.now();
+    while (!(await containers(agg.base)).some((c) => c.name === 'flood')) {
       if (Date.now() - t0 > 10_000) throw new Error('flood was not listed 10 s after it was registered');
+      await sleep(100);
     }
     await sleep(1200);
     const url = new URL(`${agg.base}/api/v1/events?types=sample&container=flood`);
