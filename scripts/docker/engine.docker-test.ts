@@ -15,6 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
 import { METRICS_CHANNEL, metricsKey } from '../../shared/src/keys.js';
 import { payloadSchema, type Payload } from '../../shared/src/payload.js';
 import { VERSION } from '../../shared/src/version.js';
@@ -24,6 +26,18 @@ import { until } from '../../agent/test/helpers/until.js';
 import { burnerBinary, ensureDockerd, ensureStandIns } from './stand-ins.js';
 
 const REPO = join(import.meta.dirname, '../..');
+
+/** The Valkey user and password a compose service logs in with (the compose Valkey runs with an ACL file). */
+function composeValkeyUser(service: string): { username: string; password: string } {
+  const doc = z
+    .object({ services: z.record(z.string(), z.object({ environment: z.record(z.string(), z.unknown()).optional() })) })
+    .parse(parseYaml(readFileSync(join(REPO, 'docker-compose.yml'), 'utf8'), { merge: true }));
+  const env = doc.services[service]?.environment ?? {};
+  const username = env.VALKEY_USERNAME;
+  const password = env.VALKEY_PASSWORD;
+  if (typeof username !== 'string' || typeof password !== 'string') throw new Error(`docker-compose.yml: service ${service} has no VALKEY_USERNAME/VALKEY_PASSWORD`);
+  return { username, password };
+}
 const AGENT_IMAGE = `system-monitor-agent:${VERSION}`;
 const AGGREGATOR_IMAGE = `system-monitor-aggregator:${VERSION}`;
 /** Every name this file gives a container, network or image starts with this, so cleaning up touches nothing else. */
@@ -241,7 +255,9 @@ describe('on a Docker engine', () => {
     });
 
     it('every monitored service publishes its key with the limits compose set; the aggregator lists them and serves its page; compose down leaves each final "exited" sample', async () => {
-      const r = new Redis({ port: 6380, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+      // As the aggregator: the compose Valkey lets unauthenticated clients only PING.
+      const asAggregator = composeValkeyUser('aggregator');
+      const r = new Redis({ port: 6380, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, ...asAggregator });
       redis = r;
       await until('Valkey on 127.0.0.1:6380', async () => {
         try {
@@ -275,7 +291,7 @@ describe('on a Docker engine', () => {
       assert.match(await page.text(), /<html/i);
 
       // The store is the last to stop; the other agents' final samples reach it first.
-      const sub = new Redis({ port: 6380, host: '127.0.0.1' });
+      const sub = new Redis({ port: 6380, host: '127.0.0.1', ...asAggregator });
       const exited = new Set<string>();
       await sub.subscribe(METRICS_CHANNEL);
       sub.on('message', (_c: string, raw: string) => {
