@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync, readlinkSync, statfsSync, statSync } from 'node:fs';
-import { endianness } from 'node:os';
+import { endianness, release } from 'node:os';
 import { join } from '../fsread/join.js';
 import type { LoadAverage, ProcessesBlock, TopProcess } from '../../../shared/src/payload.js';
-import { FileReadError, readText } from '../fsread/read-text.js';
+import { FileReadError, readTextFresh } from '../fsread/read-text.js';
 import { parseAuxvPageSize, parsePidStat, parseStatState, USER_HZ, type PidStat } from '../procfs/parse-pid-stat.js';
 import { CounterRates } from '../rate.js';
 import type { AgentEnv, Collector, CollectorReport, Tick } from './types.js';
@@ -83,19 +83,51 @@ function ownPid(procRoot: string): number | null {
 /** `statfs(2)` f_type of procfs. */
 const PROC_SUPER_MAGIC = 0x9fa0;
 
+/** How a process's open files are counted: `stat` of its fd directory, or listing it. */
+export type FdCountMethod = 'stat' | 'list';
+
+/** True when a kernel release string (`uname -r`, `6.18.0-1-amd64`) is at least major.minor. */
+export function kernelAtLeast(kernelRelease: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(kernelRelease);
+  if (m === null) return false;
+  const [maj, min] = [Number(m[1]), Number(m[2])];
+  return maj > major || (maj === major && min >= minor);
+}
+
 /**
  * Since Linux 6.2, `stat()` of `/proc/<pid>/fd` reports the number of open
- * fds as the directory's size: one stat (~5 µs) instead of listing every fd
- * (~40 µs for 50 fds, more for servers with thousands of sockets). Older
- * kernels report 0, so support is probed once on our own fd table, which is
- * never empty; a tree that is not procfs (test fixtures) is always listed.
+ * fds as the directory's size (the kernel counts the set bits of the fd
+ * table): one stat instead of listing every fd (which costs more with every
+ * fd a process holds: servers with thousands of sockets). Older kernels
+ * report 0 there, so the stat is used only on procfs of a 6.2+ kernel whose
+ * size for our own (never empty) fd table is not 0; a tree that is not procfs
+ * (test fixtures) is always listed.
  */
-export function fdCountFromStat(procRoot: string): boolean {
+export function fdCountMethod(procRoot: string, kernelRelease: string = release()): FdCountMethod {
+  if (!kernelAtLeast(kernelRelease, 6, 2)) return 'list';
   try {
-    return statfsSync(procRoot).type === PROC_SUPER_MAGIC && statSync(join(procRoot, 'self', 'fd')).size > 0;
+    return statfsSync(procRoot).type === PROC_SUPER_MAGIC && statSync(join(procRoot, 'self', 'fd')).size > 0 ? 'stat' : 'list';
   } catch {
-    return false;
+    return 'list';
   }
+}
+
+/** Open fds of the process whose fd directory is `dir`. */
+export function countFds(dir: string, method: FdCountMethod): number {
+  return method === 'stat' ? statSync(dir).size : readdirSync(dir).length;
+}
+
+/**
+ * What cannot change for a process once seen, kept while it lives: its start
+ * time (with the pid, its identity: a pid the kernel hands out again has
+ * another start time and is a new process) and the key its CPU baseline is
+ * kept under. Its name is not among them: `exec` keeps the pid and start
+ * time but changes the name, and the name comes with the stat line that is
+ * read each tick for the CPU times anyway.
+ */
+interface ProcessFacts {
+  starttime: number;
+  key: string;
 }
 
 interface Candidate {
@@ -109,8 +141,13 @@ interface Candidate {
 export interface ProcessesOptions {
   /** Bytes per page for `rss` (tests pin it; default {@link systemPageSize}). */
   pageSize?: number;
-  /** Per-thread stat reads per tick (default {@link MAX_TASKS_PER_TICK}). */
+  /**
+   * Per-thread stat reads per tick (default {@link MAX_TASKS_PER_TICK}, the
+   * agent's `LOAD_TASK_READS`); 0 counts every process by its main thread only.
+   */
   maxTasksPerTick?: number;
+  /** How fds are counted (default: {@link fdCountMethod} for this kernel). */
+  fdCount?: FdCountMethod;
 }
 
 /** Synchronous (proc files are read with sync reads), which tests rely on. */
@@ -127,13 +164,21 @@ export interface ProcessesCollector extends Collector<'processes'> {
  */
 export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions = {}): ProcessesCollector {
   const pageSize = opts.pageSize ?? systemPageSize();
-  const maxTasks = opts.maxTasksPerTick ?? MAX_TASKS_PER_TICK;
+  const maxTasks = opts.maxTasksPerTick ?? env.loadTaskReads ?? MAX_TASKS_PER_TICK;
   const self = ownPid(env.procRoot);
-  const countFds: (dir: string) => number = fdCountFromStat(env.procRoot)
-    ? (dir) => statSync(dir).size
-    : (dir) => readdirSync(dir).length;
+  const fdMethod = opts.fdCount ?? fdCountMethod(env.procRoot);
   // Keyed by pid and start time, so a reused pid starts a new baseline.
   const cpuTicks = new CounterRates(env.minRateDeltaNs);
+  const facts = new Map<number, ProcessFacts>();
+  const dirs = new Map<number, string>();
+  const dirOf = (pid: number): string => {
+    let d = dirs.get(pid);
+    if (d === undefined) {
+      d = join(env.procRoot, String(pid));
+      dirs.set(pid, d);
+    }
+    return d;
+  };
   // Like the kernel, the average starts from 0 and converges with the 1, 5
   // and 15 minute time constants; it is published from the second sample on,
   // when a measured interval exists.
@@ -152,13 +197,13 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
     // observer would add load the kernel's average never sees (and reading
     // its dozen threads would cost more than the rest of the sample).
     if (pid === self) return out;
-    if (st.numThreads <= 1 || st.numThreads > budget) {
+    if (st.numThreads <= 1 || st.numThreads > budget || budget <= 0) {
       add(st.state);
       return out;
     }
     let tids: string[];
     try {
-      tids = readdirSync(join(env.procRoot, String(pid), 'task'));
+      tids = readdirSync(join(dirOf(pid), 'task'));
     } catch {
       // Gone since its stat line was read: the main thread's state is the best we have.
       add(st.state);
@@ -167,9 +212,9 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
     for (const tid of tids) {
       if (out.tasksRead >= budget) break;
       out.tasksRead += 1;
-      const path = join(env.procRoot, String(pid), 'task', tid, 'stat');
+      const path = join(dirOf(pid), 'task', tid, 'stat');
       try {
-        add(parseStatState(readText(path), path));
+        add(parseStatState(readTextFresh(path), path));
       } catch (err) {
         if (classifyPidError(err) === 'gone') continue;
         throw err;
@@ -184,6 +229,7 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
       const pids = tick.containerPids();
       const now = env.clock();
       const keep = new Set<string>();
+      const alive = new Set<number>();
       const candidates: Candidate[] = [];
       let threads = 0;
       let fds = 0;
@@ -195,12 +241,12 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
       let budget = maxTasks;
 
       for (const pid of pids) {
-        const dir = join(env.procRoot, String(pid));
+        const dir = dirOf(pid);
         let st: PidStat;
         let at: bigint;
         try {
           const statPath = join(dir, 'stat');
-          const text = readText(statPath);
+          const text = readTextFresh(statPath);
           at = env.clock();
           st = parsePidStat(text, statPath);
         } catch (err) {
@@ -213,16 +259,21 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
         }
 
         try {
-          fds += countFds(join(dir, 'fd'));
+          fds += countFds(join(dir, 'fd'), fdMethod);
         } catch (err) {
           fdsUnreadable += 1;
           if (classifyPidError(err) === 'other') fdsError ??= err;
         }
 
         threads += st.numThreads;
-        const key = `${pid}:${st.starttime}`;
-        keep.add(key);
-        const ticksPerSec = cpuTicks.update(key, st.utime + st.stime, at).rate;
+        let known = facts.get(pid);
+        if (known?.starttime !== st.starttime) {
+          known = { starttime: st.starttime, key: `${pid}:${st.starttime}` };
+          facts.set(pid, known);
+        }
+        alive.add(pid);
+        keep.add(known.key);
+        const ticksPerSec = cpuTicks.update(known.key, st.utime + st.stime, at).rate;
         candidates.push({
           pid,
           name: st.comm,
@@ -243,6 +294,12 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
         }
       }
       cpuTicks.retain(keep);
+      for (const pid of facts.keys()) {
+        if (!alive.has(pid)) {
+          facts.delete(pid);
+          dirs.delete(pid);
+        }
+      }
 
       if (fdsError !== null) report.failed('fds', fdsError);
       let loadOut: LoadAverage | null = null;
