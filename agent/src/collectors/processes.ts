@@ -4,7 +4,7 @@ import { join } from '../fsread/join.js';
 import type { LoadAverage, ProcessesBlock, TopProcess } from '../../../shared/src/payload.js';
 import { FileReadError, readTextFresh } from '../fsread/read-text.js';
 import { parseAuxvPageSize, parsePidStat, parseStatState, USER_HZ, type PidStat } from '../procfs/parse-pid-stat.js';
-import { CounterRates } from '../rate.js';
+import { CounterRate } from '../rate.js';
 import type { AgentEnv, Collector, CollectorReport, Tick } from './types.js';
 
 /** Processes listed in `top`. */
@@ -118,24 +118,42 @@ export function countFds(dir: string, method: FdCountMethod): number {
 }
 
 /**
- * What cannot change for a process once seen, kept while it lives: its start
- * time (with the pid, its identity: a pid the kernel hands out again has
- * another start time and is a new process) and the key its CPU baseline is
- * kept under. Its name is not among them: `exec` keeps the pid and start
- * time but changes the name, and the name comes with the stat line that is
- * read each tick for the CPU times anyway.
+ * What the collector keeps per pid while the process lives: the paths of its
+ * files (made once, not joined every tick), its start time (with the pid,
+ * its identity: a pid the kernel hands out again has another start time and
+ * is a new process, with a new CPU baseline) and that baseline. Its name is
+ * not kept: `exec` keeps the pid and start time but changes the name, and
+ * the name comes with the stat line read each tick for the CPU times anyway.
  */
-interface ProcessFacts {
+interface KnownProcess {
+  statPath: string;
+  fdPath: string;
+  taskPath: string;
   starttime: number;
-  key: string;
+  cpu: CounterRate;
+  /** The last tick that listed it; older entries are dropped. */
+  seenTick: number;
 }
 
-interface Candidate {
-  pid: number;
-  name: string;
-  cores: number | null;
-  rss_bytes: number;
-  threads: number;
+/** Orders `top`: most cores first (no rate yet last), then rss, then pid. */
+function compareTop(a: TopProcess, b: TopProcess): number {
+  return (b.cores ?? -1) - (a.cores ?? -1) || b.rss_bytes - a.rss_bytes || a.pid - b.pid;
+}
+
+/** Puts `p` into `top` (sorted, at most `n` long) if it belongs there: n comparisons at most, no sort of every process. */
+function offerTop(top: TopProcess[], p: TopProcess, n: number): void {
+  if (top.length === n) {
+    const last = top[n - 1];
+    if (last !== undefined && compareTop(p, last) >= 0) return;
+    top.pop();
+  }
+  let i = top.length;
+  while (i > 0) {
+    const prev = top[i - 1];
+    if (prev === undefined || compareTop(prev, p) <= 0) break;
+    i--;
+  }
+  top.splice(i, 0, p);
 }
 
 export interface ProcessesOptions {
@@ -167,17 +185,17 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
   const maxTasks = opts.maxTasksPerTick ?? env.loadTaskReads ?? MAX_TASKS_PER_TICK;
   const self = ownPid(env.procRoot);
   const fdMethod = opts.fdCount ?? fdCountMethod(env.procRoot);
-  // Keyed by pid and start time, so a reused pid starts a new baseline.
-  const cpuTicks = new CounterRates(env.minRateDeltaNs);
-  const facts = new Map<number, ProcessFacts>();
-  const dirs = new Map<number, string>();
-  const dirOf = (pid: number): string => {
-    let d = dirs.get(pid);
-    if (d === undefined) {
-      d = join(env.procRoot, String(pid));
-      dirs.set(pid, d);
+  const known = new Map<number, KnownProcess>();
+  let tickNo = 0;
+  const entryOf = (pid: number): KnownProcess => {
+    let k = known.get(pid);
+    if (k === undefined) {
+      const dir = join(env.procRoot, String(pid));
+      k = { statPath: join(dir, 'stat'), fdPath: join(dir, 'fd'), taskPath: join(dir, 'task'), starttime: -1, cpu: new CounterRate(env.minRateDeltaNs), seenTick: tickNo };
+      known.set(pid, k);
     }
-    return d;
+    k.seenTick = tickNo;
+    return k;
   };
   // Like the kernel, the average starts from 0 and converges with the 1, 5
   // and 15 minute time constants; it is published from the second sample on,
@@ -186,7 +204,7 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
   let loadAtNs: bigint | null = null;
 
   /** R and D tasks of one process; `budget` is what is left of MAX_TASKS_PER_TICK. */
-  function countActive(pid: number, st: PidStat, budget: number): { running: number; blocked: number; tasksRead: number } {
+  function countActive(pid: number, taskPath: string, st: PidStat, budget: number): { running: number; blocked: number; tasksRead: number } {
     const out = { running: 0, blocked: 0, tasksRead: 0 };
     const add = (state: string): void => {
       if (state === 'R') out.running += 1;
@@ -203,7 +221,7 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
     }
     let tids: string[];
     try {
-      tids = readdirSync(join(dirOf(pid), 'task'));
+      tids = readdirSync(taskPath);
     } catch {
       // Gone since its stat line was read: the main thread's state is the best we have.
       add(st.state);
@@ -212,7 +230,7 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
     for (const tid of tids) {
       if (out.tasksRead >= budget) break;
       out.tasksRead += 1;
-      const path = join(dirOf(pid), 'task', tid, 'stat');
+      const path = join(taskPath, tid, 'stat');
       try {
         add(parseStatState(readTextFresh(path), path));
       } catch (err) {
@@ -228,9 +246,8 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
     collect(tick: Tick, report: CollectorReport): ProcessesBlock {
       const pids = tick.containerPids();
       const now = env.clock();
-      const keep = new Set<string>();
-      const alive = new Set<number>();
-      const candidates: Candidate[] = [];
+      tickNo += 1;
+      const top: TopProcess[] = [];
       let threads = 0;
       let fds = 0;
       let fdsUnreadable = 0;
@@ -241,14 +258,13 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
       let budget = maxTasks;
 
       for (const pid of pids) {
-        const dir = dirOf(pid);
+        const proc = entryOf(pid);
         let st: PidStat;
         let at: bigint;
         try {
-          const statPath = join(dir, 'stat');
-          const text = readTextFresh(statPath);
+          const text = readTextFresh(proc.statPath);
           at = env.clock();
-          st = parsePidStat(text, statPath);
+          st = parsePidStat(text, proc.statPath);
         } catch (err) {
           if (classifyPidError(err) === 'gone') {
             fdsUnreadable += 1;
@@ -259,32 +275,24 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
         }
 
         try {
-          fds += countFds(join(dir, 'fd'), fdMethod);
+          fds += countFds(proc.fdPath, fdMethod);
         } catch (err) {
           fdsUnreadable += 1;
           if (classifyPidError(err) === 'other') fdsError ??= err;
         }
 
         threads += st.numThreads;
-        let known = facts.get(pid);
-        if (known?.starttime !== st.starttime) {
-          known = { starttime: st.starttime, key: `${pid}:${st.starttime}` };
-          facts.set(pid, known);
+        if (proc.starttime !== st.starttime) {
+          // First seen, or the pid was recycled: a new process, a new baseline.
+          proc.starttime = st.starttime;
+          proc.cpu = new CounterRate(env.minRateDeltaNs);
         }
-        alive.add(pid);
-        keep.add(known.key);
-        const ticksPerSec = cpuTicks.update(known.key, st.utime + st.stime, at).rate;
-        candidates.push({
-          pid,
-          name: st.comm,
-          cores: ticksPerSec === null ? null : ticksPerSec / USER_HZ,
-          rss_bytes: st.rssPages * pageSize,
-          threads: st.numThreads,
-        });
+        const ticksPerSec = proc.cpu.update(st.utime + st.stime, at).rate;
+        offerTop(top, { pid, name: st.comm, cores: ticksPerSec === null ? null : ticksPerSec / USER_HZ, rss_bytes: st.rssPages * pageSize, threads: st.numThreads }, TOP_N);
 
         if (statError === null) {
           try {
-            const c = countActive(pid, st, budget);
+            const c = countActive(pid, proc.taskPath, st, budget);
             running += c.running;
             blocked += c.blocked;
             budget -= Math.max(1, c.tasksRead);
@@ -293,13 +301,7 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
           }
         }
       }
-      cpuTicks.retain(keep);
-      for (const pid of facts.keys()) {
-        if (!alive.has(pid)) {
-          facts.delete(pid);
-          dirs.delete(pid);
-        }
-      }
+      for (const [pid, proc] of known) if (proc.seenTick !== tickNo) known.delete(pid);
 
       if (fdsError !== null) report.failed('fds', fdsError);
       let loadOut: LoadAverage | null = null;
@@ -312,9 +314,6 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
       } else {
         for (const f of ['threads', 'load_average', 'running_tasks', 'uninterruptible_tasks']) report.failed(f, statError);
       }
-
-      candidates.sort((a, b) => (b.cores ?? -1) - (a.cores ?? -1) || b.rss_bytes - a.rss_bytes || a.pid - b.pid);
-      const top: TopProcess[] = candidates.slice(0, TOP_N);
 
       return {
         count: pids.length,
