@@ -1,5 +1,5 @@
 /**
- * `npm run bench:docker -- [runs]`: the release (dist/system-monitor/, from
+ * `npm run bench:docker -- [runs] [--release DIR]`: the release (dist/system-monitor/, from
  * `npm run build`) inside a musl-only container on the Docker engine: exec to
  * the first sample written to Valkey, and what the agent costs its container
  * 40 s after it starts at the default 5 s interval: its VmRSS, the memory
@@ -24,7 +24,9 @@ import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
 import { ensureStandIns } from './docker/stand-ins.js';
 
 const REPO = join(import.meta.dirname, '..');
-const RELEASE = join(REPO, 'dist/system-monitor');
+// `--release DIR` measures another build's release directory (an older one, to compare).
+const releaseAt = process.argv.indexOf('--release');
+const RELEASE = releaseAt === -1 ? join(REPO, 'dist/system-monitor') : (process.argv[releaseAt + 1] ?? '');
 const TARBALL = join(REPO, 'dist/system-monitor-linux-x64.tar.gz');
 const IMAGE = 'system-monitor-test/musl:latest';
 const NAME = 'smbench-musl';
@@ -49,7 +51,7 @@ function statusMb(pid: number, field: string): number {
 }
 
 async function main(): Promise<void> {
-  const runs = Number(process.argv[2] ?? 7);
+  const runs = Number(process.argv.slice(2).find((a, i, all) => /^\d+$/.test(a) && all[i - 1] !== '--release') ?? 7);
   if (!existsSync(join(RELEASE, 'system-monitor'))) throw new Error(`${RELEASE} is missing: run \`npm run build\` first`);
   await ensureStandIns();
   spawnSync('docker', ['rm', '-f', NAME]);

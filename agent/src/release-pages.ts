@@ -141,6 +141,25 @@ export async function openLibc(): Promise<Libc> {
 }
 
 /**
+ * Drops the release's files from the page cache again, without touching this
+ * process's mappings: run a few ticks after {@link releaseStartupPages}, it
+ * frees what came back into the cache in between and is no longer mapped
+ * (null where libc cannot be opened).
+ */
+export async function dropReleaseCache(home: string | null = releaseHome()): Promise<number | null> {
+  if (process.platform !== 'linux' || home === null) return null;
+  let libc: Libc;
+  try {
+    libc = await openLibc();
+  } catch {
+    return null;
+  }
+  let dropped = 0;
+  for (const f of releaseFiles(parseSmaps(readFileSync('/proc/self/smaps', 'utf8')), home)) if (dropFromPageCache(libc, f)) dropped++;
+  return dropped;
+}
+
+/**
  * Drops this process's clean file-backed pages (and gives glibc's free heap
  * back with malloc_trim), then the release's unmapped pages from the page
  * cache. Linux only; any failure is logged and ignored: the agent works the
