@@ -22,13 +22,14 @@
  * CPU of this process plus its waited-for children (it spawns `ps`, `df`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import si from 'systeminformation';
 import { METRICS_CHANNEL } from '../shared/src/keys.js';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
+import { threadsCpuNs } from './thread-cpu.js';
 
 const USER_HZ = 100;
 const REPO = process.cwd();
@@ -47,19 +48,6 @@ function selfCpuUs(): number {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const u = process.cpuUsage();
   return u.user + u.system + ((Number(f[13]) + Number(f[14])) / USER_HZ) * 1e6;
-}
-
-/** ns of CPU of every thread of `pid` (first field of schedstat). */
-function threadsCpuNs(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // A thread that ended between the listing and the read.
-    }
-  }
-  return ns;
 }
 
 function vmRssMb(pid: number): number {
