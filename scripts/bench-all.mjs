@@ -1,4 +1,4 @@
-// `npm run bench [agentSamples] [siRounds]`: every benchmark the issues ask
+// `npm run bench [agentTicks] [siRounds]`: every benchmark the issues ask
 // for, one after another (they would disturb each other's timings on a small
 // machine if run together): the dashboard, the agent against
 // systeminformation, the aggregator with 10,000 simulated containers, and the
@@ -10,14 +10,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
-const [agentSamples = '2000', siRounds = '30'] = process.argv.slice(2);
+const [agentTicks = '20', siRounds = '10'] = process.argv.slice(2);
 const tsx = join(repo, 'node_modules/.bin/tsx');
 const steps = [
   ['dashboard', tsx, ['scripts/bench-dashboard.ts']],
-  ['agent bundle build', process.execPath, ['scripts/build-bench.mjs']],
-  ['agent vs systeminformation', process.execPath, ['.bench/bench.mjs', agentSamples, siRounds]],
-  ['aggregator, 10,000 containers', tsx, ['scripts/bench-aggregator.ts', '10000', '40']],
   ['release build', process.execPath, ['scripts/build.mjs']],
+  ['agent bundle build', process.execPath, ['scripts/build-bench.mjs']],
+  ['agent tick in a cgroup of 1, 20 and 200 processes vs systeminformation', process.execPath, ['.bench/bench.mjs', agentTicks, siRounds]],
+  ['aggregator, 10,000 containers', tsx, ['scripts/bench-aggregator.ts', '10000', '40']],
   ['release (single binary)', tsx, ['scripts/bench-binary.ts']],
   ['release in a musl container (Docker engine)', tsx, ['scripts/bench-docker.ts']],
 ];

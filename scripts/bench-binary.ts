@@ -24,6 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { METRICS_CHANNEL } from '../shared/src/keys.js';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
+import { threadsCpuNs } from './thread-cpu.js';
 
 const REPO = join(import.meta.dirname, '..');
 const FIX = join(REPO, 'agent/test/fixtures/docker-v2');
@@ -58,17 +59,9 @@ function memory(pid: number): Memory {
   };
 }
 
-/** CPU seconds of every thread of the process, at nanosecond resolution (first field of schedstat). */
+/** CPU seconds of every thread of the process. */
 function cpuSeconds(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // A thread that ended between the listing and the read.
-    }
-  }
-  return ns / 1e9;
+  return threadsCpuNs(pid) / 1e9;
 }
 
 function execToExitMs(cmd: string, args: string[], runs: number): number {

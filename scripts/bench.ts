@@ -1,38 +1,40 @@
 /**
- * `npm run bench`: CPU cost of one agent sample (no GPU) on this machine,
- * against systeminformation's equivalent calls measured in the same run.
- * Reports medians and the ratio; results go in BENCHMARKS.md.
+ * `npm run bench:agent -- [seconds] [siRounds] [--sizes 1,20,200] [--bin FILE]...`:
+ * what one tick of the built agent costs inside a real cgroup holding 1, 20
+ * and 200 ordinary processes, against systeminformation's equivalent
+ * collection measured in the same run with the same processes present.
  *
- * CPU is counted for this process *and* its waited-for children
- * (/proc/self/stat cutime+cstime), because systeminformation spawns `df`,
- * `ps` and friends; leaving those out would flatter it.
+ * For each size a cgroup is made in every v1 hierarchy the agent reads (and
+ * the cgroup2 tree), filled with `sleep` processes that each hold three
+ * extra fds, and the release's agent (`dist/system-monitor/system-monitor`
+ * from `npm run build`; `--bin` names another build, and may be given more
+ * than once to measure builds alternately in one run) is started inside it
+ * at a 1 s interval, publishing to a local redis-server. After a warm-up
+ * (the start-up pages are released at the third tick) the CPU of every
+ * thread of the agent (`/proc/PID/task/TID/schedstat`, the kernel's own
+ * per-thread accounting in ns) is read at a published sample and again
+ * `seconds` samples later: whole tick, collection and publish together.
+ * `seq` in the samples counts the ticks, so a skipped tick cannot flatter
+ * the figure. VmRSS is read at the end.
+ *
+ * The peer: systeminformation's `currentLoad, mem, networkStats('*'),
+ * fsSize, processes, disksIO` (what it needs for the same fields), timed as
+ * CPU of this process plus its waited-for children (it spawns `ps`, `df`).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { availableParallelism } from 'node:os';
-import { pino } from 'pino';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import si from 'systeminformation';
-import { buildAgentEnv } from '../agent/src/agent-env.js';
-import { createCollectors } from '../agent/src/collectors/index.js';
-import { loadAgentConfig } from '../agent/src/config.js';
-import { readText } from '../agent/src/fsread/read-text.js';
-import { Sampler } from '../agent/src/sampler.js';
+import { METRICS_CHANNEL } from '../shared/src/keys.js';
+import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
+import { threadsCpuNs } from './thread-cpu.js';
 
 const USER_HZ = 100;
-
-function childCpuUs(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 16 and 17 (cutime, cstime) are at index 13 and 14 after the comm.
-  return ((Number(fields[13]) + Number(fields[14])) / USER_HZ) * 1e6;
-}
-
-/** This process's CPU, plus its children's for peers that spawn tools. */
-function cpuUs(children: boolean): number {
-  const u = process.cpuUsage();
-  return u.user + u.system + (children ? childCpuUs() : 0);
-}
+const REPO = process.cwd();
+const WARMUP_TICKS = 6;
+const EXTRA_FDS = 3;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -40,56 +42,56 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
 }
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0;
+/** CPU of this process and its waited-for children, µs. */
+function selfCpuUs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const u = process.cpuUsage();
+  return u.user + u.system + ((Number(f[13]) + Number(f[14])) / USER_HZ) * 1e6;
 }
 
-/**
- * Children's CPU is read from /proc/self/stat, which itself costs ~25 µs; it
- * is only counted for a peer that spawns processes (the agent spawns none),
- * so the agent's figure does not include the measuring.
- */
-async function measure(label: string, n: number, fn: () => Promise<unknown>, children = false): Promise<number[]> {
-  for (let i = 0; i < Math.min(20, n); i++) await fn();
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const c0 = cpuUs(children);
-    await fn();
-    out.push(cpuUs(children) - c0);
-  }
-  process.stderr.write(`${label}: ${n} runs\n`);
-  return out;
+function vmRssMb(pid: number): number {
+  const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+  return Number((kb / 1024).toFixed(1));
 }
 
-/**
- * A container-sized cgroup to measure: v1 hierarchies (and the cgroup2 tree)
- * holding three idle processes, like a small service. Needs root; without it
- * the agent's own cgroup is measured and the report says so.
- */
-function makeBenchCgroup(): { path: string; cleanup: () => void } | null {
-  const name = `sm-bench-${process.pid}`;
+interface BenchCgroup {
+  path: string;
+  dirs: string[];
+  procs: ChildProcess[];
+  cleanup: () => Promise<void>;
+}
+
+/** A cgroup (v1 hierarchies the agent reads, and cgroup2) holding `n` sleeping processes with a few fds each. */
+async function makeCgroup(name: string, n: number): Promise<BenchCgroup> {
   const roots = ['cpu', 'cpuacct', 'memory', 'blkio', 'pids', 'unified'].map((c) => `/sys/fs/cgroup/${c}`).filter((r) => existsSync(join(r, 'cgroup.procs')));
-  if (process.getuid?.() !== 0 || roots.length === 0) return null;
+  if (process.getuid?.() !== 0 || roots.length === 0) throw new Error('bench:agent makes cgroups: run it as root on a machine with cgroupfs mounted');
   const dirs = roots.map((r) => join(r, name));
   for (const d of dirs) mkdirSync(d);
-  const children = [0, 1, 2].map(() => {
-    const joins = dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join(' && ');
-    return spawn('sh', ['-c', `${joins} && exec sleep 600`], { stdio: 'ignore' });
-  });
+  const joins = dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join(' && ');
+  const fds = Array.from({ length: EXTRA_FDS }, (_, i) => `${i + 3}</dev/null`).join(' ');
+  const procs = Array.from({ length: n }, () => spawn('sh', ['-c', `${joins} && exec ${fds} && exec sleep 3600`], { stdio: 'ignore' }));
+  const first = dirs[0] ?? '';
+  const until = Date.now() + 10_000;
+  while (readFileSync(join(first, 'cgroup.procs'), 'utf8').split('\n').filter((l) => l !== '').length < n) {
+    if (Date.now() > until) throw new Error(`the ${n} bench processes did not join ${first}`);
+    await sleep(20);
+  }
   return {
     path: `/${name}`,
-    cleanup: () => {
-      for (const c of children) c.kill('SIGKILL');
-      const until = Date.now() + 5000;
-      for (const d of dirs.reverse()) {
+    dirs,
+    procs,
+    cleanup: async () => {
+      for (const p of procs) p.kill('SIGKILL');
+      const stop = Date.now() + 10_000;
+      for (const d of [...dirs].reverse()) {
         for (;;) {
           try {
             rmdirSync(d);
             break;
           } catch {
-            if (Date.now() > until) break;
-            spawnSync('sleep', ['0.05']);
+            if (Date.now() > stop) break;
+            await sleep(50);
           }
         }
       }
@@ -97,69 +99,173 @@ function makeBenchCgroup(): { path: string; cleanup: () => void } | null {
   };
 }
 
-async function main(): Promise<void> {
-  const samples = Number(process.argv[2] ?? 400);
-  const siRuns = Number(process.argv[3] ?? 40);
-  const bench = makeBenchCgroup();
+interface TickFigures {
+  bin: string;
+  processes_in_cgroup: number;
+  fds_in_cgroup: number | null;
+  ticks: number;
+  cpu_per_tick_us: number;
+  collect_ms_median: number;
+  processes_collector_ms_median: number;
+  vmrss_mb: number;
+}
+
+/** Samples of one container name as they are published. */
+function samplesOf(sub: Redis, name: string): { next: () => Promise<Record<string, unknown>> } {
+  const queue: Record<string, unknown>[] = [];
+  let wake: (() => void) | null = null;
+  sub.on('message', (_ch: string, msg: string) => {
+    const p = JSON.parse(msg) as Record<string, unknown>;
+    if (p.container_name !== name) return;
+    queue.push(p);
+    wake?.();
+  });
+  return {
+    next: async () => {
+      const until = Date.now() + 20_000;
+      while (queue.length === 0) {
+        if (Date.now() > until) throw new Error(`no sample from ${name} for 20 s`);
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 1000);
+        });
+      }
+      return queue.shift() ?? {};
+    },
+  };
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' ? v : NaN;
+}
+
+async function measureAgent(bin: string, cg: BenchCgroup, port: number, sub: Redis, seconds: number, tag: string): Promise<TickFigures> {
+  const name = `bench-${tag}`;
+  const samples = samplesOf(sub, name);
+  const joins = cg.dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join(' && ');
+  const agent = spawn('sh', ['-c', `${joins} && exec "$0"`, bin], {
+    stdio: 'ignore',
+    env: { PATH: '/usr/bin:/bin', CONTAINER_NAME: name, INTERVAL_SECONDS: '1', VALKEY_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: 'warn' },
+  });
   try {
-    if (bench !== null) await new Promise((r) => setTimeout(r, 300));
-    await run(samples, siRuns, bench?.path);
+    const pid = agent.pid ?? 0;
+    for (let i = 0; i < WARMUP_TICKS; i++) await samples.next();
+    const first = await samples.next();
+    const cpu0 = threadsCpuNs(pid);
+    const collect: number[] = [];
+    const proc: number[] = [];
+    let last = first;
+    for (let i = 0; i < seconds; i++) {
+      last = await samples.next();
+      const a = last.agent as { collect_ms?: number; collectors?: Record<string, { ms?: number }> } | undefined;
+      collect.push(num(a?.collect_ms));
+      proc.push(num(a?.collectors?.processes?.ms));
+    }
+    const cpu1 = threadsCpuNs(pid);
+    const ticks = num(last.seq) - num(first.seq);
+    return {
+      bin,
+      processes_in_cgroup: num(last.process_count),
+      fds_in_cgroup: typeof last.file_descriptors === 'number' ? last.file_descriptors : null,
+      ticks,
+      cpu_per_tick_us: Math.round((cpu1 - cpu0) / 1e3 / ticks),
+      collect_ms_median: Number(median(collect).toFixed(3)),
+      processes_collector_ms_median: Number(median(proc).toFixed(3)),
+      vmrss_mb: vmRssMb(pid),
+    };
   } finally {
-    bench?.cleanup();
+    agent.kill('SIGKILL');
+    await new Promise((r) => agent.once('exit', r));
   }
 }
 
-async function run(samples: number, siRuns: number, cgroupPath: string | undefined): Promise<void> {
-  const config = loadAgentConfig({ logLevel: 'silent', cgroupPath }, { ...process.env, CONTAINER_NAME: 'bench' });
-  const env = buildAgentEnv(config);
-  const sampler = new Sampler(env, createCollectors(env), { containerName: 'bench', version: 'bench', log: pino({ level: 'silent' }) });
+async function measureSystemInformation(rounds: number): Promise<number> {
+  const call = (): Promise<unknown> => Promise.all([si.currentLoad(), si.mem(), si.networkStats('*'), si.fsSize(), si.processes(), si.disksIO()]);
+  await call();
+  const xs: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const c0 = selfCpuUs();
+    await call();
+    xs.push(selfCpuUs() - c0);
+  }
+  return Math.round(median(xs));
+}
 
-  const perCollector = new Map<string, number[]>();
-  const agent = await measure('agent sample', samples, async () => {
-    const p = await sampler.sample();
-    for (const [k, v] of Object.entries(p.agent.collectors)) perCollector.set(k, [...(perCollector.get(k) ?? []), v.ms * 1000]);
-  });
-  const last = await sampler.sample();
+function parseArgs(argv: string[]): { seconds: number; siRounds: number; sizes: number[]; bins: string[] } {
+  const bins: string[] = [];
+  const plain: string[] = [];
+  let sizes = [1, 20, 200];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    if (a === '--bin') bins.push(argv[++i] ?? '');
+    else if (a === '--sizes') sizes = (argv[++i] ?? '').split(',').map(Number);
+    else plain.push(a);
+  }
+  if (bins.length === 0) bins.push(join(REPO, 'dist/system-monitor/system-monitor'));
+  for (const b of bins) if (!existsSync(b)) throw new Error(`${b} is missing: run \`npm run build\` first`);
+  return { seconds: Number(plain[0] ?? 20), siRounds: Number(plain[1] ?? 10), sizes, bins };
+}
 
-  // The files a sample reads on this host, read alone: the floor any agent pays.
-  const files = [
-    ...Object.values(last.cgroup.paths).flatMap((d) => ['cpu.stat', 'memory.stat', 'cgroup.procs'].map((f) => `${d}/${f}`)),
-    '/proc/net/dev',
-    '/proc/loadavg',
-    '/proc/uptime',
-    '/proc/self/stat',
-  ].filter((f) => {
-    try {
-      readText(f);
-      return true;
-    } catch {
-      return false;
+async function main(): Promise<void> {
+  const { seconds, siRounds, sizes, bins } = parseArgs(process.argv.slice(2));
+  const server = new RedisServer(await freePort());
+  await server.start();
+  const sub = new Redis({ port: server.port, host: '127.0.0.1' });
+  await sub.subscribe(METRICS_CHANNEL);
+  const rows: (TickFigures & { size: number; systeminformation_cpu_us: number })[] = [];
+  try {
+    for (const size of sizes) {
+      const cg = await makeCgroup(`sm-bench-${process.pid}-${size}`, size);
+      try {
+        const siUs = await measureSystemInformation(siRounds);
+        for (const [i, bin] of bins.entries()) {
+          process.stderr.write(`size ${size}, ${bin}\n`);
+          rows.push({ size, ...(await measureAgent(bin, cg, server.port, sub, seconds, `${size}-${i}`)), systeminformation_cpu_us: siUs });
+        }
+      } finally {
+        await cg.cleanup();
+      }
     }
-  });
-  const raw = await measure('raw reads', samples, () => {
-    for (const f of files) readText(f);
-    return Promise.resolve();
-  });
+  } finally {
+    sub.disconnect();
+    await server.stop();
+  }
 
-  const sys = await measure('systeminformation', siRuns, () =>
-    Promise.all([si.currentLoad(), si.mem(), si.networkStats('*'), si.fsSize(), si.processes(), si.disksIO()]),
-    true,
+  const byBin = bins.map((bin) => {
+    const mine = rows.filter((r) => r.bin === bin);
+    const at = (n: number): (typeof rows)[number] | undefined => mine.find((r) => r.size === n);
+    const small = at(20);
+    const big = at(200);
+    const perProcess = small !== undefined && big !== undefined ? Number(((big.cpu_per_tick_us - small.cpu_per_tick_us) / (big.size - small.size)).toFixed(1)) : null;
+    return {
+      bin,
+      sizes: mine.map((r) => ({
+        ordinary_processes: r.size,
+        processes_counted: r.processes_in_cgroup,
+        fds_counted: r.fds_in_cgroup,
+        ticks: r.ticks,
+        cpu_per_tick_us: r.cpu_per_tick_us,
+        collect_ms_median: r.collect_ms_median,
+        processes_collector_ms_median: r.processes_collector_ms_median,
+        vmrss_mb: r.vmrss_mb,
+        systeminformation_cpu_us: r.systeminformation_cpu_us,
+        ratio_systeminformation_over_whole_tick: Number((r.systeminformation_cpu_us / r.cpu_per_tick_us).toFixed(1)),
+      })),
+      extra_us_per_process_20_to_200: perProcess,
+    };
+  });
+  process.stdout.write(
+    `${JSON.stringify(
+      {
+        machine: { node: process.version, load_average: readFileSync('/proc/loadavg', 'utf8').trim() },
+        method: `agent at INTERVAL_SECONDS=1 in a cgroup with N sleeping processes (${EXTRA_FDS} extra fds each); CPU of all its threads over ${seconds} published ticks after ${WARMUP_TICKS} warm-up ticks; systeminformation median of ${siRounds} rounds with children`,
+        results: byBin,
+        targets: '<= 1000 us per tick at 20 processes; <= 15 us per extra process; VmRSS <= 48 MB; systeminformation >= 10x',
+      },
+      null,
+      2,
+    )}\n`,
   );
-
-  const a = median(agent);
-  const s = median(sys);
-  const report = {
-    machine: { cpus: availableParallelism(), node: process.version, cgroup_mode: env.cgroup.mode },
-    measured_cgroup: cgroupPath ?? "the agent's own cgroup (not root: no test cgroup made)",
-    agent_sample_cpu_us: { median: a, p90: pct(agent, 90), runs: samples, processes: last.process_count },
-    agent_collector_wall_us_median: Object.fromEntries([...perCollector].map(([k, v]) => [k, Math.round(median(v))])),
-    raw_file_reads_cpu_us: { median: median(raw), files: files.length },
-    systeminformation_cpu_us: { median: s, p90: pct(sys, 90), runs: siRuns },
-    ratio_systeminformation_over_agent: s / a,
-    target: 'agent median <= 500 us CPU; ratio >= 10',
-    pass: a <= 500 && s / a >= 10,
-  };
-  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 }
 
 main().catch((err: unknown) => {

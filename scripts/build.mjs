@@ -16,9 +16,10 @@
 //
 // and the same directory as dist/system-monitor-linux-x64.tar.gz.
 //
-// Usage: node scripts/build.mjs [--no-sea] [--no-tarball] [--out DIR]
+// Usage: node scripts/build.mjs [--no-sea] [--no-tarball] [--out DIR] [--no-lite-mode]
 // (--out writes somewhere other than dist/, so a test can build without
-// racing another test that reads dist/).
+// racing another test that reads dist/; --no-lite-mode builds the binary
+// without V8's lite mode, to measure the trade-off described below).
 // Prints the sizes and the start-up time (exec to --version exit).
 import { spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -38,7 +39,7 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
  * of the running agent no dearer. The snapshot is made under the same flags:
  * V8 refuses one made under others.
  */
-const SEA_EXEC_ARGV = ['--lite-mode'];
+const SEA_EXEC_ARGV = process.argv.includes('--no-lite-mode') ? [] : ['--lite-mode'];
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outFlag = process.argv.indexOf('--out');

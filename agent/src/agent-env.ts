@@ -14,5 +14,6 @@ export function buildAgentEnv(config: AgentConfig, overrides: { intervalMs?: num
     minRateDeltaNs: BigInt(Math.round(intervalMs * 1e6 * 0.5)),
     diskPaths: config.diskPaths,
     clock: monoNs,
+    loadTaskReads: config.loadTaskReads,
   };
 }

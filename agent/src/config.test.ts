@@ -42,6 +42,14 @@ describe('loadAgentConfig', () => {
     assert.equal(c.gpuDeadlineMs, 750);
   });
 
+  it('LOAD_TASK_READS: 4096 by default, 0 allowed (main threads only), a negative or fractional value refused', () => {
+    assert.equal(loadAgentConfig({}, {}).loadTaskReads, 4096);
+    assert.equal(loadAgentConfig({}, { LOAD_TASK_READS: '0' }).loadTaskReads, 0);
+    assert.equal(loadAgentConfig({ loadTaskReads: '100' }, { LOAD_TASK_READS: '0' }).loadTaskReads, 100);
+    assert.throws(() => loadAgentConfig({}, { LOAD_TASK_READS: '-1' }), /LOAD_TASK_READS/);
+    assert.throws(() => loadAgentConfig({}, { LOAD_TASK_READS: '1.5' }), /LOAD_TASK_READS/);
+  });
+
   it('flags win over env vars', () => {
     const c = loadAgentConfig({ interval: '10', containerName: 'a' }, { INTERVAL_SECONDS: '2', CONTAINER_NAME: 'b' });
     assert.equal(c.intervalMs, 10000);

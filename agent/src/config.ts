@@ -4,6 +4,7 @@ import { containerNameSchema } from '../../shared/src/container-name.js';
 import { absolutePath, ConfigError, fromFlagOrEnv, numberText, parseSetting, wholeNumber } from '../../shared/src/config.js';
 import { logLevels } from '../../shared/src/log.js';
 import { DEFAULT_CGROUP_ROOT } from './cgroup/locate.js';
+import { MAX_TASKS_PER_TICK } from './collectors/processes.js';
 
 /** Flags shared by every agent command (commander fills these). */
 export interface AgentFlags {
@@ -21,6 +22,7 @@ export interface AgentFlags {
   nvmlLibraryPath?: string;
   hostProc?: string;
   gpuDeadlineMs?: string;
+  loadTaskReads?: string;
 }
 
 export interface AgentConfig {
@@ -48,6 +50,8 @@ export interface AgentConfig {
   hostProc: string | null;
   /** Deadline of each GPU collection; a worker that misses it is killed. */
   gpuDeadlineMs: number;
+  /** Per-thread stat reads per tick for the container load average (0: main threads only). */
+  loadTaskReads: number;
 }
 
 /** Default GPU deadline: 2 s, or 40 % of a short interval, so a hung GPU never delays a sample past its tick. */
@@ -99,6 +103,7 @@ export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = proc
   const nvmlIn = pick(flags.nvmlLibraryPath, '--nvml-library-path', 'NVML_LIBRARY_PATH');
   const hostProcIn = pick(flags.hostProc, '--host-proc', 'HOST_PROC');
   const deadlineIn = pick(flags.gpuDeadlineMs, '--gpu-deadline-ms', 'GPU_DEADLINE_MS');
+  const taskReadsIn = pick(flags.loadTaskReads, '--load-task-reads', 'LOAD_TASK_READS');
   const gpuDeadlineMs = deadlineIn
     ? parseSetting(numberText(50, Math.max(50, intervalMs - 1)), deadlineIn.raw, `${deadlineIn.label} (must stay under the ${intervalMs} ms interval)`)
     : defaultGpuDeadlineMs(intervalMs);
@@ -118,6 +123,7 @@ export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = proc
     nvmlLibraryPath: nvmlIn ? parseSetting(absolutePath, nvmlIn.raw, nvmlIn.label) : null,
     hostProc: hostProcIn ? parseSetting(absolutePath, hostProcIn.raw, hostProcIn.label) : null,
     gpuDeadlineMs: Math.round(gpuDeadlineMs),
+    loadTaskReads: taskReadsIn ? parseSetting(wholeNumber(0, 1_000_000), taskReadsIn.raw, taskReadsIn.label) : MAX_TASKS_PER_TICK,
     logLevel: levelIn ? parseSetting(z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` }), levelIn.raw.toLowerCase(), levelIn.label) : 'info',
   };
 }

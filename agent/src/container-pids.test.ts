@@ -18,6 +18,18 @@ describe('container PIDs', () => {
     }
   });
 
+  it('counts a pid listed twice once: twice in one cgroup.procs, or in two cgroups of the subtree', () => {
+    const t = makeTree({
+      'cg/cgroup.procs': '7\n12\n7\n',
+      'cg/init/cgroup.procs': '12\n30\n',
+    });
+    try {
+      assert.deepEqual(readCgroupPids(t.path('cg')).sort((a, b) => a - b), [7, 12, 30]);
+    } finally {
+      t.remove();
+    }
+  });
+
   it('uses /proc only when NSpid shows a PID namespace of our own', () => {
     const t = makeTree({
       'own/self/status': 'Name:\tnode\nNSpid:\t4242\t17\n',

@@ -29,21 +29,25 @@ export function inOwnPidNamespace(procRoot: string): boolean {
 /**
  * PIDs of every process in the cgroup and its descendants (Docker puts
  * processes in a child such as `/init` when it needs the namespace root to
- * have no processes of its own). PIDs are as seen from our PID namespace;
- * tasks outside it read as 0 and are dropped.
+ * have no processes of its own), each once. PIDs are as seen from our PID
+ * namespace; tasks outside it read as 0 and are dropped. The kernel does not
+ * promise a pid once: cgroup v1's `cgroup.procs` is built from the tasks'
+ * thread-group ids "not guaranteed to be sorted or free of duplicates", and
+ * a process moving between two cgroups of the subtree while we walk it can
+ * show up in both.
  */
 export function readCgroupPids(dir: string): number[] {
-  const pids: number[] = [];
+  const pids = new Set<number>();
   collect(dir, pids);
-  return pids;
+  return [...pids];
 }
 
-function collect(dir: string, out: number[]): void {
+function collect(dir: string, out: Set<number>): void {
   const text = readText(join(dir, 'cgroup.procs'));
   for (const line of text.split('\n')) {
     if (line === '') continue;
     const pid = Number(line);
-    if (Number.isInteger(pid) && pid > 0) out.push(pid);
+    if (Number.isInteger(pid) && pid > 0) out.add(pid);
   }
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     if (entry.isDirectory()) collect(join(dir, entry.name), out);

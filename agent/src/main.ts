@@ -28,7 +28,8 @@ function addCommonOptions(cmd: Command): Command {
     .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent [env LOG_LEVEL, default info]'))
     .addOption(new Option('--nvml-library-path <file>', 'load this libnvidia-ml.so.1 instead of searching [env NVML_LIBRARY_PATH]'))
     .addOption(new Option('--host-proc <dir>', "the host's /proc mounted here, to map GPU process PIDs [env HOST_PROC]"))
-    .addOption(new Option('--gpu-deadline-ms <ms>', 'deadline of each GPU collection [env GPU_DEADLINE_MS, default min(2000, 40% of the interval)]'));
+    .addOption(new Option('--gpu-deadline-ms <ms>', 'deadline of each GPU collection [env GPU_DEADLINE_MS, default min(2000, 40% of the interval)]'))
+    .addOption(new Option('--load-task-reads <n>', "per-thread state reads per tick for the container's load average; 0 counts each process by its main thread [env LOAD_TASK_READS, default 4096]"));
 }
 
 function fail(message: string): never {

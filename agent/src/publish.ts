@@ -62,9 +62,11 @@ export class Publisher {
   private finalSent = false;
   /** Settles when the first connection attempt has succeeded or failed. */
   private firstAttempt: Promise<void> | null = null;
+  private readonly deadline: Deadline;
 
   constructor(private readonly opts: PublisherOptions) {
     this.now = opts.now ?? Date.now;
+    this.deadline = new Deadline(opts.commandTimeoutMs);
     this.client = new Redis({
       ...ioredisOptions(opts.valkey),
       lazyConnect: true,
@@ -74,7 +76,10 @@ export class Publisher {
       // after newer data, and samples counted as skipped would be stored twice).
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
-      commandTimeout: opts.commandTimeoutMs,
+      // No per-command timeout: ioredis would arm a timer for each of the
+      // tick's four commands (~170 µs of CPU per tick under lite mode,
+      // measured by scripts/bench-publish.ts); the pipeline has one deadline
+      // of its own in write().
       connectTimeout: Math.max(1000, opts.commandTimeoutMs),
       keepAlive: 10_000,
       autoResubscribe: false,
@@ -175,7 +180,7 @@ export class Publisher {
     }
     let results: [Error | null, unknown][] | null;
     try {
-      results = await p.exec();
+      results = await this.deadline.race(p.exec());
     } catch (err) {
       return this.failed(err, events);
     }
@@ -246,10 +251,47 @@ export class Publisher {
   /** Closes the connection: QUIT when it answers quickly, else drop it. */
   async close(timeoutMs = 300): Promise<void> {
     this.closed = true;
+    this.deadline.stop();
     if (this.client.status === 'ready') {
       await Promise.race([this.client.quit().catch(() => undefined), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     }
     this.client.disconnect(false);
+  }
+}
+
+/**
+ * One deadline at a time, on one timer made once and re-armed with
+ * `refresh()` for each write: making and clearing a timer per write (or
+ * ioredis' per-command timers) costs more CPU than the write's own
+ * bookkeeping under lite mode (scripts/bench-publish.ts).
+ */
+class Deadline {
+  private reject: ((err: Error) => void) | null = null;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(ms: number) {
+    this.timer = setTimeout(() => {
+      this.reject?.(new Error(`Command timed out after ${ms} ms`));
+      this.reject = null;
+    }, ms);
+    this.timer.unref();
+  }
+
+  /** `p`, or a "Command timed out" error (classified as a timeout, like ioredis' own) after the deadline. */
+  async race<T>(p: Promise<T>): Promise<T> {
+    const expired = new Promise<never>((_, reject) => {
+      this.reject = reject;
+    });
+    this.timer.refresh();
+    try {
+      return await Promise.race([p, expired]);
+    } finally {
+      this.reject = null;
+    }
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
   }
 }
 

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import { droppable, parseSmaps, releaseStartupPages } from './release-pages.js';
+import { dropFromPageCache, droppable, openLibc, parseSmaps, releaseFiles, releaseStartupPages } from './release-pages.js';
 
 /** Four mappings as the kernel prints them: .text, RELRO (written, then read-only), .data, a heap. */
 const SMAPS = `00400000-0082f000 r-xp 00000000 fe:00 5341663                            /opt/system-monitor
@@ -52,6 +54,48 @@ describe('parseSmaps / droppable', () => {
       droppable(parseSmaps(SMAPS)).map((m) => m.path),
       ['/opt/system-monitor', '/usr/lib/x86_64-linux-gnu/libc.so.6'],
     );
+  });
+});
+
+describe('releaseFiles', () => {
+  it('lists the release directory\'s own mapped files once each, nothing of the image and nothing without a release', () => {
+    const maps = parseSmaps(`00400000-00401000 r--p 00000000 fe:00 1 /opt/sm/libexec/system-monitor-node
+00401000-00402000 r-xp 00001000 fe:00 1 /opt/sm/libexec/system-monitor-node
+7f0000000000-7f0000001000 r-xp 00000000 fe:00 2 /opt/sm/lib/libc.so.6
+7f0000002000-7f0000003000 r--p 00000000 fe:00 3 /usr/lib/locale/C.utf8/LC_CTYPE
+7f0000004000-7f0000005000 r--p 00000000 fe:00 4 /opt/smx/lib/other.so
+`);
+    assert.deepEqual(releaseFiles(maps, '/opt/sm'), ['/opt/sm/libexec/system-monitor-node', '/opt/sm/lib/libc.so.6']);
+    assert.deepEqual(releaseFiles(maps, null), []);
+  });
+});
+
+/** Resident pages of a file in the page cache, as the kernel reports them (util-linux fincore). */
+function cachedPages(file: string): number {
+  const r = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'PAGES', file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`fincore failed (util-linux): ${r.stderr}`);
+  return Number(r.stdout.trim());
+}
+
+describe('dropFromPageCache', { skip: process.platform !== 'linux' }, () => {
+  it('frees a file\'s cached pages that no process maps', async () => {
+    // Beside the repo, on a disk filesystem (tmpfs pages cannot leave the cache).
+    const cache = join(import.meta.dirname, '../../.cache');
+    mkdirSync(cache, { recursive: true });
+    const dir = mkdtempSync(join(cache, 'test-fadvise-'));
+    try {
+      const file = join(dir, 'data');
+      writeFileSync(file, Buffer.alloc(4 * 1024 * 1024, 7));
+      spawnSync('sync', [file]);
+      readFileSync(file);
+      const before = cachedPages(file);
+      assert.ok(before >= 1000, `a 4 MiB file just written and read is cached (${before} pages)`);
+      assert.equal(dropFromPageCache(await openLibc(), file), true);
+      assert.equal(cachedPages(file), 0);
+      assert.equal(dropFromPageCache(await openLibc(), join(dir, 'missing')), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

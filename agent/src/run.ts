@@ -6,7 +6,7 @@ import { createGpuSource } from './collectors/gpu.js';
 import { createCollectors } from './collectors/index.js';
 import type { AgentConfig } from './config.js';
 import { Publisher } from './publish.js';
-import { releaseStartupPages } from './release-pages.js';
+import { dropReleaseCache, releaseStartupPages } from './release-pages.js';
 import { Sampler } from './sampler.js';
 import { DeadlineTicker } from './ticker.js';
 
@@ -68,6 +68,7 @@ export async function runAgent(config: AgentConfig, valkey: ValkeyConfig, log: L
       ticks++;
       if (ticks === 1) gpu.start();
       if (ticks === RELEASE_PAGES_AFTER_TICKS) await releaseStartupPages(log);
+      if (ticks === RELEASE_PAGES_AFTER_TICKS + 3) await dropReleaseCache();
     },
     onSkip: (n) => {
       sampler.skippedTicks += n;

@@ -13,7 +13,7 @@ import { fixedTick } from '../../test/helpers/tick.js';
 import { testEnv } from '../../test/helpers/env.js';
 import { makeTree, type TempTree } from '../../test/helpers/tree.js';
 import type { AgentEnv } from './types.js';
-import { classifyPidError, createProcessesCollector, decayLoad, fdCountFromStat, systemPageSize } from './processes.js';
+import { classifyPidError, countFds, createProcessesCollector, decayLoad, fdCountMethod, kernelAtLeast, systemPageSize } from './processes.js';
 
 const SECOND = 1_000_000_000n;
 const PAGE = 4096;
@@ -150,6 +150,43 @@ describe('processes collector', () => {
     advance(5n * SECOND);
     const fourth = c.collect(fixedTick({ pids: [1, 2, 3, 4, 5, 6, 7] }), new RecordingReport());
     assert.equal(fourth.top.find((p) => p.pid === 2)?.cores ?? null, null);
+  });
+
+  it('a recycled pid is a new process: its own name, no rate against the old one, then a rate from its own baseline', () => {
+    const { env, advance, put } = setup();
+    put(40, { comm: 'old', utime: 1000, start: 300 }, 1);
+    const c = createProcessesCollector(env, { pageSize: PAGE });
+    c.collect(fixedTick({ pids: [40] }), new RecordingReport());
+    // The old process exits and the kernel hands pid 40 to a new one (later start time, fewer CPU ticks).
+    put(40, { comm: 'new', utime: 10, start: 4000 }, 1);
+    advance(5n * SECOND);
+    const recycled = c.collect(fixedTick({ pids: [40] }), new RecordingReport());
+    assert.deepEqual(recycled.top.map((p) => [p.name, p.cores]), [['new', null]]);
+    put(40, { comm: 'new', utime: 10 + 250, start: 4000 }, 1);
+    advance(5n * SECOND);
+    const next = c.collect(fixedTick({ pids: [40] }), new RecordingReport());
+    assert.deepEqual(next.top.map((p) => [p.name, p.cores]), [['new', 250 / 5 / 100]]);
+  });
+
+  it('exec keeps pid and start time: the same process, under its new name', () => {
+    const { env, advance, put } = setup();
+    put(41, { comm: 'sh', utime: 100, start: 300 }, 1);
+    const c = createProcessesCollector(env, { pageSize: PAGE });
+    c.collect(fixedTick({ pids: [41] }), new RecordingReport());
+    put(41, { comm: 'sleep', utime: 150, start: 300 }, 1);
+    advance(5n * SECOND);
+    const b = c.collect(fixedTick({ pids: [41] }), new RecordingReport());
+    assert.deepEqual(b.top.map((p) => [p.name, p.cores]), [['sleep', 50 / 5 / 100]]);
+  });
+
+  it('with no task reads allowed (LOAD_TASK_READS=0) each process counts by its main thread', () => {
+    const { env, put, tree } = setup();
+    put(50, { comm: 'multi', state: 'S', threads: 3 }, 1);
+    for (const [tid, state] of [[50, 'S'], [51, 'R'], [52, 'R']] as const) tree.write(`proc/50/task/${tid}/stat`, stat(tid, { comm: 'multi', state }));
+    const all = createProcessesCollector(env, { pageSize: PAGE }).collect(fixedTick({ pids: [50] }), new RecordingReport());
+    assert.equal(all.running_tasks, 2, 'two of its threads run');
+    const none = createProcessesCollector(env, { pageSize: PAGE, maxTasksPerTick: 0 }).collect(fixedTick({ pids: [50] }), new RecordingReport());
+    assert.equal(none.running_tasks, 0, 'its main thread sleeps');
   });
 
   it('running and uninterruptible tasks, per thread for multi-threaded processes', () => {
@@ -304,13 +341,52 @@ describe('classifyPidError', () => {
   });
 });
 
-describe('fdCountFromStat', () => {
-  it('only on procfs whose fd directories report a size (Linux >= 6.2)', () => {
-    const [major = 0, minor = 0] = (/^(\d+)\.(\d+)/.exec(readFileSync('/proc/sys/kernel/osrelease', 'utf8')) ?? []).slice(1).map(Number);
-    assert.equal(fdCountFromStat('/proc'), major > 6 || (major === 6 && minor >= 2), `kernel ${major}.${minor}`);
+describe('fd counting', () => {
+  const osrelease = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+
+  it('kernelAtLeast compares major.minor of a release string', () => {
+    assert.equal(kernelAtLeast('6.2.0', 6, 2), true);
+    assert.equal(kernelAtLeast('6.18.0-1-amd64', 6, 2), true);
+    assert.equal(kernelAtLeast('7.0', 6, 2), true);
+    assert.equal(kernelAtLeast('6.1.120-cloud', 6, 2), false);
+    assert.equal(kernelAtLeast('5.15.0', 6, 2), false);
+    assert.equal(kernelAtLeast('garbage', 6, 2), false);
+  });
+
+  it('stat on procfs of a kernel >= 6.2, listing on an older kernel or a fixture tree', () => {
+    assert.equal(fdCountMethod('/proc'), kernelAtLeast(osrelease, 6, 2) ? 'stat' : 'list', `kernel ${osrelease}`);
+    assert.equal(fdCountMethod('/proc', '6.1.0'), 'list', 'a 6.1 kernel reports 0 as the size: list');
+    assert.equal(fdCountMethod('/proc', '5.10.0-28-amd64'), 'list');
     const tree = makeTree({ 'proc/self/fd/0': '' });
     trees.push(tree);
-    assert.equal(fdCountFromStat(tree.path('proc')), false, 'a fixture tree is listed, its directory size means nothing');
+    assert.equal(fdCountMethod(tree.path('proc'), '6.18.0'), 'list', 'a fixture tree is listed, its directory size means nothing');
+  });
+
+  it('both methods give the kernel\'s own count for a real process with a known number of open files', async () => {
+    // The child opens 7 more files than the 3 standard ones; the count is checked against its fd table listed here.
+    const child = spawn('sh', ['-c', 'exec 3</dev/null 4</dev/null 5</dev/null 6</dev/null 7</dev/null 8</dev/null 9</dev/null; exec sleep 30'], { stdio: 'ignore' });
+    try {
+      await once(child, 'spawn');
+      const pid = child.pid ?? 0;
+      let settled = 0;
+      for (let i = 0; i < 300 && settled < 2; i++) {
+        settled = readFileSync(`/proc/${pid}/stat`, 'utf8').includes('(sleep) S ') ? settled + 1 : 0;
+        await delay(10);
+      }
+      // The kernel's fd table, listed here: stdin, stdout, stderr, fds 3-9, and whatever the test runner leaves inheritable.
+      const listed = readdirSync(`/proc/${pid}/fd`).length;
+      assert.ok(listed >= 10, `listed ${listed}`);
+      assert.equal(countFds(`/proc/${pid}/fd`, 'list'), listed);
+      if (kernelAtLeast(osrelease, 6, 2)) assert.equal(countFds(`/proc/${pid}/fd`, 'stat'), listed);
+      for (const method of ['stat', 'list'] as const) {
+        if (method === 'stat' && !kernelAtLeast(osrelease, 6, 2)) continue;
+        const env: AgentEnv = { ...setup().env, procRoot: '/proc' };
+        const b = createProcessesCollector(env, { fdCount: method }).collect(fixedTick({ pids: [pid] }), new RecordingReport());
+        assert.equal(b.fds, listed, `fds by ${method}`);
+      }
+    } finally {
+      child.kill();
+    }
   });
 });
 

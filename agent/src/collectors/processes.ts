@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync, readlinkSync, statfsSync, statSync } from 'node:fs';
-import { endianness } from 'node:os';
+import { endianness, release } from 'node:os';
 import { join } from '../fsread/join.js';
 import type { LoadAverage, ProcessesBlock, TopProcess } from '../../../shared/src/payload.js';
-import { FileReadError, readText } from '../fsread/read-text.js';
+import { FileReadError, readTextFresh } from '../fsread/read-text.js';
 import { parseAuxvPageSize, parsePidStat, parseStatState, USER_HZ, type PidStat } from '../procfs/parse-pid-stat.js';
-import { CounterRates } from '../rate.js';
+import { CounterRate } from '../rate.js';
 import type { AgentEnv, Collector, CollectorReport, Tick } from './types.js';
 
 /** Processes listed in `top`. */
@@ -83,34 +83,89 @@ function ownPid(procRoot: string): number | null {
 /** `statfs(2)` f_type of procfs. */
 const PROC_SUPER_MAGIC = 0x9fa0;
 
+/** How a process's open files are counted: `stat` of its fd directory, or listing it. */
+export type FdCountMethod = 'stat' | 'list';
+
+/** True when a kernel release string (`uname -r`, `6.18.0-1-amd64`) is at least major.minor. */
+export function kernelAtLeast(kernelRelease: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(kernelRelease);
+  if (m === null) return false;
+  const [maj, min] = [Number(m[1]), Number(m[2])];
+  return maj > major || (maj === major && min >= minor);
+}
+
 /**
  * Since Linux 6.2, `stat()` of `/proc/<pid>/fd` reports the number of open
- * fds as the directory's size: one stat (~5 µs) instead of listing every fd
- * (~40 µs for 50 fds, more for servers with thousands of sockets). Older
- * kernels report 0, so support is probed once on our own fd table, which is
- * never empty; a tree that is not procfs (test fixtures) is always listed.
+ * fds as the directory's size (the kernel counts the set bits of the fd
+ * table): one stat instead of listing every fd (which costs more with every
+ * fd a process holds: servers with thousands of sockets). Older kernels
+ * report 0 there, so the stat is used only on procfs of a 6.2+ kernel whose
+ * size for our own (never empty) fd table is not 0; a tree that is not procfs
+ * (test fixtures) is always listed.
  */
-export function fdCountFromStat(procRoot: string): boolean {
+export function fdCountMethod(procRoot: string, kernelRelease: string = release()): FdCountMethod {
+  if (!kernelAtLeast(kernelRelease, 6, 2)) return 'list';
   try {
-    return statfsSync(procRoot).type === PROC_SUPER_MAGIC && statSync(join(procRoot, 'self', 'fd')).size > 0;
+    return statfsSync(procRoot).type === PROC_SUPER_MAGIC && statSync(join(procRoot, 'self', 'fd')).size > 0 ? 'stat' : 'list';
   } catch {
-    return false;
+    return 'list';
   }
 }
 
-interface Candidate {
-  pid: number;
-  name: string;
-  cores: number | null;
-  rss_bytes: number;
-  threads: number;
+/** Open fds of the process whose fd directory is `dir`. */
+export function countFds(dir: string, method: FdCountMethod): number {
+  return method === 'stat' ? statSync(dir).size : readdirSync(dir).length;
+}
+
+/**
+ * What the collector keeps per pid while the process lives: the paths of its
+ * files (made once, not joined every tick), its start time (with the pid,
+ * its identity: a pid the kernel hands out again has another start time and
+ * is a new process, with a new CPU baseline) and that baseline. Its name is
+ * not kept: `exec` keeps the pid and start time but changes the name, and
+ * the name comes with the stat line read each tick for the CPU times anyway.
+ */
+interface KnownProcess {
+  statPath: string;
+  fdPath: string;
+  taskPath: string;
+  starttime: number;
+  cpu: CounterRate;
+  /** The last tick that listed it; older entries are dropped. */
+  seenTick: number;
+}
+
+/** Orders `top`: most cores first (no rate yet last), then rss, then pid. */
+function compareTop(a: TopProcess, b: TopProcess): number {
+  return (b.cores ?? -1) - (a.cores ?? -1) || b.rss_bytes - a.rss_bytes || a.pid - b.pid;
+}
+
+/** Puts `p` into `top` (sorted, at most `n` long) if it belongs there: n comparisons at most, no sort of every process. */
+function offerTop(top: TopProcess[], p: TopProcess, n: number): void {
+  if (top.length === n) {
+    const last = top[n - 1];
+    if (last !== undefined && compareTop(p, last) >= 0) return;
+    top.pop();
+  }
+  let i = top.length;
+  while (i > 0) {
+    const prev = top[i - 1];
+    if (prev === undefined || compareTop(prev, p) <= 0) break;
+    i--;
+  }
+  top.splice(i, 0, p);
 }
 
 export interface ProcessesOptions {
   /** Bytes per page for `rss` (tests pin it; default {@link systemPageSize}). */
   pageSize?: number;
-  /** Per-thread stat reads per tick (default {@link MAX_TASKS_PER_TICK}). */
+  /**
+   * Per-thread stat reads per tick (default {@link MAX_TASKS_PER_TICK}, the
+   * agent's `LOAD_TASK_READS`); 0 counts every process by its main thread only.
+   */
   maxTasksPerTick?: number;
+  /** How fds are counted (default: {@link fdCountMethod} for this kernel). */
+  fdCount?: FdCountMethod;
 }
 
 /** Synchronous (proc files are read with sync reads), which tests rely on. */
@@ -127,13 +182,21 @@ export interface ProcessesCollector extends Collector<'processes'> {
  */
 export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions = {}): ProcessesCollector {
   const pageSize = opts.pageSize ?? systemPageSize();
-  const maxTasks = opts.maxTasksPerTick ?? MAX_TASKS_PER_TICK;
+  const maxTasks = opts.maxTasksPerTick ?? env.loadTaskReads ?? MAX_TASKS_PER_TICK;
   const self = ownPid(env.procRoot);
-  const countFds: (dir: string) => number = fdCountFromStat(env.procRoot)
-    ? (dir) => statSync(dir).size
-    : (dir) => readdirSync(dir).length;
-  // Keyed by pid and start time, so a reused pid starts a new baseline.
-  const cpuTicks = new CounterRates(env.minRateDeltaNs);
+  const fdMethod = opts.fdCount ?? fdCountMethod(env.procRoot);
+  const known = new Map<number, KnownProcess>();
+  let tickNo = 0;
+  const entryOf = (pid: number): KnownProcess => {
+    let k = known.get(pid);
+    if (k === undefined) {
+      const dir = join(env.procRoot, String(pid));
+      k = { statPath: join(dir, 'stat'), fdPath: join(dir, 'fd'), taskPath: join(dir, 'task'), starttime: -1, cpu: new CounterRate(env.minRateDeltaNs), seenTick: tickNo };
+      known.set(pid, k);
+    }
+    k.seenTick = tickNo;
+    return k;
+  };
   // Like the kernel, the average starts from 0 and converges with the 1, 5
   // and 15 minute time constants; it is published from the second sample on,
   // when a measured interval exists.
@@ -141,7 +204,7 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
   let loadAtNs: bigint | null = null;
 
   /** R and D tasks of one process; `budget` is what is left of MAX_TASKS_PER_TICK. */
-  function countActive(pid: number, st: PidStat, budget: number): { running: number; blocked: number; tasksRead: number } {
+  function countActive(pid: number, taskPath: string, st: PidStat, budget: number): { running: number; blocked: number; tasksRead: number } {
     const out = { running: 0, blocked: 0, tasksRead: 0 };
     const add = (state: string): void => {
       if (state === 'R') out.running += 1;
@@ -152,13 +215,13 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
     // observer would add load the kernel's average never sees (and reading
     // its dozen threads would cost more than the rest of the sample).
     if (pid === self) return out;
-    if (st.numThreads <= 1 || st.numThreads > budget) {
+    if (st.numThreads <= 1 || st.numThreads > budget || budget <= 0) {
       add(st.state);
       return out;
     }
     let tids: string[];
     try {
-      tids = readdirSync(join(env.procRoot, String(pid), 'task'));
+      tids = readdirSync(taskPath);
     } catch {
       // Gone since its stat line was read: the main thread's state is the best we have.
       add(st.state);
@@ -167,9 +230,9 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
     for (const tid of tids) {
       if (out.tasksRead >= budget) break;
       out.tasksRead += 1;
-      const path = join(env.procRoot, String(pid), 'task', tid, 'stat');
+      const path = join(taskPath, tid, 'stat');
       try {
-        add(parseStatState(readText(path), path));
+        add(parseStatState(readTextFresh(path), path));
       } catch (err) {
         if (classifyPidError(err) === 'gone') continue;
         throw err;
@@ -183,8 +246,8 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
     collect(tick: Tick, report: CollectorReport): ProcessesBlock {
       const pids = tick.containerPids();
       const now = env.clock();
-      const keep = new Set<string>();
-      const candidates: Candidate[] = [];
+      tickNo += 1;
+      const top: TopProcess[] = [];
       let threads = 0;
       let fds = 0;
       let fdsUnreadable = 0;
@@ -195,14 +258,13 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
       let budget = maxTasks;
 
       for (const pid of pids) {
-        const dir = join(env.procRoot, String(pid));
+        const proc = entryOf(pid);
         let st: PidStat;
         let at: bigint;
         try {
-          const statPath = join(dir, 'stat');
-          const text = readText(statPath);
+          const text = readTextFresh(proc.statPath);
           at = env.clock();
-          st = parsePidStat(text, statPath);
+          st = parsePidStat(text, proc.statPath);
         } catch (err) {
           if (classifyPidError(err) === 'gone') {
             fdsUnreadable += 1;
@@ -213,27 +275,24 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
         }
 
         try {
-          fds += countFds(join(dir, 'fd'));
+          fds += countFds(proc.fdPath, fdMethod);
         } catch (err) {
           fdsUnreadable += 1;
           if (classifyPidError(err) === 'other') fdsError ??= err;
         }
 
         threads += st.numThreads;
-        const key = `${pid}:${st.starttime}`;
-        keep.add(key);
-        const ticksPerSec = cpuTicks.update(key, st.utime + st.stime, at).rate;
-        candidates.push({
-          pid,
-          name: st.comm,
-          cores: ticksPerSec === null ? null : ticksPerSec / USER_HZ,
-          rss_bytes: st.rssPages * pageSize,
-          threads: st.numThreads,
-        });
+        if (proc.starttime !== st.starttime) {
+          // First seen, or the pid was recycled: a new process, a new baseline.
+          proc.starttime = st.starttime;
+          proc.cpu = new CounterRate(env.minRateDeltaNs);
+        }
+        const ticksPerSec = proc.cpu.update(st.utime + st.stime, at).rate;
+        offerTop(top, { pid, name: st.comm, cores: ticksPerSec === null ? null : ticksPerSec / USER_HZ, rss_bytes: st.rssPages * pageSize, threads: st.numThreads }, TOP_N);
 
         if (statError === null) {
           try {
-            const c = countActive(pid, st, budget);
+            const c = countActive(pid, proc.taskPath, st, budget);
             running += c.running;
             blocked += c.blocked;
             budget -= Math.max(1, c.tasksRead);
@@ -242,7 +301,7 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
           }
         }
       }
-      cpuTicks.retain(keep);
+      for (const [pid, proc] of known) if (proc.seenTick !== tickNo) known.delete(pid);
 
       if (fdsError !== null) report.failed('fds', fdsError);
       let loadOut: LoadAverage | null = null;
@@ -255,9 +314,6 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
       } else {
         for (const f of ['threads', 'load_average', 'running_tasks', 'uninterruptible_tasks']) report.failed(f, statError);
       }
-
-      candidates.sort((a, b) => (b.cores ?? -1) - (a.cores ?? -1) || b.rss_bytes - a.rss_bytes || a.pid - b.pid);
-      const top: TopProcess[] = candidates.slice(0, TOP_N);
 
       return {
         count: pids.length,

@@ -49,6 +49,8 @@ export interface AgentEnv {
   diskPaths: string[];
   /** Monotonic clock in ns (`process.hrtime.bigint`); tests inject a fake one. */
   clock: () => bigint;
+  /** Per-thread stat reads per tick for the load count (LOAD_TASK_READS; absent: the default). */
+  loadTaskReads?: number;
 }
 
 /** Data read once per tick and shared by several collectors. */

@@ -137,6 +137,18 @@ function readOnce(path: string): string {
   }
 }
 
+/**
+ * Reads a whole file with open/read/close and keeps nothing: for per-process
+ * files (`/proc/<pid>/stat`), whose number grows with the container. Kept
+ * descriptors for them would push the cgroup's own files out of the bounded
+ * cache in a container of more than a few dozen processes, and every one of
+ * them would count in the container's `file_descriptors`. Throws
+ * {@link FileReadError}.
+ */
+export function readTextFresh(path: string): string {
+  return readOnce(path);
+}
+
 /** Reads a whole file as UTF-8 (kernel files through a kept descriptor). Throws {@link FileReadError}. */
 export function readText(path: string): string {
   if (!keepable(path)) return readOnce(path);

@@ -46,9 +46,15 @@ function field(rest: string[], n: number, what: string): string {
   return v;
 }
 
+/** Up to 15 digits: always a safe integer, so Number() is exact and BigInt is not needed. */
+const SHORT_UNSIGNED = /^\d{1,15}$/;
+
 function unsigned(rest: string[], n: number, what: string): number {
+  const token = field(rest, n, what);
+  // The common case, read for every process on every tick: no BigInt.
+  if (SHORT_UNSIGNED.test(token)) return Number(token);
   const w = `${what} field ${n}`;
-  const v = parseBigIntToken(field(rest, n, what), w);
+  const v = parseBigIntToken(token, w);
   if (v < 0n) throw new ParseError(`${w}: negative value ${v}`);
   return toSafeNumber(v, w);
 }
@@ -60,16 +66,22 @@ export function parsePidStat(text: string, what = 'stat'): PidStat {
   const state = field(rest, 3, what);
   if (!/^[A-Za-z]$/.test(state)) throw new ParseError(`${what}: bad state ${JSON.stringify(state)}`);
   // rss is a signed long in the kernel; a transient negative value is treated as 0.
-  const rss = parseBigIntToken(field(rest, 24, what), `${what} field 24`);
+  const rssToken = field(rest, 24, what);
+  let rssPages: number;
+  if (SHORT_UNSIGNED.test(rssToken)) rssPages = Number(rssToken);
+  else {
+    const rss = parseBigIntToken(rssToken, `${what} field 24`);
+    rssPages = rss < 0n ? 0 : toSafeNumber(rss, `${what} field 24`);
+  }
   return {
-    pid: toSafeNumber(parseBigIntToken(pid, `${what} pid`), `${what} pid`),
+    pid: SHORT_UNSIGNED.test(pid) ? Number(pid) : toSafeNumber(parseBigIntToken(pid, `${what} pid`), `${what} pid`),
     comm,
     state,
     utime: unsigned(rest, 14, what),
     stime: unsigned(rest, 15, what),
     numThreads: unsigned(rest, 20, what),
     starttime: unsigned(rest, 22, what),
-    rssPages: rss < 0n ? 0 : toSafeNumber(rss, `${what} field 24`),
+    rssPages,
   };
 }
 
