@@ -6,17 +6,36 @@ import type { IngestEvent, Rejected } from './ingest/protocol.js';
 import { DEFAULT_MAX_SAMPLE_BYTES, type RejectReason } from './ingest/sample.js';
 import { IngestThread } from './ingest/thread.js';
 
-export type ContainerStatus = 'ok' | 'stale' | 'offline' | 'exited';
+export type { ContainerStatus } from '../../shared/src/api.js';
+import type { ContainerStatus } from '../../shared/src/api.js';
 
+/**
+ * One container as the fleet holds it. Read-only for everyone else: list()
+ * and get() hand out the fleet's own entries (no per-call copy of 10,000
+ * objects), which change in place as samples and statuses arrive.
+ */
 export interface ContainerView {
-  name: string;
-  status: ContainerStatus;
+  readonly name: string;
+  readonly status: ContainerStatus;
   /** Registry score: when the agent last wrote, unix ms. */
-  last_seen_ms: number;
-  sample: Payload | null;
+  readonly last_seen_ms: number;
+  readonly sample: Payload | null;
   /** When the container stopped cleanly (its final sample's time), kept after that sample's key expires; null otherwise. */
-  exited_at_ms: number | null;
+  readonly exited_at_ms: number | null;
 }
+
+/** Where a sample came from: the pub/sub channel, or a poll that found a value the channel had not delivered. */
+export type SampleOrigin = 'live' | 'poll';
+
+/**
+ * What the fleet tells its subscribers, in order: a new sample (validated,
+ * with its JSON re-serialised from the validated object), a status change
+ * (`from` null the first time), or a container that left the registry.
+ */
+export type FleetEvent =
+  | { type: 'sample'; origin: SampleOrigin; payload: Payload; json: string }
+  | { type: 'status'; container: string; from: ContainerStatus | null; to: ContainerStatus }
+  | { type: 'removed'; container: string };
 
 export interface FleetOptions {
   valkey: ValkeyConfig;
@@ -33,12 +52,13 @@ export interface FleetOptions {
   maxSampleBytes?: number;
 }
 
+/** The mutable side of a ContainerView, seen only here. */
 interface Entry {
   name: string;
-  lastSeenMs: number;
+  last_seen_ms: number;
   sample: Payload | null;
   status: ContainerStatus;
-  exitedAtMs: number | null;
+  exited_at_ms: number | null;
 }
 
 export interface FleetStats {
@@ -59,10 +79,7 @@ export interface FleetStats {
   ingest_restarts_total: number;
 }
 
-/** `raw` is the sample's JSON exactly as published, so it can be forwarded without re-serialising. */
-type SampleListener = (p: Payload, raw: string) => void;
-type StatusListener = (name: string, from: ContainerStatus | null, to: ContainerStatus) => void;
-type RemoveListener = (name: string) => void;
+type Listener = (e: FleetEvent) => void;
 
 /** Refusals that are values under `system:metrics:*` (not registry entries, not unregistered names). */
 const VALUE_REASONS: ReadonlySet<RejectReason> = new Set(['too_large', 'not_json', 'schema', 'name_mismatch']);
@@ -93,9 +110,7 @@ export class Fleet {
   private pollLoopMs = 0;
   /** Containers whose status was already emitted once (the first emission has no `from`). */
   private readonly announced = new Set<string>();
-  private readonly sampleListeners: SampleListener[] = [];
-  private readonly statusListeners: StatusListener[] = [];
-  private readonly removeListeners: RemoveListener[] = [];
+  private readonly listeners: Listener[] = [];
   private valkeyWasUp: boolean | null = null;
   readonly stats: FleetStats = {
     polls_total: 0, poll_errors_total: 0, last_poll_ms: null, last_poll_loop_ms: null, last_poll_ingest_ms: null,
@@ -106,17 +121,29 @@ export class Fleet {
     this.now = opts.now ?? Date.now;
   }
 
-  onSample(fn: SampleListener): void {
-    this.sampleListeners.push(fn);
+  /** Every event, in order. A listener that throws is logged; the others and the fleet carry on. */
+  subscribe(fn: Listener): void {
+    this.listeners.push(fn);
   }
 
-  onStatus(fn: StatusListener): void {
-    this.statusListeners.push(fn);
+  /** Samples only; `json` is re-serialised from the validated object (one line, no unknown fields). */
+  onSample(fn: (p: Payload, json: string, origin: SampleOrigin) => void): void {
+    this.subscribe((e) => {
+      if (e.type === 'sample') fn(e.payload, e.json, e.origin);
+    });
+  }
+
+  onStatus(fn: (name: string, from: ContainerStatus | null, to: ContainerStatus) => void): void {
+    this.subscribe((e) => {
+      if (e.type === 'status') fn(e.container, e.from, e.to);
+    });
   }
 
   /** A container left the registry (pruned, or deleted by someone): it is forgotten, not "down". */
-  onRemove(fn: RemoveListener): void {
-    this.removeListeners.push(fn);
+  onRemove(fn: (name: string) => void): void {
+    this.subscribe((e) => {
+      if (e.type === 'removed') fn(e.container);
+    });
   }
 
   start(): void {
@@ -182,19 +209,15 @@ export class Fleet {
     return this.entries.size;
   }
 
-  list(): ContainerView[] {
+  /** Every container in name order: the fleet's own entries, not copies (rebuilt only when one is added or removed). */
+  list(): readonly ContainerView[] {
     // Code-unit order: localeCompare costs ~1 µs a comparison, which a 10,000-row sort per request notices.
     this.sorted ??= [...this.entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return this.sorted.map((e) => this.view(e));
+    return this.sorted;
   }
 
   get(name: string): ContainerView | null {
-    const e = this.entries.get(name);
-    return e ? this.view(e) : null;
-  }
-
-  private view(e: Entry): ContainerView {
-    return { name: e.name, status: e.status, last_seen_ms: e.lastSeenMs, sample: e.sample, exited_at_ms: e.exitedAtMs };
+    return this.entries.get(name) ?? null;
   }
 
   /**
@@ -275,31 +298,28 @@ export class Fleet {
     names.forEach((name, i) => {
       const score = scores[i] ?? 0;
       const e = this.entries.get(name);
-      if (e) e.lastSeenMs = Math.max(e.lastSeenMs, score);
-      else this.add({ name, lastSeenMs: score, sample: null, status: 'offline', exitedAtMs: null });
+      if (e) e.last_seen_ms = Math.max(e.last_seen_ms, score);
+      else this.add({ name, last_seen_ms: score, sample: null, status: 'offline', exited_at_ms: null });
     });
   }
 
   /**
    * A polled value that differs from the last one the ingest thread sent
    * (already validated there, so parsing cannot fail: the type is the
-   * schema's). null: the key is gone.
+   * schema's). null: the key is gone. A new sample found this way is an
+   * event like a live one (origin `poll`): the channel is fire-and-forget.
    */
   private applyValue(name: string, raw: string | null): void {
     let e = this.entries.get(name);
     if (!e) {
-      e = { name, lastSeenMs: 0, sample: null, status: 'offline', exitedAtMs: null };
+      e = { name, last_seen_ms: 0, sample: null, status: 'offline', exited_at_ms: null };
       this.add(e);
     }
-    this.setSample(e, raw === null ? null : (JSON.parse(raw) as Payload));
-  }
-
-  /** A new latest sample (null: the key is gone); a clean stop's time outlives the key. */
-  private setSample(e: Entry, p: Payload | null): void {
-    e.sample = p;
-    if (p === null) return;
-    const t = Date.parse(p.timestamp);
-    e.exitedAtMs = p.status === 'exited' ? (Number.isFinite(t) ? t : e.lastSeenMs) : null;
+    if (raw === null) {
+      e.sample = null;
+      return;
+    }
+    this.take(e, JSON.parse(raw) as Payload, raw, 'poll');
   }
 
   /**
@@ -312,22 +332,32 @@ export class Fleet {
     this.stats.samples_received_total += 1;
     const e = this.entries.get(p.container_name);
     if (e === undefined) return;
-    if (e.sample !== null && e.sample.seq > p.seq && e.sample.agent.pid === p.agent.pid) return;
-    this.setSample(e, p);
-    e.lastSeenMs = Math.max(e.lastSeenMs, this.now());
+    e.last_seen_ms = Math.max(e.last_seen_ms, this.now());
+    this.take(e, p, raw, 'live');
+  }
+
+  /**
+   * A new latest sample: status, then the event; a clean stop's time
+   * outlives the key. The same agent's sample is taken once and never
+   * replaced by an older one (a poll and the channel can deliver one sample
+   * twice, in either order).
+   */
+  private take(e: Entry, p: Payload, json: string, origin: SampleOrigin): void {
+    if (e.sample !== null && e.sample.agent.pid === p.agent.pid && e.sample.seq >= p.seq && Date.parse(e.sample.timestamp) >= Date.parse(p.timestamp)) return;
+    e.sample = p;
+    const t = Date.parse(p.timestamp);
+    e.exited_at_ms = p.status === 'exited' ? (Number.isFinite(t) ? t : e.last_seen_ms) : null;
     this.setStatus(e, this.statusOf(e));
-    this.notify(this.sampleListeners, (fn) => {
-      fn(p, raw);
-    });
+    this.emit({ type: 'sample', origin, payload: p, json });
   }
 
   /** Calls every listener; one that throws is logged and does not stop the others or the drain loop. */
-  private notify<F>(listeners: F[], call: (fn: F) => void): void {
-    for (const fn of listeners) {
+  private emit(ev: FleetEvent): void {
+    for (const fn of this.listeners) {
       try {
-        call(fn);
+        fn(ev);
       } catch (err) {
-        this.opts.log.error({ err: err instanceof Error ? err.message : String(err) }, 'a fleet listener failed; carrying on');
+        this.opts.log.error({ err: err instanceof Error ? err.message : String(err), event: ev.type }, 'a fleet listener failed; carrying on');
       }
     }
   }
@@ -341,13 +371,11 @@ export class Fleet {
     if (!this.entries.delete(name)) return;
     this.sorted = null;
     this.announced.delete(name);
-    this.notify(this.removeListeners, (fn) => {
-      fn(name);
-    });
+    this.emit({ type: 'removed', container: name });
   }
 
   private statusOf(e: Entry): ContainerStatus {
-    if (e.sample === null) return e.exitedAtMs !== null ? 'exited' : 'offline';
+    if (e.sample === null) return e.exited_at_ms !== null ? 'exited' : 'offline';
     if (e.sample.status === 'exited') return 'exited';
     const intervalMs = e.sample.interval_seconds * 1000 || this.opts.intervalMs;
     const age = this.now() - Date.parse(e.sample.timestamp);
@@ -363,9 +391,7 @@ export class Fleet {
     const from = this.announced.has(e.name) ? e.status : null;
     e.status = to;
     this.announced.add(e.name);
-    this.notify(this.statusListeners, (fn) => {
-      fn(e.name, from, to);
-    });
+    this.emit({ type: 'status', container: e.name, from, to });
   }
 
   private noteValkey(up: boolean, err?: unknown): void {

@@ -5,7 +5,6 @@ import { ConfigError } from '../../shared/src/config.js';
 import { createLogger } from '../../shared/src/log.js';
 import { describeValkey, ioredisOptions, valkeyConfigFromEnv } from '../../shared/src/valkey.js';
 import { VERSION } from '../../shared/src/version.js';
-import type { Payload } from '../../shared/src/payload.js';
 import { loadAggregatorConfig, type AggregatorFlags } from './config.js';
 import { Fleet } from './fleet.js';
 import { loadTokens } from './http/auth.js';
@@ -15,12 +14,11 @@ import { Dashboard, defaultDashboardLocation } from './http/static.js';
 import { LeaderElector } from './alerts/leader.js';
 import { RulesStore } from './alerts/rules-store.js';
 import { RulesError } from './alerts/rules-load.js';
+import { feedAlertsFromFleet } from './alerts/fleet-feed.js';
 import { AlertService } from './alerts/service.js';
+import { scheduleRollups } from './history/rollup-scheduler.js';
 import { RollupWriter } from './history/rollup-writer.js';
 import { LoopLagMonitor } from './loop-lag.js';
-
-/** Event-loop time per alert tick for samples that only a poll saw. */
-const FEED_BUDGET_MS = 15;
 
 /**
  * `system-monitor-aggregator`: the fleet view over Valkey, served as REST,
@@ -35,11 +33,10 @@ async function serve(flags: AggregatorFlags): Promise<void> {
   const log = createLogger({ name: 'system-monitor-aggregator', level: config.logLevel });
   const fleet = new Fleet({ valkey, intervalMs: config.intervalMs, retentionMs: config.retentionMs, pollMs: config.pollMs, log, logLevel: config.logLevel, maxSampleBytes: config.maxSampleBytes });
   const sse = new SseHub({ ringSize: 2000, maxBufferedBytes: 1024 * 1024, heartbeatMs: 15_000, retryMs: 2000 });
-  fleet.onSample((p, raw) => {
-    sse.publishJson('sample', p.container_name, raw);
-  });
-  fleet.onStatus((name, from, to) => {
-    if (from !== null) sse.publish('status', name, { container: name, from, to, at: new Date().toISOString() });
+  fleet.subscribe((e) => {
+    // A poll's samples before the first sync is done are the initial load, not news for clients.
+    if (e.type === 'sample' && (e.origin === 'live' || fleet.ready)) sse.publishJson('sample', e.payload.container_name, e.json);
+    else if (e.type === 'status' && e.from !== null) sse.publish('status', e.container, { container: e.container, from: e.from, to: e.to, at: new Date().toISOString() });
   });
   const rules = new RulesStore(config.alertRulesFile, log);
   await rules.load();
@@ -79,53 +76,8 @@ async function serve(flags: AggregatorFlags): Promise<void> {
   alertRedis.on('close', () => {
     alerts.onValkeyUp(false);
   });
-  // Pub/sub is fire-and-forget: samples that only a poll saw are fed to alerting on the next tick.
-  const fed = new Map<string, string>();
-  const feedAlerts = (p: Payload): void => {
-    if (fed.get(p.container_name) === p.timestamp) return;
-    fed.set(p.container_name, p.timestamp);
-    alerts.onSample(p);
-  };
-  fleet.onSample(feedAlerts);
-  fleet.onStatus((name, _from, to) => {
-    alerts.onContainerStatus(name, to);
-  });
-  fleet.onRemove((name) => {
-    fed.delete(name);
-    alerts.forgetContainer(name);
-  });
-  // Half a second out of phase with the fleet's 1 s status refresh, and the
-  // engine's tick in its own turn after the feed: back to back, these
-  // stretches made a request that arrived behind them wait ~40 ms at 10,000
-  // containers.
-  let alertTick: NodeJS.Timeout | undefined;
-  const alertPhase = setTimeout(() => {
-    alertTick = setInterval(alertRound, 1000);
-  }, 500);
-  const alertRound = (): void => {
-    const names = new Set<string>();
-    // A time budget per tick: after the first sync (or a lost pub/sub link) every
-    // container has an unfed sample, and feeding 10,000 at once blocked the
-    // event loop for half a second. The rest follow on the next ticks.
-    const t0 = performance.now();
-    for (const c of fleet.list()) {
-      names.add(c.name);
-      if (c.sample !== null && c.status === 'ok' && performance.now() - t0 < FEED_BUDGET_MS) feedAlerts(c.sample);
-    }
-    for (const n of fed.keys()) if (!names.has(n)) fed.delete(n);
-    // The tick walks every container and instance: spread over turns of at most 5 ms.
-    setImmediate(() => void alerts.tickSliced(5));
-  };
-  let rolling = false;
-  const rollupTick = setInterval(() => {
-    if (!elector.isLeader() || rolling) return;
-    rolling = true;
-    void (async () => {
-      for (const c of fleet.list()) await rollups.roll(c.name).catch((err: unknown) => { log.warn({ container: c.name, err: err instanceof Error ? err.message : String(err) }, 'rollup failed'); });
-    })().finally(() => {
-      rolling = false;
-    });
-  }, 60_000);
+  const alertFeed = feedAlertsFromFleet(fleet, alerts);
+  const rollupRounds = scheduleRollups(fleet, rollups, () => elector.isLeader(), log);
   process.on('SIGHUP', () => {
     void rules.reload().then((r) => {
       if (r.ok) alerts.setRules(rules.current());
@@ -158,9 +110,8 @@ async function serve(flags: AggregatorFlags): Promise<void> {
     sse.close();
     server.close();
     server.closeAllConnections();
-    clearTimeout(alertPhase);
-    clearInterval(alertTick);
-    clearInterval(rollupTick);
+    alertFeed.stop();
+    rollupRounds.stop();
     lag.stop();
     void elector
       .stop()

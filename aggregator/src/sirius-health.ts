@@ -46,7 +46,7 @@ export function serviceHealth(c: ContainerView, ctx: Pick<HealthContext, 'nowMs'
  * (HTTP 503). A view that cannot be trusted (Valkey unreachable) is
  * degraded whatever it holds, with the reason in `error`.
  */
-export function siriusHealth(list: ContainerView[], ctx: HealthContext): { httpStatus: 200 | 503; body: SiriusHealth } {
+export function siriusHealth(list: readonly ContainerView[], ctx: HealthContext): { httpStatus: 200 | 503; body: SiriusHealth } {
   // fromEntries defines own properties, so a container named `__proto__` is an entry, not a prototype.
   const services = Object.fromEntries(list.map((c) => [c.name, serviceHealth(c, ctx)]));
   const allUp = list.every((c) => c.status === 'ok');

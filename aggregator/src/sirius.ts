@@ -105,7 +105,7 @@ export interface FleetTotals {
 }
 
 /** Sums over containers with a live sample; limits use each container's effective limit. */
-export function fleetTotals(containers: ContainerView[]): FleetTotals {
+export function fleetTotals(containers: readonly ContainerView[]): FleetTotals {
   const t: FleetTotals = { cores_used: 0, cores_limit: 0, memory_bytes: 0, memory_limit_bytes: 0 };
   for (const c of containers) {
     if (c.status !== 'ok' || c.sample === null) continue;
@@ -123,7 +123,7 @@ export function fleetTotals(containers: ContainerView[]): FleetTotals {
  * fleet cores used over fleet core limits and `total_memory_percent` bytes
  * used over the sum of memory limits (live containers only).
  */
-export function siriusSummary(containers: ContainerView[], rows: SiriusResourceRow[]) {
+export function siriusSummary(containers: readonly ContainerView[], rows: SiriusResourceRow[]) {
   const t = fleetTotals(containers);
   return {
     total_containers: rows.length,

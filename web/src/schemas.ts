@@ -1,26 +1,28 @@
 import { z } from 'zod';
-import { gpuSchema, payloadSchema } from '../../shared/src/payload.js';
 
-/** The REST answers the page reads, checked at the boundary (a changed server is an error on screen, not NaN in a chart). */
+/**
+ * The REST answers the page reads, checked at the boundary (a changed server
+ * is an error on screen, not NaN in a chart). The shapes are the aggregator's
+ * own, from shared/src/api.ts; alerts are described here.
+ */
 
-export const statusSchema = z.enum(['ok', 'stale', 'offline', 'exited']);
-export type Status = z.infer<typeof statusSchema>;
+import { containerRowSchema } from '../../shared/src/api.js';
 
-export const listedContainerSchema = z.object({
-  name: z.string(),
-  status: statusSchema,
-  last_seen: z.string(),
-  sample: payloadSchema.nullable().optional(),
-});
+export {
+  containerStatusSchema as statusSchema,
+  gpuRowSchema,
+  gpusResponseSchema,
+  historyResponseSchema,
+  statusEventSchema,
+  type ContainerStatus as Status,
+  type GpuRow,
+  type HistoryResponse,
+} from '../../shared/src/api.js';
+
+/** The part of a list row the page uses. */
+export const listedContainerSchema = containerRowSchema.pick({ name: true, status: true, last_seen: true, sample: true });
 export type ListedContainer = z.infer<typeof listedContainerSchema>;
-
-export const containersResponseSchema = z.object({
-  containers: z.array(listedContainerSchema),
-});
-
-export const gpuRowSchema = gpuSchema.extend({ container: z.string(), container_status: statusSchema });
-export type GpuRow = z.infer<typeof gpuRowSchema>;
-export const gpusResponseSchema = z.object({ gpus: z.array(gpuRowSchema) });
+export const containersResponseSchema = z.object({ containers: z.array(listedContainerSchema) });
 
 export const alertSchema = z.object({
   fingerprint: z.string(),
@@ -37,20 +39,3 @@ export const alertSchema = z.object({
 });
 export type Alert = z.infer<typeof alertSchema>;
 export const alertsResponseSchema = z.object({ alerts: z.array(alertSchema) });
-
-const stats = z.object({ min: z.number(), avg: z.number(), max: z.number() });
-export const historyResponseSchema = z.union([
-  z.object({
-    resolution: z.literal('raw'),
-    truncated: z.boolean(),
-    points: z.array(z.object({ ts: z.number(), values: z.record(z.string(), z.number().nullable()) })),
-  }),
-  z.object({
-    resolution: z.enum(['1m', '5m']),
-    truncated: z.boolean(),
-    points: z.array(z.object({ ts: z.number(), n: z.number(), values: z.record(z.string(), stats.nullable()) })),
-  }),
-]);
-export type HistoryResponse = z.infer<typeof historyResponseSchema>;
-
-export const statusEventSchema = z.object({ container: z.string(), from: statusSchema.nullable(), to: statusSchema });

@@ -5,7 +5,8 @@ import { evaluateMetric, matchesContainer } from './metric.js';
 import { changeLevel, downLevel, newInstance, step, thresholdLevel, type Instance, type Timing, type Transition } from './state.js';
 
 /** Fleet status as the aggregator's fleet view reports it. */
-export type ContainerStatus = 'ok' | 'stale' | 'offline' | 'exited';
+export type { ContainerStatus } from '../../../shared/src/api.js';
+import type { ContainerStatus } from '../../../shared/src/api.js';
 
 /** Built-in rule id raised instead of container_down while Valkey is unreachable. */
 export const VALKEY_RULE_ID = 'valkey_unreachable';

@@ -146,7 +146,7 @@ export interface AggregatorMetrics {
  * timestamps; only live (`ok`) containers have series, so a stale container's
  * series disappear and its `agent_up` is 0.
  */
-export function renderMetrics(containers: ContainerView[], own: AggregatorMetrics): string {
+export function renderMetrics(containers: readonly ContainerView[], own: AggregatorMetrics): string {
   const x = new Exposition();
   for (const c of containers) {
     x.add('agent_up', 'gauge', '1 when the container\'s agent published a fresh sample, else 0.', { container: c.name }, c.status === 'ok' ? 1 : 0);

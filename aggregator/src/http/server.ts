@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import type { ContainerRow, FleetSummary } from '../../../shared/src/api.js';
 import type { Payload } from '../../../shared/src/payload.js';
 import type { AlertService } from '../alerts/service.js';
 import { checkCapacity, capacityQuerySchema } from '../capacity.js';
@@ -67,7 +68,7 @@ const alertHistoryQuery = z.strictObject({
 });
 
 /** One container in a list: status and the headline figures; the full sample only when asked for. */
-function containerJson(c: ContainerView, withSample: boolean) {
+function containerJson(c: ContainerView, withSample: boolean): ContainerRow {
   const p = c.sample;
   return {
     name: c.name,
@@ -85,7 +86,7 @@ function containerJson(c: ContainerView, withSample: boolean) {
   };
 }
 
-function fleetSummary(list: ContainerView[]) {
+function fleetSummary(list: readonly ContainerView[]): FleetSummary {
   const counts = { ok: 0, stale: 0, offline: 0, exited: 0 };
   for (const c of list) counts[c.status] += 1;
   const t = fleetTotals(list);
@@ -145,7 +146,7 @@ class RowCache {
   }
 
   /** `[row,row,...]` as one buffer. */
-  json(list: ContainerView[]): Buffer {
+  json(list: readonly ContainerView[]): Buffer {
     this.lastRead = performance.now();
     const parts: Buffer[] = [OPEN_BRACKET];
     for (const c of list) {
