@@ -9,6 +9,7 @@ import type { Payload } from '../../shared/src/payload.js';
 import { loadAggregatorConfig, type AggregatorFlags } from './config.js';
 import { Fleet } from './fleet.js';
 import { loadTokens } from './http/auth.js';
+import { DEFAULT_HTTP_LIMITS } from './http/limits.js';
 import { createHttpServer } from './http/server.js';
 import { SseHub } from './http/sse.js';
 import { Dashboard, defaultDashboardLocation } from './http/static.js';
@@ -34,7 +35,7 @@ async function serve(flags: AggregatorFlags): Promise<void> {
   const tokens = config.authTokensFile === null ? null : loadTokens(config.authTokensFile);
   const log = createLogger({ name: 'system-monitor-aggregator', level: config.logLevel });
   const fleet = new Fleet({ valkey, intervalMs: config.intervalMs, retentionMs: config.retentionMs, pollMs: config.pollMs, log, logLevel: config.logLevel, maxSampleBytes: config.maxSampleBytes });
-  const sse = new SseHub({ ringSize: 2000, maxBufferedBytes: 1024 * 1024, heartbeatMs: 15_000, retryMs: 2000 });
+  const sse = new SseHub({ ringSize: 2000, maxBufferedBytes: 1024 * 1024, heartbeatMs: 15_000, retryMs: 2000, maxClients: config.sseMaxClients, maxClientsPerAddress: config.sseMaxClientsPerAddress });
   fleet.onSample((p, raw) => {
     sse.publishJson('sample', p.container_name, raw);
   });
@@ -138,6 +139,9 @@ async function serve(flags: AggregatorFlags): Promise<void> {
     intervalSeconds: config.intervalMs / 1000,
     loopLag: () => lag.current(),
     dashboard,
+    limits: { ...DEFAULT_HTTP_LIMITS, maxConnections: config.httpMaxConnections, maxConnectionsPerAddress: config.httpMaxConnectionsPerAddress },
+    allowedHosts: config.allowedHosts,
+    listenHost: config.host,
   });
   fleet.start();
   await new Promise<void>((resolve, reject) => {
