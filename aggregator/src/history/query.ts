@@ -21,7 +21,7 @@ function timeParam(now: number): z.ZodType<number, string> {
     }
     ctx.addIssue({ code: 'custom', message: 'must be an ISO-8601 time, unix milliseconds, or relative like -15m' });
     return z.NEVER;
-  }).pipe(z.number().int().min(0, 'must not be before 1970-01-01').max(MAX_TIME_MS, 'must not be after the year 275760'));
+  }).pipe(z.number().min(0, 'must not be before 1970-01-01').max(MAX_TIME_MS, 'must not be after the year 275760'));
 }
 
 const fieldList = z
@@ -42,7 +42,7 @@ export function historyQuerySchema(now: number) {
     .strict()
     .transform((q) => {
       const until = q.until ?? now;
-      return { since: q.since ?? until - 3_600_000, until, resolution: q.resolution, fields: q.fields ?? [...rolledFields] };
+      return { since: q.since ?? Math.max(0, until - 3_600_000), until, resolution: q.resolution, fields: q.fields ?? [...rolledFields] };
     })
     .refine((q) => q.since < q.until, { message: 'since must be before until', path: ['since'] });
 }
