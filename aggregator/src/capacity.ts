@@ -15,7 +15,8 @@ export const capacityQuerySchema = z
     container: z.string({ error: 'container is required' }).min(1, 'container is required'),
     cpu_cores: positive('cpu_cores').optional(),
     memory_bytes: positive('memory_bytes').pipe(z.number().int('memory_bytes must be a whole number')).optional(),
-    buffer: z.string().trim().regex(/^0(\.\d+)?$/, 'buffer must be a fraction from 0 to below 1 (0.2 = 20 %)').transform(Number).optional(),
+    // 0.99999999999999999999 rounds to 1 as a double: checked after the conversion.
+    buffer: z.string().trim().regex(/^0(\.\d+)?$/, 'buffer must be a fraction from 0 to below 1 (0.2 = 20 %)').transform(Number).pipe(z.number().lt(1, 'buffer must be below 1 (0.2 = 20 %)')).optional(),
   })
   .strict()
   .refine((q) => q.cpu_cores !== undefined || q.memory_bytes !== undefined, { message: 'give cpu_cores and/or memory_bytes', path: ['cpu_cores'] });

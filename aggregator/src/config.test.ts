@@ -9,6 +9,13 @@ describe('loadAggregatorConfig', () => {
     assert.deepEqual([c.host, c.port, c.intervalMs, c.retentionMs, c.authTokensFile, c.corsOrigins], ['127.0.0.1', 8080, 5000, 86_400_000, null, []]);
   });
 
+  it('HTTP settings: allowed hosts and client caps, defaults and settings', () => {
+    const d = loadAggregatorConfig({}, {});
+    assert.deepEqual([d.allowedHosts, d.httpMaxConnections, d.httpMaxConnectionsPerAddress, d.sseMaxClients, d.sseMaxClientsPerAddress], [[], 2048, 256, 1000, 32]);
+    const c = loadAggregatorConfig({}, { ALLOWED_HOSTS: 'monitor.example, [fd00::1]:8080,10.0.0.5', HTTP_MAX_CONNECTIONS: '100', HTTP_MAX_CONNECTIONS_PER_ADDRESS: '10', SSE_MAX_CLIENTS: '50', SSE_MAX_CLIENTS_PER_ADDRESS: '5' });
+    assert.deepEqual([c.allowedHosts, c.httpMaxConnections, c.httpMaxConnectionsPerAddress, c.sseMaxClients, c.sseMaxClientsPerAddress], [['monitor.example', '[fd00::1]:8080', '10.0.0.5'], 100, 10, 50, 5]);
+  });
+
   it('alert rules file and capacity buffer: defaults and settings', () => {
     const d = loadAggregatorConfig({}, {});
     assert.deepEqual([d.alertRulesFile, d.capacityBuffer], [null, 0.2]);
@@ -27,7 +34,7 @@ describe('loadAggregatorConfig', () => {
     const c = loadAggregatorConfig({}, { CORS_ORIGINS: 'http://localhost:3000/,HTTPS://UI.Example:443,http://b.example:80' });
     assert.deepEqual(c.corsOrigins, ['http://localhost:3000', 'https://ui.example', 'http://b.example']);
     assert.deepEqual(loadAggregatorConfig({}, { CORS_ORIGINS: '' }).corsOrigins, []);
-    assert.deepEqual(loadAggregatorConfig({}, { CORS_ORIGINS: '*' }).corsOrigins, ['*']);
+    assert.deepEqual(loadAggregatorConfig({}, { CORS_ORIGINS: '*', AUTH_TOKENS_FILE: '/etc/tokens.json' }).corsOrigins, ['*']);
   });
 
   it('bad values are one ConfigError naming the setting', () => {
@@ -44,6 +51,11 @@ describe('loadAggregatorConfig', () => {
       [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be one of/],
       [{ ALERT_RULES_FILE: 'rules.yaml' }, /^ALERT_RULES_FILE: must be an absolute path/],
       [{ CAPACITY_BUFFER: '2' }, /^CAPACITY_BUFFER: must be at most 0.95/],
+      [{ CORS_ORIGINS: '*' }, /^CORS_ORIGINS=\* without tokens .* set AUTH_TOKENS_FILE/],
+      [{ CORS_ORIGINS: 'https://ui.example,*' }, /^CORS_ORIGINS=\* without tokens/],
+      [{ ALLOWED_HOSTS: 'http://monitor.example' }, /^ALLOWED_HOSTS: must be host names/],
+      [{ SSE_MAX_CLIENTS: '0' }, /^SSE_MAX_CLIENTS: must be at least 1/],
+      [{ HTTP_MAX_CONNECTIONS_PER_ADDRESS: 'lots' }, /^HTTP_MAX_CONNECTIONS_PER_ADDRESS: must be a whole number/],
     ];
     for (const [env, re] of cases) {
       assert.throws(() => loadAggregatorConfig({}, env), (e: unknown) => e instanceof ConfigError && re.test(e.message), JSON.stringify(env));

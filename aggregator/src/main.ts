@@ -8,6 +8,7 @@ import { VERSION } from '../../shared/src/version.js';
 import { loadAggregatorConfig, type AggregatorFlags } from './config.js';
 import { Fleet } from './fleet.js';
 import { loadTokens } from './http/auth.js';
+import { DEFAULT_HTTP_LIMITS } from './http/limits.js';
 import { createHttpServer } from './http/server.js';
 import { SseHub } from './http/sse.js';
 import { Dashboard, defaultDashboardLocation } from './http/static.js';
@@ -32,7 +33,7 @@ async function serve(flags: AggregatorFlags): Promise<void> {
   const tokens = config.authTokensFile === null ? null : loadTokens(config.authTokensFile);
   const log = createLogger({ name: 'system-monitor-aggregator', level: config.logLevel });
   const fleet = new Fleet({ valkey, intervalMs: config.intervalMs, retentionMs: config.retentionMs, pollMs: config.pollMs, log, logLevel: config.logLevel, maxSampleBytes: config.maxSampleBytes });
-  const sse = new SseHub({ ringSize: 2000, maxBufferedBytes: 1024 * 1024, heartbeatMs: 15_000, retryMs: 2000 });
+  const sse = new SseHub({ ringSize: 2000, maxBufferedBytes: 1024 * 1024, heartbeatMs: 15_000, retryMs: 2000, maxClients: config.sseMaxClients, maxClientsPerAddress: config.sseMaxClientsPerAddress });
   fleet.subscribe((e) => {
     // A poll's samples before the first sync is done are the initial load, not news for clients.
     if (e.type === 'sample' && (e.origin === 'live' || fleet.ready)) sse.publishJson('sample', e.payload.container_name, e.json);
@@ -90,6 +91,9 @@ async function serve(flags: AggregatorFlags): Promise<void> {
     intervalSeconds: config.intervalMs / 1000,
     loopLag: () => lag.current(),
     dashboard,
+    limits: { ...DEFAULT_HTTP_LIMITS, maxConnections: config.httpMaxConnections, maxConnectionsPerAddress: config.httpMaxConnectionsPerAddress },
+    allowedHosts: config.allowedHosts,
+    listenHost: config.host,
   });
   fleet.start();
   await new Promise<void>((resolve, reject) => {

@@ -232,7 +232,7 @@ describe('aggregator', () => {
     });
     slow.on('error', () => undefined);
     await new Promise<void>((r) => slow.once('connect', () => { r(); }));
-    slow.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    slow.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
     slow.pause();
     const good = new SseReader(url.toString());
     await sleep(200);

@@ -274,9 +274,12 @@ describe('on a Docker engine', () => {
         assert.equal(s.cpu?.limit_cores, want.cores, `${name} cpu limit`);
         assert.equal(s.memory?.limit_bytes, want.bytes, `${name} memory limit`);
       }
+      // The compose example sets a token (examples/aggregator/tokens.json): without it the API answers 401.
+      const unauthenticated = await until('the aggregator answering', () => fetch('http://127.0.0.1:8080/api/v1/containers').catch(() => null), 120_000);
+      assert.equal(unauthenticated.status, 401);
       const listed = await until('the aggregator listing every service ok', async () => {
         try {
-          const res = await fetch('http://127.0.0.1:8080/api/v1/containers');
+          const res = await fetch('http://127.0.0.1:8080/api/v1/containers', { headers: { Authorization: 'Bearer example-viewer-token-change-me' } });
           if (!res.ok) return null;
           const body = (await res.json()) as { containers: { name: string; status: string; cpu_limit_cores: number | null }[] };
           const ok = Object.keys(limits).every((n) => body.containers.some((c) => c.name === n && c.status === 'ok'));

@@ -7,6 +7,9 @@ import { parseBucket, rolledFields, type RolledField, type Stats } from './rollu
 const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** ISO-8601 time, unix milliseconds, or a relative `-15m` / `-2h` (before now). */
+/** 275760-09-13, the last time a JavaScript Date can hold: later (or before 1970) is not a stream id Valkey takes. */
+const MAX_TIME_MS = 8.64e15;
+
 function timeParam(now: number): z.ZodType<number, string> {
   return z.string().trim().transform((v, ctx) => {
     const rel = /^-(\d+)(s|m|h|d)$/.exec(v);
@@ -18,7 +21,7 @@ function timeParam(now: number): z.ZodType<number, string> {
     }
     ctx.addIssue({ code: 'custom', message: 'must be an ISO-8601 time, unix milliseconds, or relative like -15m' });
     return z.NEVER;
-  });
+  }).pipe(z.number().min(0, 'must not be before 1970-01-01').max(MAX_TIME_MS, 'must not be after the year 275760'));
 }
 
 const fieldList = z
@@ -39,7 +42,7 @@ export function historyQuerySchema(now: number) {
     .strict()
     .transform((q) => {
       const until = q.until ?? now;
-      return { since: q.since ?? until - 3_600_000, until, resolution: q.resolution, fields: q.fields ?? [...rolledFields] };
+      return { since: q.since ?? Math.max(0, until - 3_600_000), until, resolution: q.resolution, fields: q.fields ?? [...rolledFields] };
     })
     .refine((q) => q.since < q.until, { message: 'since must be before until', path: ['since'] });
 }

@@ -11,6 +11,8 @@ import type { LoopLag } from '../loop-lag.js';
 import { fleetTotals } from '../sirius.js';
 import { roleOf, type TokenTable } from './auth.js';
 import { CorsPolicy } from './cors.js';
+import { exposureWarning, HostPolicy } from './exposure.js';
+import { ConnectionLimiter, DEFAULT_HTTP_LIMITS, serverOptions, type HttpLimits } from './limits.js';
 import { HttpError, noQuery, query, route, sendJson, sendRawJson, type Route } from './router.js';
 import { siriusRoutes } from './sirius-routes.js';
 import { isDashboardPath, type Dashboard } from './static.js';
@@ -34,7 +36,16 @@ export interface ServerDeps {
   intervalSeconds?: number;
   /** The browser dashboard at `/` (open: its files carry no data; the page sends the token to /api). */
   dashboard?: Dashboard | null;
+  /** Connection caps and timeouts (DEFAULT_HTTP_LIMITS when not given). */
+  limits?: HttpLimits;
+  /** Host names served besides loopback ones without tokens (ALLOWED_HOSTS). */
+  allowedHosts?: string[];
+  /** The listen address, for the warning when it is beyond loopback and no tokens are set. */
+  listenHost?: string;
 }
+
+/** Routes every Host may reach: probes from orchestrators use the pod's address, and these carry no fleet data. */
+const ANY_HOST_PATHS = new Set(['/healthz', '/readyz']);
 
 const nameList = z
   .string()
@@ -169,7 +180,7 @@ const OPEN_BRACKET = Buffer.from('[');
 const CLOSE_BRACKET = Buffer.from(']');
 const COMMA = Buffer.from(',');
 
-export function routes(d: ServerDeps): Route[] {
+export function routes(d: ServerDeps, extra: { warnings: string[]; connections: ConnectionLimiter }): Route[] {
   const rowCache = new RowCache(d.fleet);
   return [
     route('/healthz', 'open', ({ res, url }) => {
@@ -180,10 +191,11 @@ export function routes(d: ServerDeps): Route[] {
       const mem = process.memoryUsage();
       const fleet = {
         ...d.fleet.stats, containers: d.fleet.size, sse: d.sse.stats, event_loop_delay: d.loopLag?.() ?? null,
-        memory: { rss_bytes: mem.rss, heap_used_bytes: mem.heapUsed },
+        memory: { rss_bytes: mem.rss, heap_used_bytes: mem.heapUsed }, http: extra.connections.stats,
       };
-      if (d.fleet.ready) sendJson(res, 200, { status: 'ready', fleet });
-      else sendJson(res, 503, { status: 'not ready', error: d.fleet.valkeyUp ? 'first fleet sync not done yet' : 'Valkey is not reachable', fleet });
+      const warnings = extra.warnings;
+      if (d.fleet.ready) sendJson(res, 200, { status: 'ready', warnings, fleet });
+      else sendJson(res, 503, { status: 'not ready', error: d.fleet.valkeyUp ? 'first fleet sync not done yet' : 'Valkey is not reachable', warnings, fleet });
     }),
     route('/api/v1/containers', 'bearer', ({ res, url }) => {
       const q = query(url, containersQuery);
@@ -236,9 +248,12 @@ export function routes(d: ServerDeps): Route[] {
     }),
     route('/api/v1/events', 'query-token', ({ req, res, url }) => {
       const q = query(url, eventsQuery);
+      const address = req.socket.remoteAddress ?? 'unknown';
+      const refused = d.sse.admit(address);
+      if (refused !== null) throw new HttpError(refused.status, refused.error);
       const header = req.headers['last-event-id'];
       const last = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : q.lastEventId === undefined ? null : Number(q.lastEventId);
-      d.sse.attach(res, { containers: q.container ? new Set(q.container) : null, types: q.types ? new Set<SseEventType>(q.types) : null }, last);
+      d.sse.attach(res, { containers: q.container ? new Set(q.container) : null, types: q.types ? new Set<SseEventType>(q.types) : null }, last, address);
     }),
     route('/metrics', 'bearer', ({ res, url }) => {
       query(url, noQuery);
@@ -269,9 +284,14 @@ export function routes(d: ServerDeps): Route[] {
 
 /** Plain node:http with a small route table; every error is JSON with a message. */
 export function createHttpServer(d: ServerDeps): Server {
-  const table = routes(d);
+  const limits = d.limits ?? DEFAULT_HTTP_LIMITS;
+  const connections = new ConnectionLimiter(limits);
+  const warning = d.listenHost === undefined ? null : exposureWarning(d.listenHost, d.tokens !== null);
+  if (warning !== null) d.log.warn({ host: d.listenHost }, warning);
+  const table = routes(d, { warnings: warning === null ? [] : [warning], connections });
   const corsPolicy = new CorsPolicy(d.corsOrigins, d.log);
-  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, (req, res) => {
+  const hosts = new HostPolicy(d.tokens !== null, d.allowedHosts ?? []);
+  const server = createServer(serverOptions(limits), (req, res) => {
     void handle(req, res).catch((err: unknown) => {
       d.log.error({ err }, 'request failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
@@ -280,12 +300,26 @@ export function createHttpServer(d: ServerDeps): Server {
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const over = connections.refusal(req.socket);
+    if (over !== null) {
+      res.setHeader('Connection', 'close');
+      if (over.status === 503) res.setHeader('Retry-After', '5');
+      sendJson(res, over.status, { error: over.error });
+      return;
+    }
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
     } catch {
       sendJson(res, 400, { error: 'malformed request URL' });
       return;
+    }
+    if (!ANY_HOST_PATHS.has(url.pathname)) {
+      const misdirected = hosts.refusal(req.headers.host);
+      if (misdirected !== null) {
+        sendJson(res, 421, { error: misdirected });
+        return;
+      }
     }
     const verdict = corsPolicy.apply(req, res);
     if (req.method === 'OPTIONS') {
@@ -349,12 +383,18 @@ export function createHttpServer(d: ServerDeps): Server {
     }
   }
 
-  // Oversized headers and garbage are answered with JSON too, not a bare close.
+  // Oversized headers, slow headers and garbage are answered with JSON too, not a bare close.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return;
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    const body = JSON.stringify({ error: status === 431 ? 'request headers too large' : 'malformed request' });
-    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    const [status, reason, error] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'request headers too large']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request Timeout', `the request did not arrive within ${limits.headersTimeoutMs / 1000} s (headers) or ${limits.requestTimeoutMs / 1000} s (whole request)`]
+          : [400, 'Bad Request', 'malformed request'];
+    const body = JSON.stringify({ error });
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
+  connections.attach(server);
   return server;
 }

@@ -18,6 +18,9 @@ export interface SseClientFilter {
 interface Client {
   res: ServerResponse;
   filter: SseClientFilter;
+  address: string;
+  /** While replaying, the id of the last ring event looked at; null once live. */
+  cursor: number | null;
 }
 
 export interface SseHubOptions {
@@ -30,18 +33,40 @@ export interface SseHubOptions {
   heartbeatMs: number;
   /** Reconnect delay suggested to clients. */
   retryMs: number;
+  /** A replay larger than this (bytes of matching events) is not sent: the client gets a `reload` event instead (default maxBufferedBytes). */
+  maxReplayBytes?: number;
+  /** Clients in total (503 beyond) and per remote address (429 beyond). */
+  maxClients?: number;
+  maxClientsPerAddress?: number;
+}
+
+/** Why a new client is refused, for a JSON answer. */
+export interface SseRefusal {
+  status: 429 | 503;
+  error: string;
 }
 
 export interface SseStats {
   clients: number;
   events_total: number;
   dropped_clients_total: number;
+  /** Clients still being sent their replay. */
+  replaying: number;
+  reloads_total: number;
+  refused_total: number;
 }
 
 /**
  * Server-Sent Events fan-out with ids, replay from a bounded ring buffer, a
  * comment heartbeat, and a bound on each client's unsent buffer: a slow
  * client is cut off rather than buffered without limit.
+ *
+ * Replay is written from the ring as the socket drains (never more than one
+ * write buffer ahead), so a client that asks for the whole ring and reads
+ * nothing holds a few kilobytes, not a copy of the ring. A gap larger than
+ * `maxReplayBytes`, older than the ring, or from another run of the server
+ * (ids ahead of ours) is answered with a `reload` event carrying the newest
+ * id: the client reloads its state over REST and goes on with live events.
  */
 export class SseHub {
   private readonly ring: SseEvent[] = [];
@@ -53,16 +78,35 @@ export class SseHub {
   private nextId = 1;
   private readonly heartbeat: NodeJS.Timeout;
   private dropped = 0;
+  private reloads = 0;
+  private refused = 0;
+  private readonly perAddress = new Map<string, number>();
 
   constructor(private readonly opts: SseHubOptions) {
     this.heartbeat = setInterval(() => {
-      for (const c of this.clients) this.write(c, ': heartbeat\n\n');
+      for (const c of this.clients) if (c.cursor === null) this.write(c, ': heartbeat\n\n');
     }, opts.heartbeatMs);
     this.heartbeat.unref();
   }
 
   get stats(): SseStats {
-    return { clients: this.clients.size, events_total: this.nextId - 1, dropped_clients_total: this.dropped };
+    let replaying = 0;
+    for (const c of this.clients) if (c.cursor !== null) replaying += 1;
+    return { clients: this.clients.size, events_total: this.nextId - 1, dropped_clients_total: this.dropped, replaying, reloads_total: this.reloads, refused_total: this.refused };
+  }
+
+  /** Null when a client from `address` may attach now, else why not. */
+  admit(address: string): SseRefusal | null {
+    const max = this.opts.maxClients ?? Infinity;
+    const perAddress = this.opts.maxClientsPerAddress ?? Infinity;
+    let r: SseRefusal | null = null;
+    if (this.clients.size >= max) {
+      r = { status: 503, error: `the server already streams events to ${max} clients, its limit (SSE_MAX_CLIENTS); try again later` };
+    } else if ((this.perAddress.get(address) ?? 0) >= perAddress) {
+      r = { status: 429, error: `${address} already has ${perAddress} event streams open, the limit per address (SSE_MAX_CLIENTS_PER_ADDRESS); close one first` };
+    }
+    if (r !== null) this.refused += 1;
+    return r;
   }
 
   /** Sends an event to every matching client and keeps it for replay. Types come from a fixed list and data is JSON, so no field can carry a newline. */
@@ -82,6 +126,8 @@ export class SseHub {
     }
     let frame: string | null = null;
     const send = (c: Client): void => {
+      // A replaying client takes this event from the ring when it gets there.
+      if (c.cursor !== null) return;
       if (c.filter.types !== null && !c.filter.types.has(ev.type)) return;
       frame ??= format(ev);
       this.write(c, frame);
@@ -90,29 +136,86 @@ export class SseHub {
     if (container !== null) for (const c of this.byContainer.get(container) ?? []) send(c);
   }
 
-  /** Attaches a response; replays what it missed after `lastEventId` (still in the ring). */
-  attach(res: ServerResponse, filter: SseClientFilter, lastEventId: number | null): void {
+  /** Attaches a response; replays what it missed after `lastEventId` (still in the ring, within maxReplayBytes). */
+  attach(res: ServerResponse, filter: SseClientFilter, lastEventId: number | null, address = 'unknown'): void {
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
       Connection: 'keep-alive',
       'X-Accel-Buffering': 'no',
     });
-    const client: Client = { res, filter };
+    const client: Client = { res, filter, address, cursor: null };
     this.add(client);
     res.on('close', () => {
       this.remove(client);
     });
-    let head = `retry: ${this.opts.retryMs}\n\n`;
-    if (lastEventId !== null) {
-      for (const ev of this.ring) if (ev.id > lastEventId && matches(filter, ev)) head += format(ev);
+    this.write(client, `retry: ${this.opts.retryMs}\n\n`);
+    if (lastEventId === null) return;
+    const newest = this.nextId - 1;
+    if (lastEventId === newest) return;
+    if (lastEventId > newest) {
+      this.reload(client, `event ${lastEventId} is from another run of the server (its newest is ${newest})`);
+      return;
     }
-    this.write(client, head);
+    const first = this.ring[0];
+    if (first === undefined || lastEventId + 1 < first.id) {
+      this.reload(client, `events after ${lastEventId} are no longer kept for replay`);
+      return;
+    }
+    const maxBytes = this.opts.maxReplayBytes ?? this.opts.maxBufferedBytes;
+    let bytes = 0;
+    for (let i = lastEventId + 1 - first.id; i < this.ring.length; i += 1) {
+      const ev = this.ring[i];
+      if (ev !== undefined && matches(filter, ev)) bytes += ev.data.length;
+      if (bytes > maxBytes) {
+        this.reload(client, `more than ${maxBytes} bytes of events were missed`);
+        return;
+      }
+    }
+    client.cursor = lastEventId;
+    this.pump(client);
+  }
+
+  /** Writes replay from the ring until the socket's buffer is full, then again on 'drain'; live once caught up. */
+  private pump(c: Client): void {
+    while (c.cursor !== null && !c.res.destroyed) {
+      const first = this.ring[0];
+      if (first === undefined || c.cursor >= this.nextId - 1) {
+        c.cursor = null;
+        return;
+      }
+      if (c.cursor + 1 < first.id) {
+        this.reload(c, `the replay fell behind the events kept (the client reads too slowly)`);
+        return;
+      }
+      const ev = this.ring[c.cursor + 1 - first.id];
+      if (ev === undefined) {
+        c.cursor = null;
+        return;
+      }
+      c.cursor = ev.id;
+      if (!matches(c.filter, ev)) continue;
+      if (!c.res.write(format(ev))) {
+        c.res.once('drain', () => {
+          this.pump(c);
+        });
+        return;
+      }
+    }
+  }
+
+  /** Tells the client to reload its state (REST) and resume from the newest id; then it is live. */
+  private reload(c: Client, reason: string): void {
+    this.reloads += 1;
+    c.cursor = null;
+    const newest = this.nextId - 1;
+    this.write(c, `id: ${newest}\nevent: reload\ndata: ${JSON.stringify({ reason, last_event_id: newest })}\n\n`);
   }
 
   private write(c: Client, frame: string): void {
     if (c.res.destroyed) return;
-    if (c.res.writableLength > this.opts.maxBufferedBytes) {
+    // Checked before writing, so a client never holds more than the bound (a single larger event still goes to an empty buffer).
+    if (c.res.writableLength > 0 && c.res.writableLength + frame.length > this.opts.maxBufferedBytes) {
       this.dropped += 1;
       this.remove(c);
       c.res.destroy();
@@ -125,12 +228,14 @@ export class SseHub {
     clearInterval(this.heartbeat);
     for (const c of this.clients) c.res.end();
     this.clients.clear();
+    this.perAddress.clear();
     this.byContainer.clear();
     this.unfiltered.clear();
   }
 
   private add(c: Client): void {
     this.clients.add(c);
+    this.perAddress.set(c.address, (this.perAddress.get(c.address) ?? 0) + 1);
     if (c.filter.containers === null) {
       this.unfiltered.add(c);
       return;
@@ -147,6 +252,9 @@ export class SseHub {
 
   private remove(c: Client): void {
     if (!this.clients.delete(c)) return;
+    const n = (this.perAddress.get(c.address) ?? 1) - 1;
+    if (n <= 0) this.perAddress.delete(c.address);
+    else this.perAddress.set(c.address, n);
     this.unfiltered.delete(c);
     for (const name of c.filter.containers ?? []) {
       const set = this.byContainer.get(name);
