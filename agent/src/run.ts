@@ -63,12 +63,15 @@ export async function runAgent(config: AgentConfig, valkey: ValkeyConfig, log: L
     intervalMs: config.intervalMs,
     clock: env.clock,
     onTick: async () => {
+      // The start-up page releases run before a tick's sample, not after it:
+      // a published sample then shows the memory the container is charged
+      // from then on, not the executable's pages dropped a moment later.
+      if (ticks === RELEASE_PAGES_AFTER_TICKS) await releaseStartupPages(log);
+      if (ticks === RELEASE_PAGES_AFTER_TICKS + 3) await dropReleaseCache();
       const sample = await sampler.sample();
       await publisher.publish(sample);
       ticks++;
       if (ticks === 1) gpu.start();
-      if (ticks === RELEASE_PAGES_AFTER_TICKS) await releaseStartupPages(log);
-      if (ticks === RELEASE_PAGES_AFTER_TICKS + 3) await dropReleaseCache();
     },
     onSkip: (n) => {
       sampler.skippedTicks += n;
