@@ -155,6 +155,10 @@ function onEvent(type: string, data: string): void {
   } else if (type === 'status') {
     const s = statusEventSchema.safeParse(json);
     if (s.success) store.applyStatus(s.data.container, s.data.to);
+  } else if (type === 'reload') {
+    // The server could not replay what this page missed (too much, or from before a restart): read the fleet again.
+    void refresh().catch(() => undefined);
+    void refreshAlerts().catch(() => undefined);
   } else if (type === 'alert') {
     // A transition names one alert; the list (with severity and value) is re-read, at most every 500 ms.
     if (alertTimer === 0) alertTimer = window.setTimeout(() => {
@@ -180,7 +184,7 @@ const conn = new Connection({
     es.onerror = () => {
       cb.onError();
     };
-    for (const t of ['sample', 'status', 'alert']) {
+    for (const t of ['sample', 'status', 'alert', 'reload']) {
       es.addEventListener(t, (e) => {
         cb.onEvent(t, e.lastEventId, e.data as string);
       });
