@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../../shared/src/log.js';
 import type { Payload } from '../../../shared/src/payload.js';
+import { AlertmanagerSender } from './alertmanager.js';
 import { AlertEngine, type ContainerStatus } from './engine.js';
 import { Notifier, type DeliveryRecord } from './notifier.js';
 import { AlertStatePersistence } from './persist.js';
@@ -38,6 +39,8 @@ export interface AlertServiceOptions {
   valueFlushMs?: number;
   /** Webhook deliveries in flight at once (default MAX_CONCURRENT_DELIVERIES); the rest wait for a later tick. */
   maxConcurrentDeliveries?: number;
+  /** Alertmanagers the leader posts alerts to (`ALERTMANAGER_URL`); none by default. */
+  alertmanager?: { urls: string[]; resendMs?: number; retryMs?: number };
 }
 
 /** Runs steps until done, yielding the event loop (setImmediate) whenever `sliceMs` have passed. */
@@ -69,6 +72,11 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   private readonly persistence: AlertStatePersistence;
   private readonly writer: AlertStateWriter;
   private readonly notifier: Notifier;
+  private readonly alertmanager: AlertmanagerSender;
+  private amSync: Promise<void> = Promise.resolve();
+  private amScheduled = false;
+  /** A sync is in flight: the next tick's waits (a slow Alertmanager never queues up syncs). */
+  private amRunning = false;
   private readonly clock: () => number;
   private lastPrune = 0;
   /** A sliced tick is running. */
@@ -98,6 +106,14 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
       delivery: opts.delivery,
       failedRetryMs: opts.failedRetryMs,
       maxConcurrentDeliveries: opts.maxConcurrentDeliveries,
+    });
+    this.alertmanager = new AlertmanagerSender(this.engine, {
+      urls: opts.alertmanager?.urls ?? [],
+      resendMs: opts.alertmanager?.resendMs,
+      retryMs: opts.alertmanager?.retryMs,
+      clock: this.clock,
+      log: opts.log,
+      externalUrl: opts.externalUrl,
     });
   }
 
@@ -162,6 +178,7 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
 
   private finishTick(ts: Transition[]): Transition[] {
     this.notifier.reconcileOutage();
+    this.syncAlertmanager();
     this.writer.flushValuesIfDue();
     // Pruning walks every instance; retention is hours, so once a minute is plenty.
     if (this.clock() - this.lastPrune < 60_000) return ts;
@@ -184,6 +201,7 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   async onLeadership(leader: boolean): Promise<void> {
     if (!leader) {
       this.adopted = false;
+      this.alertmanager.reset();
       return;
     }
     await this.writer.adopt();
@@ -191,6 +209,8 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     this.writer.markFull();
     this.writer.flush(true);
     this.notifier.reconcile();
+    this.alertmanager.trackAll();
+    this.scheduleAlertmanager();
   }
 
   active(): ActiveAlert[] {
@@ -208,7 +228,7 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   async idle(): Promise<void> {
     this.writer.flush(true);
     for (;;) {
-      await Promise.all([this.writer.idle(), ...this.notifier.pending()]);
+      await Promise.all([this.writer.idle(), this.amSync, ...this.notifier.pending()]);
       if (!this.notifier.busy) {
         await this.writer.idle();
         return;
@@ -231,8 +251,37 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   private after(ts: Transition[]): Transition[] {
     for (const t of ts) this.emit('transition', t);
     this.writer.record(ts);
-    if (this.leading()) for (const t of ts) this.notifier.reconcileOne(t.fingerprint);
+    if (!this.leading()) return ts;
+    for (const t of ts) {
+      this.notifier.reconcileOne(t.fingerprint);
+      if (t.to === 'firing' || t.to === 'resolved') this.alertmanager.track(t.fingerprint);
+    }
+    if (ts.length > 0) this.scheduleAlertmanager();
     return ts;
+  }
+
+  /** Transitions reach Alertmanager in one POST per event-loop turn, not one per alert. */
+  private scheduleAlertmanager(): void {
+    if (!this.alertmanager.enabled || this.amScheduled) return;
+    this.amScheduled = true;
+    setImmediate(() => {
+      this.amScheduled = false;
+      this.syncAlertmanager();
+    });
+  }
+
+  /** Sends what Alertmanager is owed (new, changed, or due for its resend); one sync at a time. */
+  private syncAlertmanager(): void {
+    if (!this.alertmanager.enabled || !this.leading() || this.amRunning) return;
+    this.amRunning = true;
+    this.amSync = this.alertmanager
+      .sync()
+      .catch((err: unknown) => {
+        this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'Alertmanager sync failed; it is tried again on the next tick');
+      })
+      .finally(() => {
+        this.amRunning = false;
+      });
   }
 
   private leading(): boolean {
