@@ -29,8 +29,8 @@ export interface NotifierOptions {
   /** A delivery succeeded and the ledger (`notified`) changed: write it at once. */
   onLedger: () => void;
   onDelivery: (r: DeliveryRecord) => void;
-  /** True for an instance that must send nothing now (silenced); checked before each start. */
-  muted?: (i: Instance) => boolean;
+  /** True when the notification due must not be sent now (silenced, or a repeat of an acknowledged alert). */
+  muted?: (i: Instance, due: Due) => boolean;
   log?: Logger;
   externalUrl?: string;
   receiver?: string;
@@ -130,7 +130,7 @@ export class Notifier {
     if (notify === undefined || notify.webhooks.length === 0) return;
     const due = dueNotification(i, notify, now);
     if (due === null) return;
-    if (this.opts.muted?.(i) === true) return;
+    if (this.opts.muted?.(i, due) === true) return;
     const job = this.send(i, due, notify).finally(() => {
       this.inFlight.delete(i.fingerprint);
       // The instance may have moved on while this was sent (resolved meanwhile).

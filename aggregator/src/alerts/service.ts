@@ -9,10 +9,28 @@ import { AlertStatePersistence } from './persist.js';
 import type { RulesFile } from './rule-schema.js';
 import type { Transition } from './state.js';
 import { AlertStateWriter } from './state-writer.js';
+import { SilenceStore, type Ack, type Silence } from './silences.js';
 import { alertView, type ActiveAlert } from './view.js';
 import type { DeliveryOptions } from './webhook.js';
 
 export type { ActiveAlert } from './view.js';
+
+/** An alert in `GET /api/v1/alerts`: the view plus who silenced or acknowledged it. */
+export interface ListedAlert extends ActiveAlert {
+  /** Ids of the active silences that match it (it sends nothing while any does). */
+  silenced_by: string[];
+  acknowledged: { by: string; at: string; comment: string } | null;
+}
+
+/** A request about alerts that cannot be done (unknown id, alert not firing); `status` is the HTTP answer. */
+export class AlertActionError extends Error {
+  constructor(
+    readonly status: 404 | 409,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 export { MAX_CONCURRENT_DELIVERIES, type DeliveryRecord } from './notifier.js';
 
 export interface AlertServiceOptions {
@@ -73,6 +91,7 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   private readonly writer: AlertStateWriter;
   private readonly notifier: Notifier;
   private readonly alertmanager: AlertmanagerSender;
+  readonly silences: SilenceStore;
   private amSync: Promise<void> = Promise.resolve();
   private amScheduled = false;
   /** A sync is in flight: the next tick's waits (a slow Alertmanager never queues up syncs). */
@@ -91,6 +110,7 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     this.engine = new AlertEngine(opts.rules, this.clock);
     this.persistence = new AlertStatePersistence(opts.redis, { eventsMaxLen: opts.eventsMaxLen, log: opts.log });
     const leading = (): boolean => this.leading();
+    this.silences = new SilenceStore(opts.redis, { clock: this.clock, log: opts.log });
     this.writer = new AlertStateWriter(this.engine, this.persistence, { clock: this.clock, leading, log: opts.log, valueFlushMs: opts.valueFlushMs });
     this.notifier = new Notifier(this.engine, {
       clock: this.clock,
@@ -100,6 +120,7 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
         this.writer.flush(false);
       },
       onDelivery: (r) => this.emit('delivery', r),
+      muted: (i, due) => this.silences.silencedBy(i).length > 0 || (due.reason === 'repeat' && this.silences.ackOf(i) !== null),
       log: opts.log,
       externalUrl: opts.externalUrl,
       receiver: opts.receiver,
@@ -122,6 +143,7 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     const loaded = await this.persistence.load();
     this.engine.restore(loaded.instances, loaded.lastSeen);
     this.engine.drainDirty();
+    await this.silences.refresh();
   }
 
   setRules(rules: RulesFile): Transition[] {
@@ -150,6 +172,7 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   }
 
   tick(): Transition[] {
+    this.silences.refreshIfDue();
     const ts = this.after(this.engine.tick());
     this.notifier.reconcile();
     return this.finishTick(ts);
@@ -165,6 +188,7 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   async tickSliced(sliceMs: number): Promise<Transition[]> {
     if (this.ticking) return [];
     this.ticking = true;
+    this.silences.refreshIfDue();
     try {
       const out: Transition[] = [];
       await runSliced(this.engine.tickSteps(out), sliceMs);
@@ -186,6 +210,7 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     const gone = this.engine.prune(this.opts.retentionMs ?? 86_400_000);
     if (this.leading() && (gone.fingerprints.length > 0 || gone.containers.length > 0)) {
       this.writer.remove(gone.fingerprints, gone.containers, 'forgotten alert state');
+      this.forgetAcks(gone.fingerprints);
     }
     return ts;
   }
@@ -195,6 +220,13 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     const fingerprints = this.engine.forgetContainer(name);
     if (!this.leading()) return;
     this.writer.remove(fingerprints, [name], "a forgotten container's alert state");
+    this.forgetAcks(fingerprints);
+  }
+
+  private forgetAcks(fingerprints: readonly string[]): void {
+    this.silences.forget(fingerprints).catch((err: unknown) => {
+      this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not delete acknowledgements of forgotten alerts');
+    });
   }
 
   /** Call when LeaderElector emits `change`. */
@@ -213,11 +245,39 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     this.scheduleAlertmanager();
   }
 
-  active(): ActiveAlert[] {
+  active(): ListedAlert[] {
     return this.engine
       .all()
       .filter((i) => i.state === 'pending' || i.state === 'firing')
-      .map((i) => alertView(this.engine, i));
+      .map((i) => {
+        const ack = this.silences.ackOf(i);
+        return {
+          ...alertView(this.engine, i),
+          silenced_by: this.silences.silencedBy(i),
+          acknowledged: ack === null ? null : { by: ack.by, at: new Date(ack.at).toISOString(), comment: ack.comment },
+        };
+      });
+  }
+
+  /** Silences by rule and/or container for `durationMs`; alerts they match stay listed, marked, and send nothing. */
+  async silence(input: { rule_id: string | null; container: string | null; durationMs: number; comment: string; by: string }): Promise<Silence> {
+    return this.silences.create(input);
+  }
+
+  async expireSilence(id: string, by: string): Promise<Silence> {
+    const s = await this.silences.expire(id, by);
+    if (s === null) throw new AlertActionError(404, `no silence with id "${id}" (list them with GET /api/v1/silences)`);
+    // Whatever it held back is owed now.
+    this.notifier.reconcile();
+    return s;
+  }
+
+  /** Acknowledges a firing alert's current episode: it is marked, and its repeat notifications stop. */
+  async acknowledge(fingerprint: string, by: string, comment: string): Promise<Ack> {
+    const i = this.engine.get(fingerprint);
+    if (i === undefined) throw new AlertActionError(404, `no alert with fingerprint "${fingerprint}" (see GET /api/v1/alerts)`);
+    if (i.state !== 'firing' || i.fired_at === null) throw new AlertActionError(409, `alert ${fingerprint} is ${i.state}, not firing: only a firing alert can be acknowledged`);
+    return this.silences.acknowledge(i, by, comment);
   }
 
   async history(count = 100): Promise<{ transitions: Transition[]; corrupt: number }> {
@@ -275,7 +335,7 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     if (!this.alertmanager.enabled || !this.leading() || this.amRunning) return;
     this.amRunning = true;
     this.amSync = this.alertmanager
-      .sync()
+      .sync((i) => this.silences.silencedBy(i).length > 0)
       .catch((err: unknown) => {
         this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'Alertmanager sync failed; it is tried again on the next tick');
       })
