@@ -33,6 +33,23 @@ export class Api {
     return parsed.data;
   }
 
+  /** POSTs `body` as JSON; answers like `get` (401 → AuthError, other errors → ApiError with the server's message). */
+  async post<T extends z.ZodType>(path: string, body: unknown, schema: T): Promise<z.output<T>> {
+    const t = this.token();
+    const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+    if (t !== null) headers.Authorization = `Bearer ${t}`;
+    const r = await fetch(path, { method: 'POST', headers, body: JSON.stringify(body), cache: 'no-store' });
+    if (r.status === 401) throw new AuthError('the aggregator wants a token');
+    const answer: unknown = await r.json().catch(() => null);
+    if (!r.ok) {
+      const msg = typeof answer === 'object' && answer !== null && 'error' in answer ? String(answer.error) : `HTTP ${r.status}`;
+      throw new ApiError(r.status, `${path}: ${msg}`);
+    }
+    const parsed = schema.safeParse(answer);
+    if (!parsed.success) throw new ApiError(0, `${path}: unexpected answer (${parsed.error.issues[0]?.message ?? 'invalid'})`);
+    return parsed.data;
+  }
+
   eventsUrl(lastEventId: string | null): string {
     const q = new URLSearchParams();
     const t = this.token();

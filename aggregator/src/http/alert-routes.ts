@@ -55,6 +55,11 @@ async function act<T>(f: () => Promise<T>): Promise<T> {
  */
 export function alertRoutes(alerts: AlertService | undefined): Route[] {
   return [
+    // What this token may do (the dashboard shows the admin buttons from it); role null when no tokens are configured.
+    route('/api/v1/whoami', 'bearer', ({ res, url, who }) => {
+      query(url, noQuery);
+      sendJson(res, 200, { role: who?.role ?? null, name: who?.name ?? null });
+    }),
     route('/api/v1/silences', 'bearer', ({ res, url }) => {
       query(url, noQuery);
       sendJson(res, 200, { silences: service(alerts).silences.list() });
