@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentProcess, fixtureEnv } from '../../agent/test/helpers/agent-process.js';
 import { freePort, RedisServer } from '../../agent/test/helpers/redis-server.js';
+import { until } from '../../agent/test/helpers/until.js';
 import { AlertmanagerProcess, amWebhookSchema } from './helpers/alertmanager.js';
 import { Receiver } from './helpers/receiver.js';
 
@@ -13,16 +14,6 @@ import { Receiver } from './helpers/receiver.js';
  * ALERTMANAGER_URL against a real Alertmanager (Debian's prometheus-alertmanager)
  * routing to a local webhook receiver: real agents, a real aggregator, a real redis-server.
  */
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | null> | T | null): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await probe();
-    if (v !== null) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 describe('alerts posted to a real Alertmanager', () => {
   let server: RedisServer;
@@ -85,9 +76,9 @@ describe('alerts posted to a real Alertmanager', () => {
 
   it("a killed agent's container_down reaches the receiver through Alertmanager, and resolves when the agent returns", async () => {
     const a = startAgent('am-1');
-    await until('am-1 known to the aggregator', 20_000, async () => ((await knownToAggregator('am-1')) ? true : null));
+    await until('am-1 known to the aggregator', async () => ((await knownToAggregator('am-1')) ? true : null), 20_000);
     a.child.kill('SIGKILL');
-    await until('firing container_down via Alertmanager', 30_000, () => (notified('am-1').includes('firing') ? true : null));
+    await until('firing container_down via Alertmanager', () => (notified('am-1').includes('firing') ? true : null), 30_000);
     const held = (await am.alerts()).find((x) => x.labels.container === 'am-1');
     assert.ok(held !== undefined, 'Alertmanager holds the alert');
     assert.equal(held.labels.alertname, 'container_down');
@@ -95,19 +86,19 @@ describe('alerts posted to a real Alertmanager', () => {
     assert.equal(held.annotations.summary, 'Container down');
     assert.ok(Date.parse(held.endsAt) > Date.now(), `a firing alert's endsAt is in the future (${held.endsAt})`);
     startAgent('am-1');
-    await until('resolved via Alertmanager', 30_000, () => (notified('am-1').includes('resolved') ? true : null));
+    await until('resolved via Alertmanager', () => (notified('am-1').includes('resolved') ? true : null), 30_000);
   });
 
   it('a silence made in Alertmanager suppresses the notification', async () => {
     startAgent('am-2');
-    await until('am-2 known to the aggregator', 20_000, async () => ((await knownToAggregator('am-2')) ? true : null));
+    await until('am-2 known to the aggregator', async () => ((await knownToAggregator('am-2')) ? true : null), 20_000);
     await am.silence({ alertname: 'container_down', container: 'am-2' }, 10);
     agents.get('am-2')?.child.kill('SIGKILL');
-    await until('am-2 firing in the aggregator', 20_000, async () => ((await firingInAggregator('am-2')) ? true : null));
-    const held = await until('Alertmanager holds am-2, suppressed', 10_000, async () => {
+    await until('am-2 firing in the aggregator', async () => ((await firingInAggregator('am-2')) ? true : null), 20_000);
+    const held = await until('Alertmanager holds am-2, suppressed', async () => {
       const x = (await am.alerts()).find((h) => h.labels.container === 'am-2');
       return x?.status.state === 'suppressed' ? x : null;
-    });
+    }, 10_000);
     assert.equal(held.status.silencedBy.length, 1);
     // Several group intervals (1 s) and resends (2 s) later, still nothing delivered.
     await sleep(5000);
@@ -116,14 +107,14 @@ describe('alerts posted to a real Alertmanager', () => {
 
   it('an Alertmanager outage loses no alert: it is sent when Alertmanager is back', async () => {
     startAgent('am-3');
-    await until('am-3 known to the aggregator', 20_000, async () => ((await knownToAggregator('am-3')) ? true : null));
+    await until('am-3 known to the aggregator', async () => ((await knownToAggregator('am-3')) ? true : null), 20_000);
     await am.stop();
     agents.get('am-3')?.child.kill('SIGKILL');
-    await until('am-3 firing in the aggregator', 20_000, async () => ((await firingInAggregator('am-3')) ? true : null));
+    await until('am-3 firing in the aggregator', async () => ((await firingInAggregator('am-3')) ? true : null), 20_000);
     await agg.waitForLog(/could not post alerts to Alertmanager/, 15_000);
     await sleep(2000);
     assert.deepEqual(notified('am-3'), []);
     await am.start();
-    await until('am-3 firing via Alertmanager after the outage', 30_000, () => (notified('am-3').includes('firing') ? true : null));
+    await until('am-3 firing via Alertmanager after the outage', () => (notified('am-3').includes('firing') ? true : null), 30_000);
   });
 });

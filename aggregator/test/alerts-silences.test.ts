@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { CONTAINERS_KEY, METRICS_CHANNEL, metricsKey } from '../../shared/src/keys.js';
 import { AgentProcess } from '../../agent/test/helpers/agent-process.js';
 import { freePort, RedisServer } from '../../agent/test/helpers/redis-server.js';
+import { until } from '../../agent/test/helpers/until.js';
 import { makePayload } from './helpers/payload.js';
 import { Receiver } from './helpers/receiver.js';
 
@@ -28,16 +29,6 @@ async function call(url: string, token: string | null, init: { method?: string; 
   if (init.body !== undefined) headers['content-type'] = 'application/json';
   const r = await fetch(url, { method: init.method ?? 'GET', headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
   return { status: r.status, body: (await r.json()) as Record<string, unknown> };
-}
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | null> | T | null): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await probe();
-    if (v !== null) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 describe('silences and acknowledgements across replicas', () => {
@@ -125,11 +116,11 @@ describe('silences and acknowledgements across replicas', () => {
     assert.equal(s.comment, 'planned load test');
     silenceId = s.id;
     // The other replica reads it from Valkey.
-    await until('the silence on replica b', 5000, async () => {
+    await until('the silence on replica b', async () => {
       const { status, body: l } = await call(`${b.base}/api/v1/silences`, VIEWER);
       assert.equal(status, 200);
       return (l.silences as { id: string }[]).some((x) => x.id === silenceId) ? true : null;
-    });
+    }, 5000);
   });
 
   it('a silenced alert is listed, marked, and sends no webhook; the other one does', async () => {
@@ -137,11 +128,11 @@ describe('silences and acknowledgements across replicas', () => {
     assert.ok(a !== undefined && b !== undefined);
     await publish();
     feeder = setInterval(() => void publish().catch(() => undefined), 500);
-    await until('web-2 webhook', 15_000, () => (hooks('web-2').includes('firing') ? true : null));
+    await until('web-2 webhook', () => (hooks('web-2').includes('firing') ? true : null), 15_000);
     for (const r of [a, b]) {
-      const w1 = await until('web-1 firing', 10_000, () => listed(r.base, 'web-1'));
+      const w1 = await until('web-1 firing', () => listed(r.base, 'web-1'), 10_000);
       assert.deepEqual(w1.silenced_by, [silenceId]);
-      const w2 = await until('web-2 firing', 10_000, () => listed(r.base, 'web-2'));
+      const w2 = await until('web-2 firing', () => listed(r.base, 'web-2'), 10_000);
       assert.deepEqual(w2.silenced_by, []);
     }
     await sleep(3000);
@@ -157,10 +148,10 @@ describe('silences and acknowledgements across replicas', () => {
     assert.equal((await call(`${b.base}/api/v1/alerts/0000000000000000/ack`, ADMIN, { method: 'POST', body: {} })).status, 404);
     const ok = await call(`${b.base}/api/v1/alerts/${w2.fingerprint}/ack`, ADMIN, { method: 'POST', body: { comment: 'looking at it' } });
     assert.equal(ok.status, 200);
-    await until('the ack on replica a', 5000, async () => {
+    await until('the ack on replica a', async () => {
       const x = await listed(a.base, 'web-2');
       return x?.acknowledged?.by === 'ops-alice' && x.acknowledged.comment === 'looking at it' ? true : null;
-    });
+    }, 5000);
   });
 
   it('survives a replica going away and coming back: still silenced, then expiring it sends the webhook', async () => {
@@ -172,23 +163,23 @@ describe('silences and acknowledgements across replicas', () => {
     assert.deepEqual(hooks('web-1'), []);
     const back = await startReplica();
     replicas.push(back);
-    const w1 = await until('web-1 firing on the new replica', 15_000, () => listed(back.base, 'web-1'));
+    const w1 = await until('web-1 firing on the new replica', () => listed(back.base, 'web-1'), 15_000);
     assert.deepEqual(w1.silenced_by, [silenceId]);
-    const w2 = await until('web-2 ack on the new replica', 5000, async () => {
+    const w2 = await until('web-2 ack on the new replica', async () => {
       const x = await listed(back.base, 'web-2');
       return x?.acknowledged !== null && x !== null ? x : null;
-    });
+    }, 5000);
     assert.equal(w2.acknowledged?.by, 'ops-alice');
     assert.equal(hooks('web-1').length, 0);
     assert.equal((await call(`${back.base}/api/v1/silences/${silenceId}/expire`, VIEWER, { method: 'POST' })).status, 403);
     const expired = await call(`${back.base}/api/v1/silences/${silenceId}/expire`, ADMIN, { method: 'POST' });
     assert.equal(expired.status, 200);
     assert.equal((expired.body.silence as { expired_by: string }).expired_by, 'ops-alice');
-    await until('web-1 webhook after the silence expired', 15_000, () => (hooks('web-1').includes('firing') ? true : null));
-    const after = await until('web-1 unmarked', 5000, async () => {
+    await until('web-1 webhook after the silence expired', () => (hooks('web-1').includes('firing') ? true : null), 15_000);
+    const after = await until('web-1 unmarked', async () => {
       const x = await listed(back.base, 'web-1');
       return x !== null && x.silenced_by.length === 0 ? x : null;
-    });
+    }, 5000);
     assert.deepEqual(after.silenced_by, []);
   });
 });
