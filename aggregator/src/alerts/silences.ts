@@ -75,6 +75,7 @@ export class SilenceStore {
   private readonly warned = new Set<string>();
   private lastRefresh = -Infinity;
   private refreshing: Promise<void> | null = null;
+  private readFailing = false;
 
   constructor(
     private readonly redis: Redis,
@@ -88,8 +89,13 @@ export class SilenceStore {
     if (this.refreshing !== null || this.clock() - this.lastRefresh < (this.opts.refreshMs ?? 2000)) return;
     this.lastRefresh = this.clock();
     this.refreshing = this.refresh()
+      .then(() => {
+        this.readFailing = false;
+      })
       .catch((err: unknown) => {
-        this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not read silences; keeping the last ones read');
+        // Once per outage: while Valkey is away this fails every refresh.
+        if (!this.readFailing) this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not read silences; keeping the last ones read until Valkey answers');
+        this.readFailing = true;
       })
       .finally(() => {
         this.refreshing = null;
