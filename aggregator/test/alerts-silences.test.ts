@@ -163,6 +163,10 @@ describe('silences and acknowledgements across replicas', () => {
     assert.deepEqual(hooks('web-1'), []);
     const back = await startReplica();
     replicas.push(back);
+    await until('the silence read by the new replica', async () => {
+      const { body } = await call(`${back.base}/api/v1/silences`, VIEWER);
+      return (body.silences as { id: string }[]).some((x) => x.id === silenceId) ? true : null;
+    }, 15_000);
     const w1 = await until('web-1 firing on the new replica', () => listed(back.base, 'web-1'), 15_000);
     assert.deepEqual(w1.silenced_by, [silenceId]);
     const w2 = await until('web-2 ack on the new replica', async () => {

@@ -140,10 +140,10 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
 
   /** Restores persisted state: pending countdowns continue, firing alerts are not re-sent. */
   async start(): Promise<void> {
-    const loaded = await this.persistence.load();
+    // Silences first: a restored firing alert is listed with its marks from the start.
+    const [loaded] = await Promise.all([this.persistence.load(), this.silences.refresh()]);
     this.engine.restore(loaded.instances, loaded.lastSeen);
     this.engine.drainDirty();
-    await this.silences.refresh();
   }
 
   setRules(rules: RulesFile): Transition[] {
