@@ -86,8 +86,10 @@ export function parseResendSeconds(raw: string | undefined): number {
 interface Target {
   raw: string;
   target: WebhookTarget;
-  /** fingerprint → when this Alertmanager last accepted it (ms). */
-  sent: Map<string, number>;
+  /** fingerprint → when this Alertmanager last accepted it (ms), and the labels it had then. */
+  sent: Map<string, { at: number; labels: string; labelSet: Record<string, string> }>;
+  /** Label sets this Alertmanager holds that changed since (a severity change): sent once more, ended. */
+  ended: Map<string, PostableAlert>;
   /** No POST before this (after a failure). */
   notBefore: number;
   busy: boolean;
@@ -109,7 +111,7 @@ export class AlertmanagerSender {
     this.targets = opts.urls.map((raw) => {
       const target = webhookTarget(raw);
       const base = target.url.replace(/\/+$/, '');
-      return { raw, target: { ...target, url: `${base}/api/v2/alerts` }, sent: new Map(), notBefore: 0, busy: false, down: false };
+      return { raw, target: { ...target, url: `${base}/api/v2/alerts` }, sent: new Map(), ended: new Map(), notBefore: 0, busy: false, down: false };
     });
   }
 
@@ -144,7 +146,7 @@ export class AlertmanagerSender {
     if (!this.enabled) return;
     const now = this.clock();
     const resendMs = this.opts.resendMs ?? 60_000;
-    const alerts = new Map<string, { alert: PostableAlert; changedAt: number }>();
+    const alerts = new Map<string, { alert: PostableAlert; changedAt: number; labels: string }>();
     for (const fp of this.tracked) {
       const i = this.engine.get(fp);
       const keep = i !== undefined && (i.state === 'firing' || (i.state === 'resolved' && i.resolved_at !== null && now - i.resolved_at <= RESOLVED_RETENTION_MS));
@@ -154,16 +156,23 @@ export class AlertmanagerSender {
         continue;
       }
       if (muted(i)) continue;
-      alerts.set(fp, { alert: this.postable(i, now, resendMs), changedAt: i.state === 'resolved' ? (i.resolved_at ?? 0) : (i.fired_at ?? 0) });
+      const alert = this.postable(i, now, resendMs);
+      alerts.set(fp, { alert, changedAt: i.state === 'resolved' ? (i.resolved_at ?? 0) : (i.fired_at ?? 0), labels: JSON.stringify(alert.labels) });
     }
     await Promise.all(
       this.targets.map(async (t) => {
         if (t.busy || t.notBefore > now) return;
-        const due: [string, PostableAlert][] = [];
+        // [fingerprint or ended key, alert, its labels as JSON ('' for an ended set)]
+        const due: [string, PostableAlert, string][] = [];
         for (const [fp, a] of alerts) {
           const last = t.sent.get(fp);
-          if (last === undefined || last < a.changedAt || now - last >= resendMs) due.push([fp, a.alert]);
+          if (last !== undefined && last.labels !== a.labels) {
+            // Labels are an alert's identity in Alertmanager: end the old set now, or it would linger and later "resolve".
+            t.ended.set(`${fp}\n${last.labels}`, { ...a.alert, labels: last.labelSet, endsAt: iso(now) });
+          }
+          if (last === undefined || last.at < a.changedAt || last.labels !== a.labels || now - last.at >= resendMs) due.push([fp, a.alert, a.labels]);
         }
+        for (const [key, alert] of t.ended) due.push([key, alert, '']);
         if (due.length === 0) return;
         t.busy = true;
         try {
@@ -188,7 +197,7 @@ export class AlertmanagerSender {
     };
   }
 
-  private async post(t: Target, due: [string, PostableAlert][], now: number): Promise<void> {
+  private async post(t: Target, due: [string, PostableAlert, string][], now: number): Promise<void> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (t.target.authorization !== null) headers.authorization = t.target.authorization;
     let problem: string;
@@ -202,7 +211,10 @@ export class AlertmanagerSender {
       });
       const text = await res.text().catch(() => '');
       if (res.ok) {
-        for (const [fp] of due) t.sent.set(fp, now);
+        for (const [key, alert, labels] of due) {
+          if (labels === '') t.ended.delete(key);
+          else t.sent.set(key, { at: now, labels, labelSet: alert.labels });
+        }
         if (t.down) this.opts.log?.info({ alertmanager: t.target.redacted, alerts: due.length }, 'Alertmanager reachable again; alerts sent');
         t.down = false;
         return;
