@@ -15,6 +15,7 @@ import { Dashboard, defaultDashboardLocation } from './http/static.js';
 import { LeaderElector } from './alerts/leader.js';
 import { RulesStore } from './alerts/rules-store.js';
 import { RulesError } from './alerts/rules-load.js';
+import { alertmanagerFromEnv } from './alerts/alertmanager.js';
 import { feedAlertsFromFleet } from './alerts/fleet-feed.js';
 import { AlertService } from './alerts/service.js';
 import { scheduleRollups } from './history/rollup-scheduler.js';
@@ -52,7 +53,7 @@ async function serve(flags: AggregatorFlags): Promise<void> {
   });
   alertRedis.on('error', () => undefined);
   const elector = new LeaderElector(alertRedis, { id: `${hostname()}-${process.pid}`, log });
-  const alerts = new AlertService({ redis: alertRedis, rules: rules.current(), isLeader: () => elector.isLeader(), log, externalUrl: `http://${config.host}:${config.port}` });
+  const alerts = new AlertService({ redis: alertRedis, rules: rules.current(), isLeader: () => elector.isLeader(), log, externalUrl: `http://${config.host}:${config.port}`, alertmanager: alertmanagerFromEnv(process.env) });
   const rollups = new RollupWriter(alertRedis, { log });
   alerts.on('transition', (t) => {
     sse.publish('alert', t.container === '' ? null : t.container, t);

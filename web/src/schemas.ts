@@ -36,6 +36,9 @@ export const alertSchema = z.object({
   since: z.string(),
   fired_at: z.string().nullable(),
   annotations: z.record(z.string(), z.string()).optional(),
+  /** Ids of the silences that hold it back (absent from older aggregators). */
+  silenced_by: z.array(z.string()).optional(),
+  acknowledged: z.object({ by: z.string(), at: z.string(), comment: z.string() }).nullable().optional(),
 });
 export type Alert = z.infer<typeof alertSchema>;
 export const alertsResponseSchema = z.object({ alerts: z.array(alertSchema) });

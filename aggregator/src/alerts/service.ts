@@ -2,14 +2,36 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../../shared/src/log.js';
 import type { Payload } from '../../../shared/src/payload.js';
-import { AlertEngine, fingerprintOf, VALKEY_RULE_ID, type ContainerStatus, type Seen } from './engine.js';
-import { formatValue, renderTemplate } from './metric.js';
-import { dueNotification, type Due } from './notify-policy.js';
-import { AlertStatePersistence, SaveError } from './persist.js';
-import type { NotifySettings, RulesFile, Severity } from './rule-schema.js';
-import type { AlertState, Instance, Transition } from './state.js';
-import { redactUrl } from './webhook-url.js';
-import { alertmanagerPayload, deliver, idempotencyKey, ZERO_TIME, type AmAlert, type DeliveryOptions } from './webhook.js';
+import { AlertmanagerSender } from './alertmanager.js';
+import { AlertEngine, type ContainerStatus } from './engine.js';
+import { Notifier, type DeliveryRecord } from './notifier.js';
+import { AlertStatePersistence } from './persist.js';
+import type { RulesFile } from './rule-schema.js';
+import type { Transition } from './state.js';
+import { AlertStateWriter } from './state-writer.js';
+import { SilenceStore, type Ack, type Silence } from './silences.js';
+import { alertView, type ActiveAlert } from './view.js';
+import type { DeliveryOptions } from './webhook.js';
+
+export type { ActiveAlert } from './view.js';
+
+/** An alert in `GET /api/v1/alerts`: the view plus who silenced or acknowledged it. */
+export interface ListedAlert extends ActiveAlert {
+  /** Ids of the active silences that match it (it sends nothing while any does). */
+  silenced_by: string[];
+  acknowledged: { by: string; at: string; comment: string } | null;
+}
+
+/** A request about alerts that cannot be done (unknown id, alert not firing); `status` is the HTTP answer. */
+export class AlertActionError extends Error {
+  constructor(
+    readonly status: 404 | 409,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+export { MAX_CONCURRENT_DELIVERIES, type DeliveryRecord } from './notifier.js';
 
 export interface AlertServiceOptions {
   redis: Redis;
@@ -35,46 +57,10 @@ export interface AlertServiceOptions {
   valueFlushMs?: number;
   /** Webhook deliveries in flight at once (default MAX_CONCURRENT_DELIVERIES); the rest wait for a later tick. */
   maxConcurrentDeliveries?: number;
+  /** Alertmanagers the leader posts alerts to (`ALERTMANAGER_URL`); none by default. */
+  alertmanager?: { urls: string[]; resendMs?: number; retryMs?: number };
 }
 
-/** An alert as `GET /api/v1/alerts` shows it. */
-export interface ActiveAlert {
-  fingerprint: string;
-  rule_id: string;
-  name: string;
-  container: string;
-  gpu: string | null;
-  state: AlertState;
-  severity: Severity | null;
-  value: number | null;
-  since: string;
-  fired_at: string | null;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-}
-
-export interface DeliveryRecord {
-  fingerprint: string;
-  reason: Due['reason'];
-  /** Redacted (scheme://host[:port] and a fingerprint, see webhook-url.ts): never the secret parts. */
-  url: string;
-  ok: boolean;
-  attempts: number;
-  error: string | null;
-}
-
-const iso = (ms: number): string => new Date(ms).toISOString();
-
-/** Webhook deliveries in flight at once, by default. */
-export const MAX_CONCURRENT_DELIVERIES = 32;
-
-/**
- * Alerting for the aggregator: every replica evaluates (so all serve
- * `active()` and SSE `transition` events); the leader also persists state and
- * delivers webhooks. Delivery is at-least-once with a stable idempotency key,
- * and the ledger (`notified`) is written to Valkey right after each success,
- * so a successor neither re-sends nor forgets a notification.
- */
 /** Runs steps until done, yielding the event loop (setImmediate) whenever `sliceMs` have passed. */
 async function runSliced(steps: Iterator<undefined>, sliceMs: number): Promise<void> {
   for (;;) {
@@ -90,26 +76,30 @@ async function runSliced(steps: Iterator<undefined>, sliceMs: number): Promise<v
   }
 }
 
+/**
+ * Alerting for the aggregator, the coordinator of its parts: every replica
+ * evaluates (AlertEngine, so all serve `active()` and SSE `transition`
+ * events); the leader also writes state to Valkey (AlertStateWriter) and
+ * delivers webhooks (Notifier). Delivery is at-least-once with a stable
+ * idempotency key, and the ledger (`notified`) is written to Valkey right
+ * after each success, so a successor neither re-sends nor forgets a
+ * notification.
+ */
 export class AlertService extends EventEmitter<{ transition: [Transition]; delivery: [DeliveryRecord] }> {
   readonly engine: AlertEngine;
   private readonly persistence: AlertStatePersistence;
+  private readonly writer: AlertStateWriter;
+  private readonly notifier: Notifier;
+  private readonly alertmanager: AlertmanagerSender;
+  readonly silences: SilenceStore;
+  private amSync: Promise<void> = Promise.resolve();
+  private amScheduled = false;
+  /** A sync is in flight: the next tick's waits (a slow Alertmanager never queues up syncs). */
+  private amRunning = false;
   private readonly clock: () => number;
-  private persisting: Promise<void> = Promise.resolve();
-  /** Transitions waiting for the next flush (kept in order for the history stream). */
-  private pendingTransitions: Transition[] = [];
-  private flushScheduled = false;
-  /** The next flush rewrites everything (after becoming leader, or after a failed write). */
-  private fullPending = false;
-  private lastValueFlush = 0;
   private lastPrune = 0;
   /** A sliced tick is running. */
   private ticking = false;
-  /** This replica led when Valkey went away: it sends the valkey_unreachable notifications. */
-  private outageSender = false;
-  private readonly inFlight = new Map<string, Promise<void>>();
-  private readonly retryAt = new Map<string, number>();
-  /** Idempotency keys of notifications every webhook refused for good; cleared by setRules. */
-  private readonly gaveUp = new Set<string>();
   /** False until this replica, as leader, has merged the persisted ledger. */
   private adopted = false;
   private stopped = false;
@@ -119,18 +109,45 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
     this.clock = opts.clock ?? Date.now;
     this.engine = new AlertEngine(opts.rules, this.clock);
     this.persistence = new AlertStatePersistence(opts.redis, { eventsMaxLen: opts.eventsMaxLen, log: opts.log });
+    const leading = (): boolean => this.leading();
+    this.silences = new SilenceStore(opts.redis, { clock: this.clock, log: opts.log });
+    this.writer = new AlertStateWriter(this.engine, this.persistence, { clock: this.clock, leading, log: opts.log, valueFlushMs: opts.valueFlushMs });
+    this.notifier = new Notifier(this.engine, {
+      clock: this.clock,
+      leading,
+      stopped: () => this.stopped,
+      onLedger: () => {
+        this.writer.flush(false);
+      },
+      onDelivery: (r) => this.emit('delivery', r),
+      muted: (i, due) => this.silences.silencedBy(i).length > 0 || (due.reason === 'repeat' && this.silences.ackOf(i) !== null),
+      log: opts.log,
+      externalUrl: opts.externalUrl,
+      receiver: opts.receiver,
+      delivery: opts.delivery,
+      failedRetryMs: opts.failedRetryMs,
+      maxConcurrentDeliveries: opts.maxConcurrentDeliveries,
+    });
+    this.alertmanager = new AlertmanagerSender(this.engine, {
+      urls: opts.alertmanager?.urls ?? [],
+      resendMs: opts.alertmanager?.resendMs,
+      retryMs: opts.alertmanager?.retryMs,
+      clock: this.clock,
+      log: opts.log,
+      externalUrl: opts.externalUrl,
+    });
   }
 
   /** Restores persisted state: pending countdowns continue, firing alerts are not re-sent. */
   async start(): Promise<void> {
-    const loaded = await this.persistence.load();
+    // Silences first: a restored firing alert is listed with its marks from the start.
+    const [loaded] = await Promise.all([this.persistence.load(), this.silences.refresh()]);
     this.engine.restore(loaded.instances, loaded.lastSeen);
     this.engine.drainDirty();
   }
 
   setRules(rules: RulesFile): Transition[] {
-    // New rules may fix a webhook that failed for good: those notifications get another try.
-    this.gaveUp.clear();
+    this.notifier.forgiveFailures();
     return this.after(this.engine.setRules(rules));
   }
 
@@ -148,15 +165,16 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
    * the one that notifies valkey_unreachable, firing and resolved.
    */
   onValkeyUp(up: boolean): Transition[] {
-    if (!up && this.leading()) this.outageSender = true;
+    if (!up) this.notifier.onValkeyDown();
     const ts = this.after(this.engine.onValkeyUp(up));
-    this.reconcileOutage();
+    this.notifier.reconcileOutage();
     return ts;
   }
 
   tick(): Transition[] {
+    this.silences.refreshIfDue();
     const ts = this.after(this.engine.tick());
-    this.reconcile();
+    this.notifier.reconcile();
     return this.finishTick(ts);
   }
 
@@ -170,38 +188,29 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   async tickSliced(sliceMs: number): Promise<Transition[]> {
     if (this.ticking) return [];
     this.ticking = true;
+    this.silences.refreshIfDue();
     try {
       const out: Transition[] = [];
       await runSliced(this.engine.tickSteps(out), sliceMs);
       const ts = this.after(out);
-      if (this.leading()) await runSliced(this.reconcileSteps(this.clock()), sliceMs);
+      if (this.leading()) await runSliced(this.notifier.reconcileSteps(this.clock()), sliceMs);
       return this.finishTick(ts);
     } finally {
       this.ticking = false;
     }
   }
 
-  private *reconcileSteps(now: number): Generator<undefined, void, undefined> {
-    for (const i of this.engine.instancesNow()) {
-      if (!this.leading()) return;
-      this.startDue(i, now);
-      yield;
-    }
-  }
-
   private finishTick(ts: Transition[]): Transition[] {
-    this.reconcileOutage();
-    if (this.clock() - this.lastValueFlush >= (this.opts.valueFlushMs ?? 10_000)) this.flush(true);
+    this.notifier.reconcileOutage();
+    this.syncAlertmanager();
+    this.writer.flushValuesIfDue();
     // Pruning walks every instance; retention is hours, so once a minute is plenty.
     if (this.clock() - this.lastPrune < 60_000) return ts;
     this.lastPrune = this.clock();
     const gone = this.engine.prune(this.opts.retentionMs ?? 86_400_000);
     if (this.leading() && (gone.fingerprints.length > 0 || gone.containers.length > 0)) {
-      this.persisting = this.persisting
-        .then(() => this.persistence.remove(gone.fingerprints, gone.containers))
-        .catch((err: unknown) => {
-          this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not delete forgotten alert state');
-        });
+      this.writer.remove(gone.fingerprints, gone.containers, 'forgotten alert state');
+      this.forgetAcks(gone.fingerprints);
     }
     return ts;
   }
@@ -210,31 +219,65 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
   forgetContainer(name: string): void {
     const fingerprints = this.engine.forgetContainer(name);
     if (!this.leading()) return;
-    this.persisting = this.persisting
-      .then(() => this.persistence.remove(fingerprints, [name]))
-      .catch((err: unknown) => {
-        this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err), container: name }, 'could not delete a forgotten container\'s alert state');
-      });
+    this.writer.remove(fingerprints, [name], "a forgotten container's alert state");
+    this.forgetAcks(fingerprints);
+  }
+
+  private forgetAcks(fingerprints: readonly string[]): void {
+    this.silences.forget(fingerprints).catch((err: unknown) => {
+      this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not delete acknowledgements of forgotten alerts');
+    });
   }
 
   /** Call when LeaderElector emits `change`. */
   async onLeadership(leader: boolean): Promise<void> {
     if (!leader) {
       this.adopted = false;
+      this.alertmanager.reset();
       return;
     }
-    await this.adoptPersisted();
+    await this.writer.adopt();
     this.adopted = true;
-    this.fullPending = true;
-    this.flush(true);
-    this.reconcile();
+    this.writer.markFull();
+    this.writer.flush(true);
+    this.notifier.reconcile();
+    this.alertmanager.trackAll();
+    this.scheduleAlertmanager();
   }
 
-  active(): ActiveAlert[] {
+  active(): ListedAlert[] {
     return this.engine
       .all()
       .filter((i) => i.state === 'pending' || i.state === 'firing')
-      .map((i) => this.view(i));
+      .map((i) => {
+        const ack = this.silences.ackOf(i);
+        return {
+          ...alertView(this.engine, i),
+          silenced_by: this.silences.silencedBy(i),
+          acknowledged: ack === null ? null : { by: ack.by, at: new Date(ack.at).toISOString(), comment: ack.comment },
+        };
+      });
+  }
+
+  /** Silences by rule and/or container for `durationMs`; alerts they match stay listed, marked, and send nothing. */
+  async silence(input: { rule_id: string | null; container: string | null; durationMs: number; comment: string; by: string }): Promise<Silence> {
+    return this.silences.create(input);
+  }
+
+  async expireSilence(id: string, by: string): Promise<Silence> {
+    const s = await this.silences.expire(id, by);
+    if (s === null) throw new AlertActionError(404, `no silence with id "${id}" (list them with GET /api/v1/silences)`);
+    // Whatever it held back is owed now.
+    this.notifier.reconcile();
+    return s;
+  }
+
+  /** Acknowledges a firing alert's current episode: it is marked, and its repeat notifications stop. */
+  async acknowledge(fingerprint: string, by: string, comment: string): Promise<Ack> {
+    const i = this.engine.get(fingerprint);
+    if (i === undefined) throw new AlertActionError(404, `no alert with fingerprint "${fingerprint}" (see GET /api/v1/alerts)`);
+    if (i.state !== 'firing' || i.fired_at === null) throw new AlertActionError(409, `alert ${fingerprint} is ${i.state}, not firing: only a firing alert can be acknowledged`);
+    return this.silences.acknowledge(i, by, comment);
   }
 
   async history(count = 100): Promise<{ transitions: Transition[]; corrupt: number }> {
@@ -243,19 +286,18 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
 
   /** Resolves when persistence and deliveries started so far have finished (tests, shutdown). */
   async idle(): Promise<void> {
-    this.flush(true);
+    this.writer.flush(true);
     for (;;) {
-      const pending = [this.persisting, ...this.inFlight.values()];
-      await Promise.all(pending);
-      if (this.inFlight.size === 0) {
-        await this.persisting;
+      await Promise.all([this.writer.idle(), this.amSync, ...this.notifier.pending()]);
+      if (!this.notifier.busy) {
+        await this.writer.idle();
         return;
       }
     }
   }
 
   async stop(): Promise<void> {
-    this.flush(true);
+    this.writer.flush(true);
     this.stopped = true;
     await this.idle();
   }
@@ -268,207 +310,41 @@ export class AlertService extends EventEmitter<{ transition: [Transition]; deliv
    */
   private after(ts: Transition[]): Transition[] {
     for (const t of ts) this.emit('transition', t);
-    if (this.leading()) {
-      this.pendingTransitions.push(...ts);
-      if (ts.length > 0 || this.fullPending || this.engine.hasUrgentChanges()) this.scheduleFlush();
-      for (const t of ts) this.reconcileOne(t.fingerprint);
-    } else {
-      this.discardChanges();
+    this.writer.record(ts);
+    if (!this.leading()) return ts;
+    for (const t of ts) {
+      this.notifier.reconcileOne(t.fingerprint);
+      if (t.to === 'firing' || t.to === 'resolved') this.alertmanager.track(t.fingerprint);
     }
+    if (ts.length > 0) this.scheduleAlertmanager();
     return ts;
+  }
+
+  /** Transitions reach Alertmanager in one POST per event-loop turn, not one per alert. */
+  private scheduleAlertmanager(): void {
+    if (!this.alertmanager.enabled || this.amScheduled) return;
+    this.amScheduled = true;
+    setImmediate(() => {
+      this.amScheduled = false;
+      this.syncAlertmanager();
+    });
+  }
+
+  /** Sends what Alertmanager is owed (new, changed, or due for its resend); one sync at a time. */
+  private syncAlertmanager(): void {
+    if (!this.alertmanager.enabled || !this.leading() || this.amRunning) return;
+    this.amRunning = true;
+    this.amSync = this.alertmanager
+      .sync((i) => this.silences.silencedBy(i).length > 0)
+      .catch((err: unknown) => {
+        this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'Alertmanager sync failed; it is tried again on the next tick');
+      })
+      .finally(() => {
+        this.amRunning = false;
+      });
   }
 
   private leading(): boolean {
     return !this.stopped && this.adopted && this.opts.isLeader();
-  }
-
-  /** A follower keeps no write backlog; it rewrites everything if it becomes leader. */
-  private discardChanges(): void {
-    this.engine.drainDirty();
-    this.engine.drainValueDirty();
-    this.engine.drainSeen(true);
-    this.pendingTransitions = [];
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flush(false);
-    });
-  }
-
-  /**
-   * Writes what changed since the last flush: state edges, new containers
-   * and transitions always; with `values`, also instances and last-seen
-   * times whose observed value alone moved. The snapshot is taken now, the
-   * write is queued behind the previous one (so order holds).
-   */
-  private flush(values: boolean): void {
-    this.flushScheduled = false;
-    if (!this.leading()) {
-      this.discardChanges();
-      return;
-    }
-    // Taken first: the full rewrite below clears the change sets, transitions included.
-    const ts = this.pendingTransitions;
-    this.pendingTransitions = [];
-    const full = this.fullPending;
-    this.fullPending = false;
-    if (values || full) this.lastValueFlush = this.clock();
-    let changed: Instance[];
-    let seen: Map<string, Seen>;
-    if (full) {
-      this.discardChanges();
-      changed = this.engine.all();
-      seen = this.engine.lastSeen();
-    } else {
-      changed = this.engine.drainDirty();
-      if (values) changed.push(...this.engine.drainValueDirty());
-      seen = this.engine.drainSeen(values);
-    }
-    if (changed.length === 0 && ts.length === 0 && seen.size === 0) return;
-    this.persisting = this.persisting
-      .then(() => this.persistence.save(changed, ts, seen))
-      .catch((err: unknown) => {
-        // What this batch carried is gone from the change sets: rewrite everything
-        // next time, and put its transitions back for the history stream.
-        this.fullPending = true;
-        if (!(err instanceof SaveError && err.historyWritten)) this.pendingTransitions = [...ts, ...this.pendingTransitions];
-        this.opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not persist alert state; everything is written again on the next flush');
-      });
-  }
-
-  private async adoptPersisted(): Promise<void> {
-    const loaded = await this.persistence.load();
-    for (const p of loaded.instances) {
-      const l = this.engine.get(p.fingerprint);
-      if (l === undefined) {
-        this.engine.put(p);
-        continue;
-      }
-      const m: Instance = { ...l };
-      if (p.notified !== null && (l.notified === null || p.notified.at > l.notified.at)) m.notified = p.notified;
-      // The same episode seen by two replicas: keep the start the previous leader announced.
-      if (l.fired_at !== null && p.fired_at !== null && p.fired_at <= (l.resolved_at ?? Infinity) && l.fired_at <= (p.resolved_at ?? Infinity)) {
-        m.fired_at = p.fired_at;
-      }
-      if (l.state === 'pending' && p.state === 'pending' && p.active_at !== null && l.active_at !== null && p.active_at < l.active_at) m.active_at = p.active_at;
-      this.engine.put(m);
-    }
-  }
-
-  private notifyFor(i: Instance): NotifySettings | undefined {
-    const rules = this.engine.currentRules();
-    return this.engine.rule(i.rule_id)?.notify ?? rules.notify;
-  }
-
-  /** Starts every notification that is due (repeats, retries, after a takeover). */
-  private reconcile(): void {
-    if (!this.leading()) return;
-    const now = this.clock();
-    for (const i of this.engine.all()) this.startDue(i, now);
-  }
-
-  /** The outage sender's valkey_unreachable notifications, sent whether or not it still leads. */
-  private reconcileOutage(): void {
-    if (!this.outageSender || this.stopped) return;
-    const i = this.engine.get(fingerprintOf(VALKEY_RULE_ID, '', null));
-    if (i === undefined) return;
-    const notify = this.notifyFor(i);
-    const due = notify === undefined ? null : dueNotification(i, notify, this.clock());
-    if (due === null && i.state !== 'firing' && !this.inFlight.has(i.fingerprint)) {
-      // Resolved and nothing more owed: the outage is over for this replica.
-      this.outageSender = false;
-      return;
-    }
-    if (!this.leading()) this.startDue(i, this.clock());
-  }
-
-  private mayNotify(i: Instance): boolean {
-    return this.leading() || (i.rule_id === VALKEY_RULE_ID && this.outageSender && !this.stopped);
-  }
-
-  private reconcileOne(fingerprint: string): void {
-    const i = this.engine.get(fingerprint);
-    if (i !== undefined && this.mayNotify(i)) this.startDue(i, this.clock());
-  }
-
-  private startDue(i: Instance, now: number): void {
-    if (this.inFlight.has(i.fingerprint) || (this.retryAt.get(i.fingerprint) ?? 0) > now) return;
-    // Bounded sockets and memory however many alerts fire at once; the rest start on a later tick.
-    if (this.inFlight.size >= (this.opts.maxConcurrentDeliveries ?? MAX_CONCURRENT_DELIVERIES)) return;
-    const notify = this.notifyFor(i);
-    if (notify === undefined || notify.webhooks.length === 0) return;
-    const due = dueNotification(i, notify, now);
-    if (due === null) return;
-    const job = this.send(i, due, notify).finally(() => {
-      this.inFlight.delete(i.fingerprint);
-      // The instance may have moved on while this was sent (resolved meanwhile).
-      this.reconcileOne(i.fingerprint);
-    });
-    this.inFlight.set(i.fingerprint, job);
-  }
-
-  private async send(i: Instance, due: Due, notify: NotifySettings): Promise<void> {
-    const v = this.view(i);
-    const firedAt = i.fired_at ?? i.updated_at;
-    const startsAt = iso(firedAt);
-    const alert: AmAlert = {
-      status: due.status,
-      labels: v.labels,
-      annotations: v.annotations,
-      startsAt,
-      endsAt: due.status === 'resolved' && i.resolved_at !== null ? iso(i.resolved_at) : ZERO_TIME,
-      generatorURL: `${this.opts.externalUrl ?? ''}/api/v1/alerts`,
-      fingerprint: i.fingerprint,
-    };
-    const body = alertmanagerPayload(alert, this.opts.receiver ?? 'system-monitor', this.opts.externalUrl ?? '');
-    const key = idempotencyKey(i.fingerprint, due.status, startsAt, due.keyExtra);
-    if (this.gaveUp.has(key)) {
-      this.retryAt.set(i.fingerprint, this.clock() + (this.opts.failedRetryMs ?? 60_000));
-      return;
-    }
-    let delivered = false;
-    let permanent = true;
-    for (const raw of notify.webhooks) {
-      const r = await deliver(raw, body, key, { ...this.opts.delivery, shouldContinue: () => this.mayNotify(i) });
-      const url = redactUrl(raw);
-      this.emit('delivery', { fingerprint: i.fingerprint, reason: due.reason, url, ok: r.ok, attempts: r.attempts, error: r.error });
-      if (r.ok) delivered = true;
-      else this.opts.log?.warn({ fingerprint: i.fingerprint, url, status: r.status, permanent: r.permanent, err: r.error }, 'webhook not delivered');
-      permanent &&= !r.ok && r.permanent;
-    }
-    if (!delivered) {
-      // A failure that cannot succeed (4xx, redirect, bad URL, TLS certificate) is not sent again until the rules change.
-      if (permanent) {
-        if (this.gaveUp.size >= 10_000) this.gaveUp.clear();
-        this.gaveUp.add(key);
-      }
-      this.retryAt.set(i.fingerprint, this.clock() + (this.opts.failedRetryMs ?? 60_000));
-      return;
-    }
-    this.retryAt.delete(i.fingerprint);
-    const cur = this.engine.get(i.fingerprint) ?? i;
-    this.engine.put({ ...cur, notified: { status: due.status, severity: i.severity ?? 'warning', fired_at: firedAt, at: this.clock() } });
-    // The ledger is written at once: a successor must not send this again.
-    this.flush(false);
-  }
-
-  private view(i: Instance): ActiveAlert {
-    const rule = this.engine.rule(i.rule_id);
-    const name = i.rule_id === VALKEY_RULE_ID ? 'Valkey unreachable' : rule?.name ?? i.rule_id;
-    const vars: Record<string, string> = { container: i.container, value: formatValue(i.value), gpu: i.instance ?? '', rule: name };
-    const labels: Record<string, string> = { alertname: i.rule_id, severity: i.severity ?? 'none', ...(rule?.labels ?? {}) };
-    if (i.container !== '') labels.container = i.container;
-    if (i.instance !== null) labels.gpu = i.instance;
-    const annotations: Record<string, string> = { summary: name };
-    for (const [k, t] of Object.entries(rule?.annotations ?? {})) annotations[k] = renderTemplate(t, vars);
-    if (i.rule_id === VALKEY_RULE_ID) annotations.summary = 'the aggregator cannot reach Valkey; container_down is suspended';
-    return {
-      fingerprint: i.fingerprint, rule_id: i.rule_id, name, container: i.container, gpu: i.instance, state: i.state,
-      severity: i.severity, value: i.value, since: iso(i.active_at ?? i.updated_at), fired_at: i.fired_at === null ? null : iso(i.fired_at),
-      labels, annotations,
-    };
   }
 }

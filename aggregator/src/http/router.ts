@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import type { Principal } from './auth.js';
 
 /** An error a handler throws to answer `status` with `{"error": message}`. */
 export class HttpError extends Error {
@@ -16,6 +17,8 @@ export interface Ctx {
   res: ServerResponse;
   url: URL;
   params: Record<string, string>;
+  /** The token's holder; null when no tokens are configured. */
+  who: Principal | null;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void> | void;
@@ -26,8 +29,8 @@ export interface Route {
   method: Method;
   pattern: RegExp;
   keys: string[];
-  /** `open`: no token needed; `query-token`: `?token=` accepted too. */
-  auth: 'open' | 'bearer' | 'query-token';
+  /** `open`: no token needed; `query-token`: `?token=` accepted too; `admin`: a bearer token with the admin role (refused when no tokens are configured). */
+  auth: 'open' | 'bearer' | 'query-token' | 'admin';
   handler: Handler;
 }
 

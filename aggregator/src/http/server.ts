@@ -9,11 +9,12 @@ import type { ContainerView, Fleet } from '../fleet.js';
 import { historyQuerySchema, queryHistory } from '../history/query.js';
 import type { LoopLag } from '../loop-lag.js';
 import { fleetTotals } from '../sirius.js';
-import { roleOf, type TokenTable } from './auth.js';
+import { principalOf, type Principal, type TokenTable } from './auth.js';
 import { CorsPolicy } from './cors.js';
 import { exposureWarning, HostPolicy } from './exposure.js';
 import { ConnectionLimiter, DEFAULT_HTTP_LIMITS, serverOptions, type HttpLimits } from './limits.js';
 import { HttpError, noQuery, query, route, sendJson, sendRawJson, type Route } from './router.js';
+import { alertRoutes } from './alert-routes.js';
 import { siriusRoutes } from './sirius-routes.js';
 import { isDashboardPath, type Dashboard } from './static.js';
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from './prometheus.js';
@@ -279,6 +280,7 @@ export function routes(d: ServerDeps, extra: { warnings: string[]; connections: 
       res.end(text);
     }),
     ...siriusRoutes({ fleet: d.fleet, version: d.version, intervalSeconds: d.intervalSeconds ?? 5 }),
+    ...alertRoutes(d.alerts),
   ];
 }
 
@@ -356,13 +358,19 @@ export function createHttpServer(d: ServerDeps): Server {
       return;
     }
     const { r, m } = matched;
+    let who: Principal | null = null;
     if (d.tokens !== null && r.auth !== 'open') {
-      const role = roleOf(d.tokens, req.headers.authorization, r.auth === 'query-token' ? url.searchParams.get('token') : null);
-      if (role === null) {
+      who = principalOf(d.tokens, req.headers.authorization, r.auth === 'query-token' ? url.searchParams.get('token') : null);
+      if (who === null) {
         res.setHeader('WWW-Authenticate', 'Bearer');
         sendJson(res, 401, { error: 'a valid bearer token is required (Authorization: Bearer <token>)' });
         return;
       }
+    }
+    if (r.auth === 'admin' && who?.role !== 'admin') {
+      const why = d.tokens === null ? 'no tokens are configured: set AUTH_TOKENS_FILE with a token whose role is "admin"' : 'this token\'s role is viewer; use a token whose role is "admin"';
+      sendJson(res, 403, { error: `this action needs an admin token (${why})` });
+      return;
     }
     const params: Record<string, string> = {};
     for (const [i, k] of r.keys.entries()) {
@@ -374,7 +382,7 @@ export function createHttpServer(d: ServerDeps): Server {
       }
     }
     try {
-      await r.handler({ req, res, url, params });
+      await r.handler({ req, res, url, params, who });
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
       // An unread request body (413) must not be read on for the next request on this connection.
