@@ -105,6 +105,16 @@ function compareTop(a: TopProcess, b: TopProcess): number {
   return (b.cores ?? -1) - (a.cores ?? -1) || b.rss_bytes - a.rss_bytes || a.pid - b.pid;
 }
 
+/** Whether a process with these figures would displace the last of a full `top` (the order of {@link compareTop}). */
+function entersTop(top: readonly TopProcess[], cores: number | null, rss: number, pid: number): boolean {
+  const last = top[top.length - 1];
+  if (last === undefined) return true;
+  const byCores = (cores ?? -1) - (last.cores ?? -1);
+  if (byCores !== 0) return byCores > 0;
+  if (rss !== last.rss_bytes) return rss > last.rss_bytes;
+  return pid < last.pid;
+}
+
 /** Puts `p` into `top` (sorted, at most `n` long) if it belongs there: n comparisons at most, no sort of every process. */
 function offerTop(top: TopProcess[], p: TopProcess, n: number): void {
   if (top.length === n) {
@@ -259,9 +269,19 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
           proc.cpu = new CounterRate(env.minRateDeltaNs);
         }
         const ticksPerSec = proc.cpu.update(st.utime + st.stime, at).rate;
-        offerTop(top, { pid, name: st.comm, cores: ticksPerSec === null ? null : ticksPerSec / USER_HZ, rss_bytes: st.rssPages * pageSize, threads: st.numThreads }, TOP_N);
+        const cores = ticksPerSec === null ? null : ticksPerSec / USER_HZ;
+        const rss = st.rssPages * pageSize;
+        // Most processes do not make the top: compared before an entry is made for them.
+        if (top.length < TOP_N || entersTop(top, cores, rss, pid)) offerTop(top, { pid, name: st.comm, cores, rss_bytes: rss, threads: st.numThreads }, TOP_N);
 
-        if (statError === null) {
+        if (statError === null && (pid === self || st.numThreads <= 1 || budget <= 0)) {
+          // Counted by the stat line just read (or not at all, for the agent): no per-thread reads, nothing to allocate.
+          if (pid !== self) {
+            if (st.state === 'R') running += 1;
+            else if (st.state === 'D') blocked += 1;
+          }
+          budget -= 1;
+        } else if (statError === null) {
           try {
             const c = countActive(pid, proc.taskPath, st, budget);
             running += c.running;
