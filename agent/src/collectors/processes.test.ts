@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { after, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { setTimeout as delay } from 'node:timers/promises';
 import { processesSchema } from '../../../shared/src/payload.js';
 import { FileReadError } from '../fsread/read-text.js';
@@ -150,6 +151,25 @@ describe('processes collector', () => {
     advance(5n * SECOND);
     const fourth = c.collect(fixedTick({ pids: [1, 2, 3, 4, 5, 6, 7] }), new RecordingReport());
     assert.equal(fourth.top.find((p) => p.pid === 2)?.cores ?? null, null);
+  });
+
+  it('top is the first five of every process ordered by cores, then rss, then pid, whatever the order and ties', () => {
+    const small = fc.integer({ min: 0, max: 3 });
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.record({ pid: fc.integer({ min: 1, max: 60 }), cpu: small, rss: small }), { selector: (p) => p.pid, maxLength: 12 }), (list) => {
+        const { env, advance, put } = setup();
+        for (const p of list) put(p.pid, { comm: `p${p.pid}`, utime: 100, rss: p.rss });
+        const c = createProcessesCollector(env, { pageSize: PAGE });
+        const pids = list.map((p) => p.pid);
+        c.collect(fixedTick({ pids }), new RecordingReport());
+        for (const p of list) put(p.pid, { comm: `p${p.pid}`, utime: 100 + p.cpu * 100, rss: p.rss });
+        advance(5n * SECOND);
+        const got = c.collect(fixedTick({ pids }), new RecordingReport()).top.map((p) => p.pid);
+        const want = [...list].sort((a, b) => b.cpu - a.cpu || b.rss - a.rss || a.pid - b.pid).slice(0, 5).map((p) => p.pid);
+        assert.deepEqual(got, want);
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it('a recycled pid is a new process: its own name, no rate against the old one, then a rate from its own baseline', () => {
