@@ -1,30 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { RecordingReport } from '../../test/helpers/report.js';
+import { settledSleeper } from '../../test/helpers/sleeper.js';
 import { fixedTick } from '../../test/helpers/tick.js';
 import { testEnv } from '../../test/helpers/env.js';
 import { makeTree } from '../../test/helpers/tree.js';
 import { createProcessesCollector } from './processes.js';
 import type { AgentEnv } from './types.js';
 import { isProcfs } from './processes-fds.js';
-
-/** A `sleep` holding fds 3-5 beside stdio, settled in nanosleep (its table no longer changes). */
-async function sleeper(): Promise<ChildProcess & { pid: number }> {
-  const child = spawn('sh', ['-c', 'exec 3</dev/null 4</dev/null 5</dev/null; exec sleep 30'], { stdio: 'ignore' });
-  await once(child, 'spawn');
-  const pid = child.pid ?? 0;
-  let settled = 0;
-  for (let i = 0; i < 300 && settled < 2; i++) {
-    settled = readFileSync(`/proc/${pid}/stat`, 'utf8').includes('(sleep) S ') ? settled + 1 : 0;
-    await delay(10);
-  }
-  assert.equal(settled, 2, 'the child settled in sleep');
-  return Object.assign(child, { pid });
-}
 
 function ownFds(): number {
   // The listing's own directory descriptor is in the list; it is the same one each time.
@@ -45,7 +30,7 @@ describe('per-process files kept between ticks (real /proc)', () => {
   });
 
   it('counts the same fds as reading by path, and leaves its own kept descriptors out of the agent\'s count', async () => {
-    const children = [await sleeper(), await sleeper()];
+    const children = [await settledSleeper(3), await settledSleeper(3)];
     try {
       const pids = [process.pid, ...children.map((c) => c.pid)];
       // Read by path first, while nothing is kept: the container's fds as they are.
@@ -71,7 +56,7 @@ describe('per-process files kept between ticks (real /proc)', () => {
   });
 
   it('a process that exits: its kept files fail, it counts as gone, and its descriptors are closed', async () => {
-    const child = await sleeper();
+    const child = await settledSleeper(3);
     const before = ownFds();
     const c = createProcessesCollector(procEnv(), { keepPidFiles: true });
     after(() => child.kill('SIGKILL'));

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { setTimeout as delay } from 'node:timers/promises';
 import { processesSchema } from '../../../shared/src/payload.js';
 import { FileReadError } from '../fsread/read-text.js';
 import { parseAuxvPageSize } from '../procfs/parse-pid-stat.js';
 import { RecordingReport } from '../../test/helpers/report.js';
+import { settledSleeper } from '../../test/helpers/sleeper.js';
 import { fixedTick } from '../../test/helpers/tick.js';
 import { testEnv } from '../../test/helpers/env.js';
 import { makeTree, type TempTree } from '../../test/helpers/tree.js';
@@ -283,18 +281,9 @@ describe('processes collector', () => {
   });
 
   it('real /proc: the fd count of a sleeping child equals its listed fd table', async () => {
-    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const child = await settledSleeper();
     try {
-      await once(child, 'spawn');
-      const pid = child.pid ?? 0;
-      // Wait until the child has exec'd sleep and settled in nanosleep (state S
-      // twice in a row): until then the loader is still opening and closing files.
-      let settled = 0;
-      for (let i = 0; i < 300 && settled < 2; i++) {
-        settled = readFileSync(`/proc/${pid}/stat`, 'utf8').includes('(sleep) S ') ? settled + 1 : 0;
-        await delay(10);
-      }
-      assert.equal(settled, 2, 'the child settled in sleep');
+      const pid = child.pid;
       const listed = readdirSync(`/proc/${pid}/fd`).length;
       const env: AgentEnv = { ...setup().env, procRoot: '/proc' };
       const b = createProcessesCollector(env).collect(fixedTick({ pids: [pid] }), new RecordingReport());
@@ -384,15 +373,9 @@ describe('fd counting', () => {
 
   it('both methods give the kernel\'s own count for a real process with a known number of open files', async () => {
     // The child opens 7 more files than the 3 standard ones; the count is checked against its fd table listed here.
-    const child = spawn('sh', ['-c', 'exec 3</dev/null 4</dev/null 5</dev/null 6</dev/null 7</dev/null 8</dev/null 9</dev/null; exec sleep 30'], { stdio: 'ignore' });
+    const child = await settledSleeper(7);
     try {
-      await once(child, 'spawn');
-      const pid = child.pid ?? 0;
-      let settled = 0;
-      for (let i = 0; i < 300 && settled < 2; i++) {
-        settled = readFileSync(`/proc/${pid}/stat`, 'utf8').includes('(sleep) S ') ? settled + 1 : 0;
-        await delay(10);
-      }
+      const pid = child.pid;
       // The kernel's fd table, listed here: stdin, stdout, stderr, fds 3-9, and whatever the test runner leaves inheritable.
       const listed = readdirSync(`/proc/${pid}/fd`).length;
       assert.ok(listed >= 10, `listed ${listed}`);
