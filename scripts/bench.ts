@@ -1,5 +1,5 @@
 /**
- * `npm run bench:agent -- [seconds] [siRounds] [--sizes 1,20,200] [--bin FILE]...`:
+ * `npm run bench:agent -- [ticks] [siRounds] [--sizes 1,20,200] [--interval S] [--bin FILE]...`:
  * what one tick of the built agent costs inside a real cgroup holding 1, 20
  * and 200 ordinary processes, against systeminformation's equivalent
  * collection measured in the same run with the same processes present.
@@ -9,7 +9,7 @@
  * extra fds, and the release's agent (`dist/system-monitor/system-monitor`
  * from `npm run build`; `--bin` names another build, and may be given more
  * than once to measure builds alternately in one run) is started inside it
- * at a 1 s interval, publishing to a local redis-server. After a warm-up
+ * at a 1 s interval (`--interval` sets another, e.g. the default 5 s), publishing to a local redis-server. After a warm-up
  * (the start-up pages are released at the third tick) the CPU of every
  * thread of the agent (`/proc/PID/task/TID/schedstat`, the kernel's own
  * per-thread accounting in ns) is read at a published sample and again
@@ -21,20 +21,19 @@
  * fsSize, processes, disksIO` (what it needs for the same fields), timed as
  * CPU of this process plus its waited-for children (it spawns `ps`, `df`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import si from 'systeminformation';
 import { METRICS_CHANNEL } from '../shared/src/keys.js';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
 import { threadsCpuNs } from './thread-cpu.js';
+import { EXTRA_FDS, makeCgroup, type BenchCgroup } from './bench-cgroup.js';
 
 const USER_HZ = 100;
 const REPO = process.cwd();
 const WARMUP_TICKS = 6;
-const EXTRA_FDS = 3;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -53,50 +52,6 @@ function selfCpuUs(): number {
 function vmRssMb(pid: number): number {
   const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
   return Number((kb / 1024).toFixed(1));
-}
-
-interface BenchCgroup {
-  path: string;
-  dirs: string[];
-  procs: ChildProcess[];
-  cleanup: () => Promise<void>;
-}
-
-/** A cgroup (v1 hierarchies the agent reads, and cgroup2) holding `n` sleeping processes with a few fds each. */
-async function makeCgroup(name: string, n: number): Promise<BenchCgroup> {
-  const roots = ['cpu', 'cpuacct', 'memory', 'blkio', 'pids', 'unified'].map((c) => `/sys/fs/cgroup/${c}`).filter((r) => existsSync(join(r, 'cgroup.procs')));
-  if (process.getuid?.() !== 0 || roots.length === 0) throw new Error('bench:agent makes cgroups: run it as root on a machine with cgroupfs mounted');
-  const dirs = roots.map((r) => join(r, name));
-  for (const d of dirs) mkdirSync(d);
-  const joins = dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join(' && ');
-  const fds = Array.from({ length: EXTRA_FDS }, (_, i) => `${i + 3}</dev/null`).join(' ');
-  const procs = Array.from({ length: n }, () => spawn('sh', ['-c', `${joins} && exec ${fds} && exec sleep 3600`], { stdio: 'ignore' }));
-  const first = dirs[0] ?? '';
-  const until = Date.now() + 10_000;
-  while (readFileSync(join(first, 'cgroup.procs'), 'utf8').split('\n').filter((l) => l !== '').length < n) {
-    if (Date.now() > until) throw new Error(`the ${n} bench processes did not join ${first}`);
-    await sleep(20);
-  }
-  return {
-    path: `/${name}`,
-    dirs,
-    procs,
-    cleanup: async () => {
-      for (const p of procs) p.kill('SIGKILL');
-      const stop = Date.now() + 10_000;
-      for (const d of [...dirs].reverse()) {
-        for (;;) {
-          try {
-            rmdirSync(d);
-            break;
-          } catch {
-            if (Date.now() > stop) break;
-            await sleep(50);
-          }
-        }
-      }
-    },
-  };
 }
 
 interface TickFigures {
@@ -139,13 +94,13 @@ function num(v: unknown): number {
   return typeof v === 'number' ? v : NaN;
 }
 
-async function measureAgent(bin: string, cg: BenchCgroup, port: number, sub: Redis, seconds: number, tag: string): Promise<TickFigures> {
+async function measureAgent(bin: string, cg: BenchCgroup, port: number, sub: Redis, seconds: number, intervalSeconds: number, tag: string): Promise<TickFigures> {
   const name = `bench-${tag}`;
   const samples = samplesOf(sub, name);
   const joins = cg.dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join(' && ');
   const agent = spawn('sh', ['-c', `${joins} && exec "$0"`, bin], {
     stdio: 'ignore',
-    env: { PATH: '/usr/bin:/bin', CONTAINER_NAME: name, INTERVAL_SECONDS: '1', VALKEY_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: 'warn' },
+    env: { PATH: '/usr/bin:/bin', CONTAINER_NAME: name, INTERVAL_SECONDS: String(intervalSeconds), VALKEY_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: 'warn' },
   });
   try {
     const pid = agent.pid ?? 0;
@@ -191,23 +146,25 @@ async function measureSystemInformation(rounds: number): Promise<number> {
   return Math.round(median(xs));
 }
 
-function parseArgs(argv: string[]): { seconds: number; siRounds: number; sizes: number[]; bins: string[] } {
+function parseArgs(argv: string[]): { seconds: number; siRounds: number; sizes: number[]; bins: string[]; interval: number } {
   const bins: string[] = [];
   const plain: string[] = [];
   let sizes = [1, 20, 200];
+  let interval = 1;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] ?? '';
     if (a === '--bin') bins.push(argv[++i] ?? '');
     else if (a === '--sizes') sizes = (argv[++i] ?? '').split(',').map(Number);
+    else if (a === '--interval') interval = Number(argv[++i] ?? 1);
     else plain.push(a);
   }
   if (bins.length === 0) bins.push(join(REPO, 'dist/system-monitor/system-monitor'));
   for (const b of bins) if (!existsSync(b)) throw new Error(`${b} is missing: run \`npm run build\` first`);
-  return { seconds: Number(plain[0] ?? 20), siRounds: Number(plain[1] ?? 10), sizes, bins };
+  return { seconds: Number(plain[0] ?? 20), siRounds: Number(plain[1] ?? 10), sizes, bins, interval };
 }
 
 async function main(): Promise<void> {
-  const { seconds, siRounds, sizes, bins } = parseArgs(process.argv.slice(2));
+  const { seconds, siRounds, sizes, bins, interval } = parseArgs(process.argv.slice(2));
   const server = new RedisServer(await freePort());
   await server.start();
   const sub = new Redis({ port: server.port, host: '127.0.0.1' });
@@ -220,7 +177,7 @@ async function main(): Promise<void> {
         const siUs = await measureSystemInformation(siRounds);
         for (const [i, bin] of bins.entries()) {
           process.stderr.write(`size ${size}, ${bin}\n`);
-          rows.push({ size, ...(await measureAgent(bin, cg, server.port, sub, seconds, `${size}-${i}`)), systeminformation_cpu_us: siUs });
+          rows.push({ size, ...(await measureAgent(bin, cg, server.port, sub, seconds, interval, `${size}-${i}`)), systeminformation_cpu_us: siUs });
         }
       } finally {
         await cg.cleanup();
@@ -258,7 +215,7 @@ async function main(): Promise<void> {
     `${JSON.stringify(
       {
         machine: { node: process.version, load_average: readFileSync('/proc/loadavg', 'utf8').trim() },
-        method: `agent at INTERVAL_SECONDS=1 in a cgroup with N sleeping processes (${EXTRA_FDS} extra fds each); CPU of all its threads over ${seconds} published ticks after ${WARMUP_TICKS} warm-up ticks; systeminformation median of ${siRounds} rounds with children`,
+        method: `agent at INTERVAL_SECONDS=${interval} in a cgroup with N sleeping processes (${EXTRA_FDS} extra fds each); CPU of all its threads over ${seconds} published ticks after ${WARMUP_TICKS} warm-up ticks; systeminformation median of ${siRounds} rounds with children`,
         results: byBin,
         targets: '<= 1000 us per tick at 20 processes; <= 15 us per extra process; VmRSS <= 48 MB; systeminformation >= 10x',
       },

@@ -33,13 +33,16 @@ import { libraryPaths } from './release-libs.mjs';
 export const SEA_NODE_VERSION = '26.12.1';
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /**
- * V8 flags of the single binary (BENCHMARKS.md, issue #7): lite mode (no
- * optimising compilers, lazily allocated feedback, bytecode flushing) takes
- * ~12 MB off the steady RSS; a hot loop of samples runs 2-3x slower, a tick
- * of the running agent no dearer. The snapshot is made under the same flags:
- * V8 refuses one made under others.
+ * V8 flags of the single binary (BENCHMARKS.md, issues #7 and #17): lite mode
+ * (no optimising compilers, lazily allocated feedback, bytecode flushing)
+ * takes ~13 MB off the steady RSS. Without the memory reducer: at the default
+ * 5 s interval the agent is idle between ticks, and V8's memory reducer
+ * answered that with full compacting collections that cost more CPU than the
+ * ticks themselves (8.5 ms of CPU per tick with it, 5.0 without, at the same
+ * RSS; no lite mode: 4.5 ms at 47.7 MB). The snapshot is made under the same
+ * flags: V8 refuses one made under others.
  */
-const SEA_EXEC_ARGV = process.argv.includes('--no-lite-mode') ? [] : ['--lite-mode'];
+const SEA_EXEC_ARGV = process.argv.includes('--no-lite-mode') ? [] : ['--lite-mode', '--no-memory-reducer'];
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outFlag = process.argv.indexOf('--out');

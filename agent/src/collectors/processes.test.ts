@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { after, describe, it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
+import fc from 'fast-check';
 import { processesSchema } from '../../../shared/src/payload.js';
 import { FileReadError } from '../fsread/read-text.js';
 import { parseAuxvPageSize } from '../procfs/parse-pid-stat.js';
 import { RecordingReport } from '../../test/helpers/report.js';
+import { settledSleeper } from '../../test/helpers/sleeper.js';
 import { fixedTick } from '../../test/helpers/tick.js';
 import { testEnv } from '../../test/helpers/env.js';
 import { makeTree, type TempTree } from '../../test/helpers/tree.js';
@@ -152,6 +151,25 @@ describe('processes collector', () => {
     assert.equal(fourth.top.find((p) => p.pid === 2)?.cores ?? null, null);
   });
 
+  it('top is the first five of every process ordered by cores, then rss, then pid, whatever the order and ties', () => {
+    const small = fc.integer({ min: 0, max: 3 });
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.record({ pid: fc.integer({ min: 1, max: 60 }), cpu: small, rss: small }), { selector: (p) => p.pid, maxLength: 12 }), (list) => {
+        const { env, advance, put } = setup();
+        for (const p of list) put(p.pid, { comm: `p${p.pid}`, utime: 100, rss: p.rss });
+        const c = createProcessesCollector(env, { pageSize: PAGE });
+        const pids = list.map((p) => p.pid);
+        c.collect(fixedTick({ pids }), new RecordingReport());
+        for (const p of list) put(p.pid, { comm: `p${p.pid}`, utime: 100 + p.cpu * 100, rss: p.rss });
+        advance(5n * SECOND);
+        const got = c.collect(fixedTick({ pids }), new RecordingReport()).top.map((p) => p.pid);
+        const want = [...list].sort((a, b) => b.cpu - a.cpu || b.rss - a.rss || a.pid - b.pid).slice(0, 5).map((p) => p.pid);
+        assert.deepEqual(got, want);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it('a recycled pid is a new process: its own name, no rate against the old one, then a rate from its own baseline', () => {
     const { env, advance, put } = setup();
     put(40, { comm: 'old', utime: 1000, start: 300 }, 1);
@@ -263,18 +281,9 @@ describe('processes collector', () => {
   });
 
   it('real /proc: the fd count of a sleeping child equals its listed fd table', async () => {
-    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const child = await settledSleeper();
     try {
-      await once(child, 'spawn');
-      const pid = child.pid ?? 0;
-      // Wait until the child has exec'd sleep and settled in nanosleep (state S
-      // twice in a row): until then the loader is still opening and closing files.
-      let settled = 0;
-      for (let i = 0; i < 300 && settled < 2; i++) {
-        settled = readFileSync(`/proc/${pid}/stat`, 'utf8').includes('(sleep) S ') ? settled + 1 : 0;
-        await delay(10);
-      }
-      assert.equal(settled, 2, 'the child settled in sleep');
+      const pid = child.pid;
       const listed = readdirSync(`/proc/${pid}/fd`).length;
       const env: AgentEnv = { ...setup().env, procRoot: '/proc' };
       const b = createProcessesCollector(env).collect(fixedTick({ pids: [pid] }), new RecordingReport());
@@ -364,15 +373,9 @@ describe('fd counting', () => {
 
   it('both methods give the kernel\'s own count for a real process with a known number of open files', async () => {
     // The child opens 7 more files than the 3 standard ones; the count is checked against its fd table listed here.
-    const child = spawn('sh', ['-c', 'exec 3</dev/null 4</dev/null 5</dev/null 6</dev/null 7</dev/null 8</dev/null 9</dev/null; exec sleep 30'], { stdio: 'ignore' });
+    const child = await settledSleeper(7);
     try {
-      await once(child, 'spawn');
-      const pid = child.pid ?? 0;
-      let settled = 0;
-      for (let i = 0; i < 300 && settled < 2; i++) {
-        settled = readFileSync(`/proc/${pid}/stat`, 'utf8').includes('(sleep) S ') ? settled + 1 : 0;
-        await delay(10);
-      }
+      const pid = child.pid;
       // The kernel's fd table, listed here: stdin, stdout, stderr, fds 3-9, and whatever the test runner leaves inheritable.
       const listed = readdirSync(`/proc/${pid}/fd`).length;
       assert.ok(listed >= 10, `listed ${listed}`);

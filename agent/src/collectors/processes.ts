@@ -1,11 +1,15 @@
-import { readdirSync, readFileSync, readlinkSync, statfsSync, statSync } from 'node:fs';
-import { endianness, release } from 'node:os';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { join } from '../fsread/join.js';
 import type { LoadAverage, ProcessesBlock, TopProcess } from '../../../shared/src/payload.js';
 import { FileReadError, readTextFresh } from '../fsread/read-text.js';
 import { parseAuxvPageSize, parsePidStat, parseStatState, USER_HZ, type PidStat } from '../procfs/parse-pid-stat.js';
 import { CounterRate } from '../rate.js';
+import { fdCountMethod, isProcfs, type FdCountMethod } from './processes-fds.js';
+import { MAX_KEPT_PROCESSES, PidFileReader, type PidFiles } from './pid-files.js';
 import type { AgentEnv, Collector, CollectorReport, Tick } from './types.js';
+
+export { countFds, fdCountMethod, kernelAtLeast, type FdCountMethod } from './processes-fds.js';
 
 /** Processes listed in `top`. */
 export const TOP_N = 5;
@@ -80,43 +84,6 @@ function ownPid(procRoot: string): number | null {
   }
 }
 
-/** `statfs(2)` f_type of procfs. */
-const PROC_SUPER_MAGIC = 0x9fa0;
-
-/** How a process's open files are counted: `stat` of its fd directory, or listing it. */
-export type FdCountMethod = 'stat' | 'list';
-
-/** True when a kernel release string (`uname -r`, `6.18.0-1-amd64`) is at least major.minor. */
-export function kernelAtLeast(kernelRelease: string, major: number, minor: number): boolean {
-  const m = /^(\d+)\.(\d+)/.exec(kernelRelease);
-  if (m === null) return false;
-  const [maj, min] = [Number(m[1]), Number(m[2])];
-  return maj > major || (maj === major && min >= minor);
-}
-
-/**
- * Since Linux 6.2, `stat()` of `/proc/<pid>/fd` reports the number of open
- * fds as the directory's size (the kernel counts the set bits of the fd
- * table): one stat instead of listing every fd (which costs more with every
- * fd a process holds: servers with thousands of sockets). Older kernels
- * report 0 there, so the stat is used only on procfs of a 6.2+ kernel whose
- * size for our own (never empty) fd table is not 0; a tree that is not procfs
- * (test fixtures) is always listed.
- */
-export function fdCountMethod(procRoot: string, kernelRelease: string = release()): FdCountMethod {
-  if (!kernelAtLeast(kernelRelease, 6, 2)) return 'list';
-  try {
-    return statfsSync(procRoot).type === PROC_SUPER_MAGIC && statSync(join(procRoot, 'self', 'fd')).size > 0 ? 'stat' : 'list';
-  } catch {
-    return 'list';
-  }
-}
-
-/** Open fds of the process whose fd directory is `dir`. */
-export function countFds(dir: string, method: FdCountMethod): number {
-  return method === 'stat' ? statSync(dir).size : readdirSync(dir).length;
-}
-
 /**
  * What the collector keeps per pid while the process lives: the paths of its
  * files (made once, not joined every tick), its start time (with the pid,
@@ -125,9 +92,7 @@ export function countFds(dir: string, method: FdCountMethod): number {
  * not kept: `exec` keeps the pid and start time but changes the name, and
  * the name comes with the stat line read each tick for the CPU times anyway.
  */
-interface KnownProcess {
-  statPath: string;
-  fdPath: string;
+interface KnownProcess extends PidFiles {
   taskPath: string;
   starttime: number;
   cpu: CounterRate;
@@ -138,6 +103,16 @@ interface KnownProcess {
 /** Orders `top`: most cores first (no rate yet last), then rss, then pid. */
 function compareTop(a: TopProcess, b: TopProcess): number {
   return (b.cores ?? -1) - (a.cores ?? -1) || b.rss_bytes - a.rss_bytes || a.pid - b.pid;
+}
+
+/** Whether a process with these figures would displace the last of a full `top` (the order of {@link compareTop}). */
+function entersTop(top: readonly TopProcess[], cores: number | null, rss: number, pid: number): boolean {
+  const last = top[top.length - 1];
+  if (last === undefined) return true;
+  const byCores = (cores ?? -1) - (last.cores ?? -1);
+  if (byCores !== 0) return byCores > 0;
+  if (rss !== last.rss_bytes) return rss > last.rss_bytes;
+  return pid < last.pid;
 }
 
 /** Puts `p` into `top` (sorted, at most `n` long) if it belongs there: n comparisons at most, no sort of every process. */
@@ -166,6 +141,10 @@ export interface ProcessesOptions {
   maxTasksPerTick?: number;
   /** How fds are counted (default: {@link fdCountMethod} for this kernel). */
   fdCount?: FdCountMethod;
+  /** Keep per-process descriptors between ticks (default: when procRoot is procfs; pid-files.ts). */
+  keepPidFiles?: boolean;
+  /** Processes whose files are kept at most (default {@link MAX_KEPT_PROCESSES}). */
+  maxKeptProcesses?: number;
 }
 
 /** Synchronous (proc files are read with sync reads), which tests rely on. */
@@ -185,13 +164,14 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
   const maxTasks = opts.maxTasksPerTick ?? env.loadTaskReads ?? MAX_TASKS_PER_TICK;
   const self = ownPid(env.procRoot);
   const fdMethod = opts.fdCount ?? fdCountMethod(env.procRoot);
+  const files = new PidFileReader(opts.keepPidFiles ?? isProcfs(env.procRoot), fdMethod, opts.maxKeptProcesses ?? MAX_KEPT_PROCESSES);
   const known = new Map<number, KnownProcess>();
   let tickNo = 0;
   const entryOf = (pid: number): KnownProcess => {
     let k = known.get(pid);
     if (k === undefined) {
       const dir = join(env.procRoot, String(pid));
-      k = { statPath: join(dir, 'stat'), fdPath: join(dir, 'fd'), taskPath: join(dir, 'task'), starttime: -1, cpu: new CounterRate(env.minRateDeltaNs), seenTick: tickNo };
+      k = { statPath: join(dir, 'stat'), fdPath: join(dir, 'fd'), statFd: null, fdDirFd: null, taskPath: join(dir, 'task'), starttime: -1, cpu: new CounterRate(env.minRateDeltaNs), seenTick: tickNo };
       known.set(pid, k);
     }
     k.seenTick = tickNo;
@@ -262,7 +242,7 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
         let st: PidStat;
         let at: bigint;
         try {
-          const text = readTextFresh(proc.statPath);
+          const text = files.readStat(proc);
           at = env.clock();
           st = parsePidStat(text, proc.statPath);
         } catch (err) {
@@ -275,7 +255,8 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
         }
 
         try {
-          fds += countFds(proc.fdPath, fdMethod);
+          // Our own table holds the descriptors kept for reading the others: they are the observer's, not the container's.
+          fds += pid === self ? files.countFds(proc) - files.held : files.countFds(proc);
         } catch (err) {
           fdsUnreadable += 1;
           if (classifyPidError(err) === 'other') fdsError ??= err;
@@ -288,9 +269,19 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
           proc.cpu = new CounterRate(env.minRateDeltaNs);
         }
         const ticksPerSec = proc.cpu.update(st.utime + st.stime, at).rate;
-        offerTop(top, { pid, name: st.comm, cores: ticksPerSec === null ? null : ticksPerSec / USER_HZ, rss_bytes: st.rssPages * pageSize, threads: st.numThreads }, TOP_N);
+        const cores = ticksPerSec === null ? null : ticksPerSec / USER_HZ;
+        const rss = st.rssPages * pageSize;
+        // Most processes do not make the top: compared before an entry is made for them.
+        if (top.length < TOP_N || entersTop(top, cores, rss, pid)) offerTop(top, { pid, name: st.comm, cores, rss_bytes: rss, threads: st.numThreads }, TOP_N);
 
-        if (statError === null) {
+        if (statError === null && (pid === self || st.numThreads <= 1 || budget <= 0)) {
+          // Counted by the stat line just read (or not at all, for the agent): no per-thread reads, nothing to allocate.
+          if (pid !== self) {
+            if (st.state === 'R') running += 1;
+            else if (st.state === 'D') blocked += 1;
+          }
+          budget -= 1;
+        } else if (statError === null) {
           try {
             const c = countActive(pid, proc.taskPath, st, budget);
             running += c.running;
@@ -301,7 +292,11 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
           }
         }
       }
-      for (const [pid, proc] of known) if (proc.seenTick !== tickNo) known.delete(pid);
+      for (const [pid, proc] of known) {
+        if (proc.seenTick === tickNo) continue;
+        files.release(proc);
+        known.delete(pid);
+      }
 
       if (fdsError !== null) report.failed('fds', fdsError);
       let loadOut: LoadAverage | null = null;

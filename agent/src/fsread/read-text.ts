@@ -149,6 +149,19 @@ export function readTextFresh(path: string): string {
   return readOnce(path);
 }
 
+/**
+ * Reads a whole kernel file through a descriptor its caller keeps (pread from
+ * offset 0: procfs regenerates the content). Throws {@link FileReadError}
+ * naming `path`.
+ */
+export function readDescriptor(fd: number, path: string): string {
+  try {
+    return readFd(fd);
+  } catch (err) {
+    throw new FileReadError(path, errnoCode(err), err);
+  }
+}
+
 /** Reads a whole file as UTF-8 (kernel files through a kept descriptor). Throws {@link FileReadError}. */
 export function readText(path: string): string {
   if (!keepable(path)) return readOnce(path);

@@ -62,7 +62,8 @@ function unsigned(rest: string[], n: number, what: string): number {
 /** `/proc/<pid>/stat` → the fields the agent uses. `what` names the file in errors. */
 export function parsePidStat(text: string, what = 'stat'): PidStat {
   const { pid, comm, rest: restText } = splitStat(text, what);
-  const rest = restText.split(' ');
+  // Fields 3 to 24 are all it reads: the 28 after them are not split off.
+  const rest = restText.split(' ', 22);
   const state = field(rest, 3, what);
   if (!/^[A-Za-z]$/.test(state)) throw new ParseError(`${what}: bad state ${JSON.stringify(state)}`);
   // rss is a signed long in the kernel; a transient negative value is treated as 0.
