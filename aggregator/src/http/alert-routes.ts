@@ -83,3 +83,29 @@ export function alertRoutes(alerts: AlertService | undefined): Route[] {
     }),
   ];
 }
+
+const alertHistoryQuery = z.strictObject({
+  count: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number from 1 to 10000')
+    .transform(Number)
+    .pipe(z.number().int().min(1, 'must be at least 1').max(10_000, 'must be at most 10000'))
+    .default(100),
+});
+
+/** The alerts firing or pending now, and the history of transitions. */
+export function alertListRoutes(alerts: AlertService | undefined, valkeyUp: () => boolean): Route[] {
+  return [
+    route('/api/v1/alerts', 'bearer', ({ res, url }) => {
+      query(url, noQuery);
+      if (alerts === undefined) throw new HttpError(503, 'alerting is not enabled in this aggregator');
+      sendJson(res, 200, { alerts: alerts.active() });
+    }),
+    route('/api/v1/alerts/history', 'bearer', async ({ res, url }) => {
+      const q = query(url, alertHistoryQuery);
+      if (alerts === undefined) throw new HttpError(503, 'alerting is not enabled in this aggregator');
+      if (!valkeyUp()) throw new HttpError(503, 'Valkey is not reachable; alert history cannot be read now');
+      sendJson(res, 200, await alerts.history(q.count));
+    }),
+  ];
+}
