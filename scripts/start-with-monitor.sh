@@ -162,6 +162,7 @@ supervise() {
   stop=0
   apid=''
   spid=''
+  rpid=''
   signalled=''
   # TERM each agent at most once: a second SIGTERM makes it exit at once,
   # before its final "exited" sample.
@@ -190,6 +191,7 @@ supervise() {
       rm -f "$work/out"
       mkfifo "$work/out" || { say "cannot create a fifo in $work; the main command runs without monitoring"; return 0; }
       prefix_lines <"$work/out" &
+      rpid=$!
       agent_exec >"$work/out" 2>&1 </dev/null &
       apid=$!
     fi
@@ -202,7 +204,20 @@ supervise() {
     # An agent killed before it opened the fifo leaves the reader blocked in
     # open() for good, holding stderr. Opening the fifo read-write never
     # blocks on Linux; it lets the reader through, and closing it gives EOF.
-    [ -z "$work" ] || [ ! -p "$work/out" ] || { true 8<>"$work/out"; } 2>/dev/null
+    # A reader that had not reached its open() yet (a slow fork) would miss
+    # one such opening, so it is repeated until the reader is gone (it has
+    # printed what the agent wrote by then), for at most two seconds.
+    if [ -n "$rpid" ]; then
+      i=0
+      while kill -0 "$rpid" 2>/dev/null && [ "$i" -lt 40 ]; do
+        { true 8<>"$work/out"; } 2>/dev/null
+        sleep 0.05
+        i=$((i + 1))
+      done
+      kill "$rpid" 2>/dev/null
+      wait "$rpid" 2>/dev/null
+      rpid=''
+    fi
     [ -z "$work" ] || rm -f "$work/agent.pid"
     [ "$stop" = 0 ] || break
     ran=$(($(date +%s) - started))
