@@ -100,32 +100,28 @@ interface KnownProcess extends PidFiles {
   seenTick: number;
 }
 
-/** Orders `top`: most cores first (no rate yet last), then rss, then pid. */
-function compareTop(a: TopProcess, b: TopProcess): number {
-  return (b.cores ?? -1) - (a.cores ?? -1) || b.rss_bytes - a.rss_bytes || a.pid - b.pid;
+/**
+ * Orders `top`: most cores first (no rate yet last), then rss, then pid.
+ * Negative when a process with these figures goes before `b`; taking the
+ * figures, not an entry, lets most processes be ranked without making one.
+ */
+function rankBefore(cores: number | null, rss: number, pid: number, b: TopProcess): number {
+  return (b.cores ?? -1) - (cores ?? -1) || b.rss_bytes - rss || pid - b.pid;
 }
 
-/** Whether a process with these figures would displace the last of a full `top` (the order of {@link compareTop}). */
-function entersTop(top: readonly TopProcess[], cores: number | null, rss: number, pid: number): boolean {
+/** Whether a process with these figures belongs in `top` (sorted, at most `n` long). */
+function entersTop(top: readonly TopProcess[], n: number, cores: number | null, rss: number, pid: number): boolean {
   const last = top[top.length - 1];
-  if (last === undefined) return true;
-  const byCores = (cores ?? -1) - (last.cores ?? -1);
-  if (byCores !== 0) return byCores > 0;
-  if (rss !== last.rss_bytes) return rss > last.rss_bytes;
-  return pid < last.pid;
+  return top.length < n || last === undefined || rankBefore(cores, rss, pid, last) < 0;
 }
 
-/** Puts `p` into `top` (sorted, at most `n` long) if it belongs there: n comparisons at most, no sort of every process. */
-function offerTop(top: TopProcess[], p: TopProcess, n: number): void {
-  if (top.length === n) {
-    const last = top[n - 1];
-    if (last !== undefined && compareTop(p, last) >= 0) return;
-    top.pop();
-  }
+/** Puts `p`, which {@link entersTop}, into `top` in order, dropping the last when it is full: n comparisons at most, no sort of every process. */
+function insertTop(top: TopProcess[], p: TopProcess, n: number): void {
+  if (top.length === n) top.pop();
   let i = top.length;
   while (i > 0) {
     const prev = top[i - 1];
-    if (prev === undefined || compareTop(prev, p) <= 0) break;
+    if (prev === undefined || rankBefore(p.cores, p.rss_bytes, p.pid, prev) >= 0) break;
     i--;
   }
   top.splice(i, 0, p);
@@ -272,7 +268,7 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
         const cores = ticksPerSec === null ? null : ticksPerSec / USER_HZ;
         const rss = st.rssPages * pageSize;
         // Most processes do not make the top: compared before an entry is made for them.
-        if (top.length < TOP_N || entersTop(top, cores, rss, pid)) offerTop(top, { pid, name: st.comm, cores, rss_bytes: rss, threads: st.numThreads }, TOP_N);
+        if (entersTop(top, TOP_N, cores, rss, pid)) insertTop(top, { pid, name: st.comm, cores, rss_bytes: rss, threads: st.numThreads }, TOP_N);
 
         if (statError === null && (pid === self || st.numThreads <= 1 || budget <= 0)) {
           // Counted by the stat line just read (or not at all, for the agent): no per-thread reads, nothing to allocate.

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { LogOnce } from '../../../shared/src/log-once.js';
 
 /**
  * Request headers a browser may send to the API: `Content-Type` (SiriusScan's
@@ -24,13 +25,16 @@ export type CorsVerdict = 'no-origin' | 'same-origin' | 'allowed' | 'refused';
  * browser shows the user nothing but an opaque network error.
  */
 export class CorsPolicy {
-  private readonly refused = new Set<string>();
-  private overflowLogged = false;
+  private readonly refused: LogOnce;
 
   constructor(
     private readonly origins: string[],
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.refused = new LogOnce(MAX_REMEMBERED_ORIGINS, () => {
+      log.warn({ remembered: MAX_REMEMBERED_ORIGINS }, 'refused browser requests from more origins; not logging each one any more');
+    });
+  }
 
   /** Sets the response headers for `req` and says what it decided. */
   apply(req: IncomingMessage, res: ServerResponse): CorsVerdict {
@@ -50,13 +54,7 @@ export class CorsPolicy {
   }
 
   private noteRefused(origin: string): void {
-    if (this.refused.has(origin)) return;
-    if (this.refused.size >= MAX_REMEMBERED_ORIGINS) {
-      if (!this.overflowLogged) this.log.warn({ remembered: MAX_REMEMBERED_ORIGINS }, 'refused browser requests from more origins; not logging each one any more');
-      this.overflowLogged = true;
-      return;
-    }
-    this.refused.add(origin);
+    if (!this.refused.first(origin)) return;
     const shown = origin.slice(0, 200);
     const advice =
       this.origins.length === 0

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { isContainerName } from '../../../shared/src/container-name.js';
+import { LogOnce } from '../../../shared/src/log-once.js';
 import { CONTAINERS_KEY, METRICS_CHANNEL, metricsKey } from '../../../shared/src/keys.js';
 import { ioredisOptions } from '../../../shared/src/valkey.js';
 import type { IngestEvent, IngestSettings, Rejected } from './protocol.js';
@@ -39,13 +40,12 @@ export class IngestSource {
   private polling: Promise<void> | null = null;
   /** `sampleIdentity` of the value last emitted for each container (GONE for a missing key). */
   private readonly sent = new Map<string, string>();
-  private readonly warnedKeys = new Set<string>();
+  private readonly warned: LogOnce;
   private pending: string[] = [];
   private pendingRejected: Rejected = {};
   private pendingBytes = 0;
   /** Names in the registry at the last poll: only they are taken from pub/sub. */
   private registered = new Set<string>();
-  private warnedFull = false;
   private flushScheduled = false;
   private up: boolean | null = null;
 
@@ -53,7 +53,11 @@ export class IngestSource {
     private readonly settings: IngestSettings,
     private readonly emit: (e: IngestEvent) => void,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.warned = new LogOnce(MAX_WARNED, () => {
+      log.warn({ remembered: MAX_WARNED }, 'refused values from more places than are logged one by one; see system_monitor_rejected_values_total');
+    });
+  }
 
   start(): void {
     const common = {
@@ -236,14 +240,7 @@ export class IngestSource {
 
   /** Logs a refused value once per place and reason (a bounded memory of what was logged). */
   private invalid(where: string, reason: RejectReason, error: string): void {
-    const k = `${where}\0${reason}`;
-    if (this.warnedKeys.has(k)) return;
-    if (this.warnedKeys.size >= MAX_WARNED) {
-      if (!this.warnedFull) this.log.warn({ remembered: MAX_WARNED }, 'refused values from more places than are logged one by one; see system_monitor_rejected_values_total');
-      this.warnedFull = true;
-      return;
-    }
-    this.warnedKeys.add(k);
+    if (!this.warned.first(`${where}\0${reason}`)) return;
     this.log.warn({ key: where, reason, error }, 'skipping a value that is not a valid sample');
   }
 
