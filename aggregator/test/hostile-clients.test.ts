@@ -158,7 +158,9 @@ describe('SSE flood: 200 sockets ask for the whole replay and never read', () =>
       assert.ok(rssMax <= 300e6, `RSS reached ${mb(rssMax)} MB`);
       assert.ok(Math.max(...healthMs) < 1000, `/healthz took ${Math.round(Math.max(...healthMs))} ms`);
       assert.ok(sse.clients + sse.dropped_clients_total >= 302, `the flood's sockets all attached (${sse.clients} still, ${sse.dropped_clients_total} dropped)`);
-      assert.equal(sse.reloads_total, 201, 'every Last-Event-ID: 0 client was told to reload, the others replayed');
+      // Every Last-Event-ID: 0 client (and the one reading from 0) is told to reload. A silent replayer whose place
+      // the flood pushed out of the ring is told too (under load, seen for 67 of 100); at least one replayed.
+      assert.ok(sse.reloads_total >= 201 && sse.reloads_total < 301, `every Last-Event-ID: 0 client was told to reload, not every replayer (${sse.reloads_total} reloads)`);
       assert.ok(live.count - receivedBefore >= 900, `the reading client got ${live.count - receivedBefore} of 1000 live events`);
       assert.equal(fromZero.types[0], 'reload');
       assert.ok(fromZero.types.length > 100 && fromZero.types.slice(1).every((x) => x !== 'reload'), 'after the reload it gets live events');
