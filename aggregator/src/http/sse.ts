@@ -1,13 +1,13 @@
 import type { ServerResponse } from 'node:http';
+import { TextRing, type RingItem } from './text-ring.js';
 
 export const SSE_EVENT_TYPES = ['sample', 'status', 'alert'] as const;
 export type SseEventType = (typeof SSE_EVENT_TYPES)[number];
 
-export interface SseEvent {
-  id: number;
+/** What the replay ring keeps of an event beside its data. */
+interface EventMeta {
   type: SseEventType;
   container: string | null;
-  data: string;
 }
 
 export interface SseClientFilter {
@@ -26,7 +26,7 @@ interface Client {
 export interface SseHubOptions {
   /** Events kept for replay on `Last-Event-ID`. */
   ringSize: number;
-  /** ...and at most this many bytes of event data: the oldest go first (default 16 MiB). */
+  /** ...and at most this many bytes of event data (UTF-8), held outside the JavaScript heap: the oldest go first (default 16 MiB). */
   ringMaxBytes?: number;
   /** A client whose unsent bytes pass this is disconnected (it reconnects and resumes). */
   maxBufferedBytes: number;
@@ -69,8 +69,7 @@ export interface SseStats {
  * id: the client reloads its state over REST and goes on with live events.
  */
 export class SseHub {
-  private readonly ring: SseEvent[] = [];
-  private ringBytes = 0;
+  private readonly ring: TextRing<EventMeta>;
   private readonly clients = new Set<Client>();
   /** Clients following named containers, by name, and those following all: an event visits only its recipients. */
   private readonly byContainer = new Map<string, Set<Client>>();
@@ -83,6 +82,7 @@ export class SseHub {
   private readonly perAddress = new Map<string, number>();
 
   constructor(private readonly opts: SseHubOptions) {
+    this.ring = new TextRing(opts.ringMaxBytes ?? 16 * 1024 * 1024, opts.ringSize);
     this.heartbeat = setInterval(() => {
       for (const c of this.clients) if (c.cursor === null) this.write(c, ': heartbeat\n\n');
     }, opts.heartbeatMs);
@@ -117,19 +117,15 @@ export class SseHub {
   /** As publish, for data that is already a JSON document (a sample as it came from Valkey). */
   publishJson(type: SseEventType, container: string | null, text: string): void {
     if (text.includes('\n')) throw new Error('SSE data must be one line of JSON (it contains a newline)');
-    const ev: SseEvent = { id: this.nextId++, type, container, data: text };
-    this.ring.push(ev);
-    this.ringBytes += text.length;
-    const maxBytes = this.opts.ringMaxBytes ?? 16 * 1024 * 1024;
-    while (this.ring.length > 0 && (this.ring.length > this.opts.ringSize || this.ringBytes > maxBytes)) {
-      this.ringBytes -= this.ring.shift()?.data.length ?? 0;
-    }
+    const id = this.nextId++;
+    const meta: EventMeta = { type, container };
+    this.ring.push(id, meta, text);
     let frame: string | null = null;
     const send = (c: Client): void => {
       // A replaying client takes this event from the ring when it gets there.
       if (c.cursor !== null) return;
-      if (c.filter.types !== null && !c.filter.types.has(ev.type)) return;
-      frame ??= format(ev);
+      if (c.filter.types !== null && !c.filter.types.has(type)) return;
+      frame ??= format(id, type, text);
       this.write(c, frame);
     };
     for (const c of this.unfiltered) send(c);
@@ -157,16 +153,16 @@ export class SseHub {
       this.reload(client, `event ${lastEventId} is from another run of the server (its newest is ${newest})`);
       return;
     }
-    const first = this.ring[0];
+    const first = this.ring.first;
     if (first === undefined || lastEventId + 1 < first.id) {
       this.reload(client, `events after ${lastEventId} are no longer kept for replay`);
       return;
     }
     const maxBytes = this.opts.maxReplayBytes ?? this.opts.maxBufferedBytes;
     let bytes = 0;
-    for (let i = lastEventId + 1 - first.id; i < this.ring.length; i += 1) {
-      const ev = this.ring[i];
-      if (ev !== undefined && matches(filter, ev)) bytes += ev.data.length;
+    for (let id = lastEventId + 1; id < this.nextId; id += 1) {
+      const ev = this.ring.at(id);
+      if (ev !== undefined && matches(filter, ev.meta)) bytes += ev.bytes;
       if (bytes > maxBytes) {
         this.reload(client, `more than ${maxBytes} bytes of events were missed`);
         return;
@@ -179,7 +175,7 @@ export class SseHub {
   /** Writes replay from the ring until the socket's buffer is full, then again on 'drain'; live once caught up. */
   private pump(c: Client): void {
     while (c.cursor !== null && !c.res.destroyed) {
-      const first = this.ring[0];
+      const first = this.ring.first;
       if (first === undefined || c.cursor >= this.nextId - 1) {
         c.cursor = null;
         return;
@@ -188,14 +184,14 @@ export class SseHub {
         this.reload(c, `the replay fell behind the events kept (the client reads too slowly)`);
         return;
       }
-      const ev = this.ring[c.cursor + 1 - first.id];
+      const ev: RingItem<EventMeta> | undefined = this.ring.at(c.cursor + 1);
       if (ev === undefined) {
         c.cursor = null;
         return;
       }
       c.cursor = ev.id;
-      if (!matches(c.filter, ev)) continue;
-      if (!c.res.write(format(ev))) {
+      if (!matches(c.filter, ev.meta)) continue;
+      if (!c.res.write(format(ev.id, ev.meta.type, this.ring.text(ev)))) {
         c.res.once('drain', () => {
           this.pump(c);
         });
@@ -264,13 +260,13 @@ export class SseHub {
   }
 }
 
-function matches(f: SseClientFilter, ev: SseEvent): boolean {
+function matches(f: SseClientFilter, ev: EventMeta): boolean {
   if (f.types !== null && !f.types.has(ev.type)) return false;
   if (f.containers !== null && (ev.container === null || !f.containers.has(ev.container))) return false;
   return true;
 }
 
-function format(ev: SseEvent): string {
+function format(id: number, type: SseEventType, data: string): string {
   // JSON.stringify never emits a raw newline, so `data` is one line.
-  return `id: ${ev.id}\nevent: ${ev.type}\ndata: ${ev.data}\n\n`;
+  return `id: ${id}\nevent: ${type}\ndata: ${data}\n\n`;
 }
