@@ -6,7 +6,7 @@ import { createLogger } from '../../shared/src/log.js';
 import { describeValkey, ioredisOptions, valkeyConfigFromEnv } from '../../shared/src/valkey.js';
 import { VERSION } from '../../shared/src/version.js';
 import { loadAggregatorConfig, type AggregatorFlags } from './config.js';
-import { Fleet } from './fleet.js';
+import { Fleet } from './fleet/fleet.js';
 import { loadTokens } from './http/auth.js';
 import { DEFAULT_HTTP_LIMITS } from './http/limits.js';
 import { createHttpServer } from './http/server.js';

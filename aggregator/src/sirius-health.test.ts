@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { siriusHealthSchema } from '../../shared/src/sirius.js';
 import { makePayload } from '../test/helpers/payload.js';
-import type { ContainerView } from './fleet.js';
+import { viewOf } from '../test/helpers/view.js';
+import type { ContainerView } from './fleet/fleet.js';
 import { siriusHealth } from './sirius-health.js';
 
 const NOW = Date.parse('2026-06-01T12:00:00.000Z');
 const ctx = { nowMs: NOW, defaultIntervalS: 5, version: '1.2.3', viewProblem: null };
 const at = (msAgo: number) => new Date(NOW - msAgo).toISOString();
-const view = (name: string, status: ContainerView['status'], sampleAgoMs: number | null, lastSeenAgoMs = 1000, exitedAgoMs: number | null = null): ContainerView => ({
+const view = (name: string, status: ContainerView['status'], sampleAgoMs: number | null, lastSeenAgoMs = 1000, exitedAgoMs: number | null = null): ContainerView => viewOf({
   name,
   status,
   last_seen_ms: NOW - lastSeenAgoMs,

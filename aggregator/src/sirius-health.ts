@@ -1,5 +1,5 @@
 import type { SiriusHealth, SiriusServiceHealth } from '../../shared/src/sirius.js';
-import type { ContainerView } from './fleet.js';
+import type { ContainerView } from './fleet/fleet.js';
 
 export interface HealthContext {
   /** Unix ms of the answer. */
@@ -20,10 +20,11 @@ const seconds = (ms: number): string => `${Math.max(0, Math.round(ms / 1000))} s
  * made (the latest sample, else the last registry write).
  */
 export function serviceHealth(c: ContainerView, ctx: Pick<HealthContext, 'nowMs' | 'defaultIntervalS'>): SiriusServiceHealth {
-  const sampleMs = c.sample === null ? null : Date.parse(c.sample.timestamp);
+  const d = c.digest;
+  const sampleMs = d === null ? null : d.timestamp_ms;
   const evidenceMs = sampleMs !== null && Number.isFinite(sampleMs) ? sampleMs : c.last_seen_ms;
   const timestamp = iso(evidenceMs);
-  const intervalS = c.sample !== null && c.sample.interval_seconds > 0 ? c.sample.interval_seconds : ctx.defaultIntervalS;
+  const intervalS = d !== null && d.interval_seconds > 0 ? d.interval_seconds : ctx.defaultIntervalS;
   switch (c.status) {
     case 'ok':
       return { status: 'up', message: `sampled ${seconds(ctx.nowMs - evidenceMs)} ago (every ${intervalS} s)`, timestamp };

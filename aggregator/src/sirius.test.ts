@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { siriusResourceRowSchema } from '../../shared/src/sirius.js';
 import { makePayload } from '../test/helpers/payload.js';
-import type { ContainerView } from './fleet.js';
+import { viewOf, type ViewSpec } from '../test/helpers/view.js';
+import type { ContainerView } from './fleet/fleet.js';
 import { formatBytes, formatUptime, siriusRow } from './sirius.js';
 
 /**
@@ -61,7 +62,7 @@ describe('Sirius formatting', () => {
 });
 
 describe('Sirius resource rows', () => {
-  const view = (over: Partial<ContainerView>): ContainerView => ({ name: 'c', status: 'ok', last_seen_ms: Date.now(), sample: null, exited_at_ms: null, ...over });
+  const view = (over: Partial<ViewSpec>): ContainerView => viewOf({ name: 'c', status: 'ok', last_seen_ms: Date.now(), sample: null, exited_at_ms: null, ...over });
 
   it('a clean stop stays "exited" with zeros after its key expired; "unknown" only when nothing is known', () => {
     const gone = siriusRow(view({ status: 'exited', sample: null, exited_at_ms: Date.now() - 60_000 }));

@@ -1,6 +1,5 @@
-import type { Payload } from '../../shared/src/payload.js';
 import type { SiriusResourceRow } from '../../shared/src/sirius.js';
-import type { ContainerView } from './fleet.js';
+import type { ContainerView } from './fleet/fleet.js';
 
 /**
  * The shapes SiriusScan's UI reads from `GET /api/v1/system/resources` and
@@ -75,7 +74,7 @@ function emptyRow(name: string, status: string): SiriusResourceRow {
  * state nobody knows (its key expired without a final sample).
  */
 export function siriusRow(c: ContainerView): SiriusResourceRow {
-  const p: Payload | null = c.status === 'offline' ? null : c.sample;
+  const p = c.status === 'offline' ? null : c.digest;
   if (p === null) return emptyRow(c.name, c.status === 'exited' ? 'exited' : 'unknown');
   return {
     name: c.name,
@@ -108,11 +107,12 @@ export interface FleetTotals {
 export function fleetTotals(containers: readonly ContainerView[]): FleetTotals {
   const t: FleetTotals = { cores_used: 0, cores_limit: 0, memory_bytes: 0, memory_limit_bytes: 0 };
   for (const c of containers) {
-    if (c.status !== 'ok' || c.sample === null) continue;
-    t.cores_used += num(c.sample.cpu?.cores_used);
-    t.cores_limit += num(c.sample.cpu?.limit_cores);
-    t.memory_bytes += num(c.sample.memory_usage_bytes);
-    t.memory_limit_bytes += num(c.sample.memory?.limit_bytes);
+    const d = c.digest;
+    if (c.status !== 'ok' || d === null) continue;
+    t.cores_used += num(d.cores_used);
+    t.cores_limit += num(d.limit_cores);
+    t.memory_bytes += num(d.memory_usage_bytes);
+    t.memory_limit_bytes += num(d.memory_limit_bytes);
   }
   return t;
 }

@@ -147,7 +147,8 @@ describe('SSE flood: 200 sockets ask for the whole replay and never read', () =>
         assert.equal(h.status, 200);
         await sleep(200);
       }
-      await sleep(500);
+      // Delivery may trail the flood on a loaded machine; what matters is that nothing meant for the reader is lost.
+      for (const t0 = Date.now(); live.count - receivedBefore < 1000 && Date.now() - t0 < 5000; ) await sleep(100);
       const ready = (await (await fetch(`${agg.base}/readyz`)).json()) as { fleet: { sse: { clients: number; replaying: number; reloads_total: number; dropped_clients_total: number } } };
       const rssAfter = agg.proc.rssBytes();
       rssMax = Math.max(rssMax, rssAfter);

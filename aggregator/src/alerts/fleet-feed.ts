@@ -1,4 +1,4 @@
-import type { Fleet } from '../fleet.js';
+import type { Fleet } from '../fleet/fleet.js';
 import type { AlertService } from './service.js';
 
 export interface FleetFeed {

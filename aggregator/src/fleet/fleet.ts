@@ -1,28 +1,16 @@
 import { Redis } from 'ioredis';
 import type { LevelWithSilent, Logger } from 'pino';
-import type { Payload } from '../../shared/src/payload.js';
-import { describeValkey, ioredisOptions, type ValkeyConfig } from '../../shared/src/valkey.js';
-import type { IngestEvent, Rejected } from './ingest/protocol.js';
-import { DEFAULT_MAX_SAMPLE_BYTES, type RejectReason } from './ingest/sample.js';
-import { IngestThread } from './ingest/thread.js';
+import type { Payload } from '../../../shared/src/payload.js';
+import { describeValkey, ioredisOptions, type ValkeyConfig } from '../../../shared/src/valkey.js';
+import type { IngestEvent, Rejected } from '../ingest/protocol.js';
+import { DEFAULT_MAX_SAMPLE_BYTES, type RejectReason } from '../ingest/sample.js';
+import { IngestThread } from '../ingest/thread.js';
+import { FleetEntry, type ContainerView } from './entry.js';
 
-export type { ContainerStatus } from '../../shared/src/api.js';
-import type { ContainerStatus } from '../../shared/src/api.js';
+export type { ContainerView } from './entry.js';
 
-/**
- * One container as the fleet holds it. Read-only for everyone else: list()
- * and get() hand out the fleet's own entries (no per-call copy of 10,000
- * objects), which change in place as samples and statuses arrive.
- */
-export interface ContainerView {
-  readonly name: string;
-  readonly status: ContainerStatus;
-  /** Registry score: when the agent last wrote, unix ms. */
-  readonly last_seen_ms: number;
-  readonly sample: Payload | null;
-  /** When the container stopped cleanly (its final sample's time), kept after that sample's key expires; null otherwise. */
-  readonly exited_at_ms: number | null;
-}
+export type { ContainerStatus } from '../../../shared/src/api.js';
+import type { ContainerStatus } from '../../../shared/src/api.js';
 
 /** Where a sample came from: the pub/sub channel, or a poll that found a value the channel had not delivered. */
 export type SampleOrigin = 'live' | 'poll';
@@ -50,15 +38,6 @@ export interface FleetOptions {
   chunk?: number;
   /** Byte cap of one value before parsing (default 256 KiB). */
   maxSampleBytes?: number;
-}
-
-/** The mutable side of a ContainerView, seen only here. */
-interface Entry {
-  name: string;
-  last_seen_ms: number;
-  sample: Payload | null;
-  status: ContainerStatus;
-  exited_at_ms: number | null;
 }
 
 export interface FleetStats {
@@ -94,9 +73,9 @@ const VALUE_REASONS: ReadonlySet<RejectReason> = new Set(['too_large', 'not_json
  * sends only valid samples and what changed; this thread applies them.
  */
 export class Fleet {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new Map<string, FleetEntry>();
   /** Entries in name order; rebuilt only when a container is added or removed. */
-  private sorted: Entry[] | null = null;
+  private sorted: FleetEntry[] | null = null;
   private readonly now: () => number;
   /** This thread's own connection: reads outside the fleet view (logs, history) and `valkeyUp`. */
   private cmd: Redis | null = null;
@@ -299,7 +278,7 @@ export class Fleet {
       const score = scores[i] ?? 0;
       const e = this.entries.get(name);
       if (e) e.last_seen_ms = Math.max(e.last_seen_ms, score);
-      else this.add({ name, last_seen_ms: score, sample: null, status: 'offline', exited_at_ms: null });
+      else this.add(new FleetEntry(name, score));
     });
   }
 
@@ -312,11 +291,11 @@ export class Fleet {
   private applyValue(name: string, raw: string | null): void {
     let e = this.entries.get(name);
     if (!e) {
-      e = { name, last_seen_ms: 0, sample: null, status: 'offline', exited_at_ms: null };
+      e = new FleetEntry(name, 0);
       this.add(e);
     }
     if (raw === null) {
-      e.sample = null;
+      e.drop();
       return;
     }
     this.take(e, JSON.parse(raw) as Payload, raw, 'poll');
@@ -342,10 +321,11 @@ export class Fleet {
    * replaced by an older one (a poll and the channel can deliver one sample
    * twice, in either order).
    */
-  private take(e: Entry, p: Payload, json: string, origin: SampleOrigin): void {
-    if (e.sample !== null && e.sample.agent.pid === p.agent.pid && e.sample.seq >= p.seq && Date.parse(e.sample.timestamp) >= Date.parse(p.timestamp)) return;
-    e.sample = p;
+  private take(e: FleetEntry, p: Payload, json: string, origin: SampleOrigin): void {
+    const held = e.digest;
     const t = Date.parse(p.timestamp);
+    if (held !== null && held.agent_pid === p.agent.pid && held.seq >= p.seq && held.timestamp_ms >= t) return;
+    e.hold(p, json);
     e.exited_at_ms = p.status === 'exited' ? (Number.isFinite(t) ? t : e.last_seen_ms) : null;
     this.setStatus(e, this.statusOf(e));
     this.emit({ type: 'sample', origin, payload: p, json });
@@ -362,7 +342,7 @@ export class Fleet {
     }
   }
 
-  private add(e: Entry): void {
+  private add(e: FleetEntry): void {
     this.entries.set(e.name, e);
     this.sorted = null;
   }
@@ -374,11 +354,12 @@ export class Fleet {
     this.emit({ type: 'removed', container: name });
   }
 
-  private statusOf(e: Entry): ContainerStatus {
-    if (e.sample === null) return e.exited_at_ms !== null ? 'exited' : 'offline';
-    if (e.sample.status === 'exited') return 'exited';
-    const intervalMs = e.sample.interval_seconds * 1000 || this.opts.intervalMs;
-    const age = this.now() - Date.parse(e.sample.timestamp);
+  private statusOf(e: FleetEntry): ContainerStatus {
+    const d = e.digest;
+    if (d === null) return e.exited_at_ms !== null ? 'exited' : 'offline';
+    if (d.status === 'exited') return 'exited';
+    const intervalMs = d.interval_seconds * 1000 || this.opts.intervalMs;
+    const age = this.now() - d.timestamp_ms;
     return age > 2 * intervalMs ? 'stale' : 'ok';
   }
 
@@ -386,7 +367,7 @@ export class Fleet {
     for (const e of this.entries.values()) this.setStatus(e, this.statusOf(e));
   }
 
-  private setStatus(e: Entry, to: ContainerStatus): void {
+  private setStatus(e: FleetEntry, to: ContainerStatus): void {
     if (e.status === to && this.announced.has(e.name)) return;
     const from = this.announced.has(e.name) ? e.status : null;
     e.status = to;

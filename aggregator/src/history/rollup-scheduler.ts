@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Fleet } from '../fleet.js';
+import type { Fleet } from '../fleet/fleet.js';
 import type { RollupWriter } from './rollup-writer.js';
 
 export interface RollupScheduler {

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { checkCapacity, capacityQuerySchema } from '../capacity.js';
-import type { Fleet } from '../fleet.js';
+import type { Fleet } from '../fleet/fleet.js';
 import { historyQuerySchema, queryHistory } from '../history/query.js';
 import { HttpError, noQuery, query, route, sendJson, sendRawJson, type Route } from './router.js';
-import { containerJson, listBody, RowCache } from './views.js';
+import { containerJson, listBody, RowCache, rowsWithSamples } from './views.js';
 
 export interface FleetRouteDeps {
   fleet: Fleet;
@@ -25,7 +25,7 @@ export function fleetRoutes(d: FleetRouteDeps): Route[] {
       const q = query(url, containersQuery);
       const all = d.fleet.list();
       const shown = q.status === undefined ? all : all.filter((c) => c.status === q.status);
-      const rows = q.include === 'sample' ? Buffer.from(JSON.stringify(shown.map((c) => containerJson(c, true)))) : rowCache.json(shown);
+      const rows = q.include === 'sample' ? rowsWithSamples(shown) : rowCache.json(shown);
       sendRawJson(res, 200, listBody(rows, all));
     }),
     route('/api/v1/containers/:name', 'bearer', ({ res, url, params }) => {
@@ -33,7 +33,8 @@ export function fleetRoutes(d: FleetRouteDeps): Route[] {
       const name = params.name ?? '';
       const c = d.fleet.get(name);
       if (c === null) throw new HttpError(404, `no container named "${name}" is known (it never published, or was pruned)`);
-      sendJson(res, 200, { ...containerJson(c, true), sample_age_seconds: c.sample === null ? null : Math.max(0, (Date.now() - Date.parse(c.sample.timestamp)) / 1000) });
+      const sample = c.sample();
+      sendJson(res, 200, { ...containerJson(c), sample, sample_age_seconds: sample === null ? null : Math.max(0, (Date.now() - Date.parse(sample.timestamp)) / 1000) });
     }),
     route('/api/v1/containers/:name/history', 'bearer', async ({ res, url, params }) => {
       const q = query(url, historyQuerySchema(Date.now()));
@@ -48,15 +49,17 @@ export function fleetRoutes(d: FleetRouteDeps): Route[] {
       const q = query(url, capacityQuerySchema);
       const c = d.fleet.get(q.container);
       if (c === null) throw new HttpError(404, `no container named "${q.container}" is known (it never published, or was pruned)`);
-      if (c.sample === null) throw new HttpError(503, `no readable sample for "${q.container}" yet`);
-      sendJson(res, 200, checkCapacity(c.sample, q, { buffer: q.buffer ?? d.capacityBuffer }));
+      const sample = c.sample();
+      if (sample === null) throw new HttpError(503, `no readable sample for "${q.container}" yet`);
+      sendJson(res, 200, checkCapacity(sample, q, { buffer: q.buffer ?? d.capacityBuffer }));
     }),
     route('/api/v1/gpus', 'bearer', ({ res, url }) => {
       query(url, noQuery);
+      // Only containers with GPUs are parsed.
       const gpus = d.fleet
         .list()
-        .filter((c) => c.sample !== null)
-        .flatMap((c) => (c.sample?.gpus ?? []).map((g) => ({ container: c.name, container_status: c.status, ...g })));
+        .filter((c) => (c.digest?.gpu_count ?? 0) > 0)
+        .flatMap((c) => (c.sample()?.gpus ?? []).map((g) => ({ container: c.name, container_status: c.status, ...g })));
       sendJson(res, 200, { gpus });
     }),
   ];

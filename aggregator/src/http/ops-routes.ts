@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Fleet } from '../fleet.js';
+import type { Fleet } from '../fleet/fleet.js';
 import type { LoopLag } from '../loop-lag.js';
 import type { ConnectionLimiter } from './limits.js';
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from './prometheus.js';
@@ -56,11 +56,11 @@ export function opsRoutes(d: OpsRouteDeps, extra: { warnings: string[]; connecti
       const last = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : q.lastEventId === undefined ? null : Number(q.lastEventId);
       d.sse.attach(res, { containers: q.container ? new Set(q.container) : null, types: q.types ? new Set<SseEventType>(q.types) : null }, last, address);
     }),
-    route('/metrics', 'bearer', ({ res, url }) => {
+    route('/metrics', 'bearer', async ({ res, url }) => {
       query(url, noQuery);
       const st = d.fleet.stats;
       const sse = d.sse.stats;
-      const text = renderMetrics(d.fleet.list(), {
+      const text = await renderMetrics(d.fleet.list(), {
         valkeyUp: d.fleet.valkeyUp,
         pollSeconds: st.last_poll_ms === null ? null : st.last_poll_ms / 1000,
         pollLoopSeconds: st.last_poll_loop_ms === null ? null : st.last_poll_loop_ms / 1000,

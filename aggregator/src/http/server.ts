@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AlertService } from '../alerts/service.js';
-import type { Fleet } from '../fleet.js';
+import type { Fleet } from '../fleet/fleet.js';
 import type { LoopLag } from '../loop-lag.js';
 import { principalOf, type Principal, type TokenTable } from './auth.js';
 import { CorsPolicy } from './cors.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { siriusAdminCommandSchema } from '../../../shared/src/sirius.js';
-import type { Fleet } from '../fleet.js';
+import type { Fleet } from '../fleet/fleet.js';
 import { readNewestLogs } from '../logs.js';
 import { siriusHealth } from '../sirius-health.js';
 import { siriusRow, siriusSummary } from '../sirius.js';

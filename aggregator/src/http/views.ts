@@ -1,27 +1,40 @@
 import type { ContainerRow, FleetSummary } from '../../../shared/src/api.js';
-import type { Payload } from '../../../shared/src/payload.js';
-import type { ContainerView, Fleet } from '../fleet.js';
+import type { SampleDigest } from '../fleet/digest.js';
+import type { ContainerView, Fleet } from '../fleet/fleet.js';
 import { fleetTotals } from '../sirius.js';
 
 // How the fleet's entries look in the REST answers (the shapes: shared/src/api.ts).
 
-/** One container in a list: status and the headline figures; the full sample only when asked for. */
-export function containerJson(c: ContainerView, withSample: boolean): ContainerRow {
-  const p = c.sample;
+/** One container in a list: status and the headline figures (the full sample is added by the routes that give it). */
+export function containerJson(c: ContainerView): ContainerRow {
+  const d = c.digest;
   return {
     name: c.name,
     status: c.status,
     last_seen: new Date(c.last_seen_ms).toISOString(),
-    sample_time: p?.timestamp ?? null,
-    cpu_percent: p?.cpu_percent ?? null,
-    cpu_cores: p?.cpu?.cores_used ?? null,
-    cpu_limit_cores: p?.cpu?.limit_cores ?? null,
-    memory_bytes: p?.memory_usage_bytes ?? null,
-    memory_limit_bytes: p?.memory?.limit_bytes ?? null,
-    memory_percent: p?.memory_percent ?? null,
-    gpus: p?.gpus.length ?? 0,
-    ...(withSample ? { sample: p } : {}),
+    sample_time: d?.timestamp ?? null,
+    cpu_percent: d?.cpu_percent ?? null,
+    cpu_cores: d?.cores_used ?? null,
+    cpu_limit_cores: d?.limit_cores ?? null,
+    memory_bytes: d?.memory_usage_bytes ?? null,
+    memory_limit_bytes: d?.memory_limit_bytes ?? null,
+    memory_percent: d?.memory_percent ?? null,
+    gpus: d?.gpu_count ?? 0,
   };
+}
+
+/**
+ * `[row,row,...]` where each row also has `sample`: the row's JSON with the
+ * sample's kept JSON spliced in, so a list of 10,000 full samples parses
+ * none of them.
+ */
+export function rowsWithSamples(list: readonly ContainerView[]): Buffer {
+  const parts: string[] = [];
+  for (const c of list) {
+    const row = JSON.stringify(containerJson(c));
+    parts.push(`${row.slice(0, -1)},"sample":${c.sampleJson() ?? 'null'}}`);
+  }
+  return Buffer.from(`[${parts.join(',')}]`);
 }
 
 export function fleetSummary(list: readonly ContainerView[]): FleetSummary {
@@ -45,7 +58,7 @@ export function fleetSummary(list: readonly ContainerView[]): FleetSummary {
  * serialising or UTF-8 encoding while the client waits.
  */
 export class RowCache {
-  private readonly rows = new Map<string, { sample: Payload | null; status: string; seen: number; buf: Buffer }>();
+  private readonly rows = new Map<string, { digest: SampleDigest | null; status: string; seen: number; buf: Buffer }>();
   private readonly stale = new Set<string>();
   private scheduled = false;
   /** Rows are rebuilt ahead only while someone reads the list (no serialising for nobody). */
@@ -77,9 +90,9 @@ export class RowCache {
 
   private row(c: ContainerView): Buffer {
     const hit = this.rows.get(c.name);
-    if (hit?.sample === c.sample && hit.status === c.status && hit.seen === c.last_seen_ms) return hit.buf;
-    const buf = Buffer.from(JSON.stringify(containerJson(c, false)));
-    this.rows.set(c.name, { sample: c.sample, status: c.status, seen: c.last_seen_ms, buf });
+    if (hit?.digest === c.digest && hit.status === c.status && hit.seen === c.last_seen_ms) return hit.buf;
+    const buf = Buffer.from(JSON.stringify(containerJson(c)));
+    this.rows.set(c.name, { digest: c.digest, status: c.status, seen: c.last_seen_ms, buf });
     return buf;
   }
 
