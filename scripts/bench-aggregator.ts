@@ -65,7 +65,7 @@ async function main(): Promise<void> {
 
   const aggPort = await freePort();
   const agg = spawn(process.execPath, [...(process.env.AGG_NODE_FLAGS ?? '').split(' ').filter((f) => f !== ''), join(REPO, 'dist/aggregator.cjs')], {
-    env: { PATH: process.env.PATH ?? '', PORT: String(aggPort), VALKEY_URL: `redis://127.0.0.1:${server.port}`, LOG_LEVEL: 'warn', INTERVAL_SECONDS: '5' },
+    env: { ...(process.env.MALLOC_ARENA_MAX === undefined ? {} : { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX }), PATH: process.env.PATH ?? '', PORT: String(aggPort), VALKEY_URL: `redis://127.0.0.1:${server.port}`, LOG_LEVEL: 'warn', INTERVAL_SECONDS: '5' },
     stdio: 'ignore',
   });
   const base = `http://127.0.0.1:${aggPort}`;

@@ -12,8 +12,8 @@ type FlatFields = Pick<
 /**
  * What the fleet keeps of a container's latest sample as an object: the
  * figures its status, the list rows, the fleet totals and SiriusScan's
- * table read. The rest of the sample is kept as its JSON text and parsed
- * only when a route asks for it (see `TextSlot`): 10,000 parsed samples
+ * table read. The rest of the sample is kept packed (its JSON deflated) and parsed
+ * only when a route asks for it (see `FleetEntry`): 10,000 parsed samples
  * held for five seconds each were most of the aggregator's heap.
  */
 export interface SampleDigest extends FlatFields {

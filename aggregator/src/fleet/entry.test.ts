@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { makePayload } from '../../test/helpers/payload.js';
+import { packSample } from '../ingest/pack.js';
 import { FleetEntry } from './entry.js';
 
 describe('FleetEntry', () => {
   it('keeps the sample as JSON and gives it back whole; the digest carries the figures the views read', () => {
     const p = makePayload({ name: 'web-1' });
     const e = new FleetEntry('web-1', 1000);
-    e.hold(p, JSON.stringify(p));
+    e.hold(p, packSample(JSON.stringify(p)));
     assert.deepEqual(e.sample(), p);
     assert.equal(e.sampleJson(), JSON.stringify(p));
     const d = e.digest;
@@ -27,7 +28,7 @@ describe('FleetEntry', () => {
   it('each call parses afresh: a caller changing its copy does not change the fleet', () => {
     const p = makePayload({ name: 'web-2' });
     const e = new FleetEntry('web-2', 1000);
-    e.hold(p, JSON.stringify(p));
+    e.hold(p, packSample(JSON.stringify(p)));
     const mine = e.sample();
     assert.ok(mine !== null);
     mine.memory_usage_bytes = -1;
@@ -37,7 +38,7 @@ describe('FleetEntry', () => {
   it('holds nothing after drop', () => {
     const p = makePayload({ name: 'web-3' });
     const e = new FleetEntry('web-3', 1000);
-    e.hold(p, JSON.stringify(p));
+    e.hold(p, packSample(JSON.stringify(p)));
     e.drop();
     assert.equal(e.digest, null);
     assert.equal(e.sample(), null);

@@ -1,7 +1,8 @@
 import type { ContainerStatus } from '../../../shared/src/api.js';
 import type { Payload } from '../../../shared/src/payload.js';
+import { unpackSample } from '../ingest/pack.js';
+import { BytesSlot } from './bytes-slot.js';
 import { digestOf, type SampleDigest } from './digest.js';
-import { TextSlot } from './text-slot.js';
 
 /**
  * One container as the fleet holds it. Read-only for everyone else: list()
@@ -17,9 +18,9 @@ export interface ContainerView {
   readonly digest: SampleDigest | null;
   /** When the container stopped cleanly (its final sample's time), kept after that sample's key expires; null otherwise. */
   readonly exited_at_ms: number | null;
-  /** The latest sample in full, parsed from its JSON on every call (tens of µs): for answers about one container. */
+  /** The latest sample in full, unpacked and parsed on every call (tens of µs): for answers about one container. */
   sample(): Payload | null;
-  /** The latest sample's JSON: validated, one line, nothing unknown in it. */
+  /** The latest sample's JSON: validated, one line, nothing unknown in it (unpacked on every call). */
   sampleJson(): string | null;
 }
 
@@ -28,7 +29,8 @@ export class FleetEntry implements ContainerView {
   status: ContainerStatus = 'offline';
   digest: SampleDigest | null = null;
   exited_at_ms: number | null = null;
-  private readonly json = new TextSlot();
+  /** The latest sample's JSON, packed (`ingest/pack.ts`). */
+  private readonly packed = new BytesSlot();
 
   constructor(
     readonly name: string,
@@ -36,24 +38,24 @@ export class FleetEntry implements ContainerView {
   ) {}
 
   sample(): Payload | null {
-    const text = this.json.text();
+    const text = this.sampleJson();
     // The text was produced by serialising a sample the payload schema had accepted (ingest thread), so it parses to that type.
     return text === null ? null : (JSON.parse(text) as Payload);
   }
 
   sampleJson(): string | null {
-    return this.json.text();
+    return this.packed.read(unpackSample);
   }
 
-  /** Holds `p` as the latest sample; `json` is its serialised form. */
-  hold(p: Payload, json: string): void {
+  /** Holds `p` as the latest sample; `packed` is its JSON as `packSample` packed it. */
+  hold(p: Payload, packed: Uint8Array): void {
     this.digest = digestOf(p);
-    this.json.set(json);
+    this.packed.set(packed);
   }
 
   /** The sample's key is gone: nothing is held. */
   drop(): void {
     this.digest = null;
-    this.json.clear();
+    this.packed.clear();
   }
 }

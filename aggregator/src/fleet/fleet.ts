@@ -231,7 +231,10 @@ export class Fleet {
     switch (e.type) {
       case 'samples':
         this.countRejected(e.rejected);
-        for (const raw of e.raws) this.onMessage(raw);
+        e.raws.forEach((raw, i) => {
+          const packed = e.packed[i];
+          if (packed !== undefined) this.onMessage(raw, packed);
+        });
         return;
       case 'poll-registry':
         this.pollLoopMs = 0;
@@ -241,7 +244,7 @@ export class Fleet {
       case 'poll-values':
         this.countRejected(e.rejected);
         e.names.forEach((name, i) => {
-          this.applyValue(name, e.raws[i] ?? null);
+          this.applyValue(name, e.raws[i] ?? null, e.packed[i] ?? null);
         });
         break;
       case 'poll-done':
@@ -288,17 +291,17 @@ export class Fleet {
    * schema's). null: the key is gone. A new sample found this way is an
    * event like a live one (origin `poll`): the channel is fire-and-forget.
    */
-  private applyValue(name: string, raw: string | null): void {
+  private applyValue(name: string, raw: string | null, packed: Uint8Array | null): void {
     let e = this.entries.get(name);
     if (!e) {
       e = new FleetEntry(name, 0);
       this.add(e);
     }
-    if (raw === null) {
+    if (raw === null || packed === null) {
       e.drop();
       return;
     }
-    this.take(e, JSON.parse(raw) as Payload, raw, 'poll');
+    this.take(e, JSON.parse(raw) as Payload, raw, packed, 'poll');
   }
 
   /**
@@ -306,13 +309,13 @@ export class Fleet {
    * ingest thread, which forwards only names in the registry). A name this
    * view does not hold was removed meanwhile: ignored until the registry has it.
    */
-  private onMessage(raw: string): void {
+  private onMessage(raw: string, packed: Uint8Array): void {
     const p = JSON.parse(raw) as Payload;
     this.stats.samples_received_total += 1;
     const e = this.entries.get(p.container_name);
     if (e === undefined) return;
     e.last_seen_ms = Math.max(e.last_seen_ms, this.now());
-    this.take(e, p, raw, 'live');
+    this.take(e, p, raw, packed, 'live');
   }
 
   /**
@@ -321,11 +324,11 @@ export class Fleet {
    * replaced by an older one (a poll and the channel can deliver one sample
    * twice, in either order).
    */
-  private take(e: FleetEntry, p: Payload, json: string, origin: SampleOrigin): void {
+  private take(e: FleetEntry, p: Payload, json: string, packed: Uint8Array, origin: SampleOrigin): void {
     const held = e.digest;
     const t = Date.parse(p.timestamp);
     if (held !== null && held.agent_pid === p.agent.pid && held.seq >= p.seq && held.timestamp_ms >= t) return;
-    e.hold(p, json);
+    e.hold(p, packed);
     e.exited_at_ms = p.status === 'exited' ? (Number.isFinite(t) ? t : e.last_seen_ms) : null;
     this.setStatus(e, this.statusOf(e));
     this.emit({ type: 'sample', origin, payload: p, json });

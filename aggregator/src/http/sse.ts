@@ -26,7 +26,7 @@ interface Client {
 export interface SseHubOptions {
   /** Events kept for replay on `Last-Event-ID`. */
   ringSize: number;
-  /** ...and at most this many bytes of event data (UTF-8), held outside the JavaScript heap: the oldest go first (default 16 MiB). */
+  /** ...and at most this many bytes of event data (UTF-8), held outside the JavaScript heap: the oldest go first (default 8 MiB). */
   ringMaxBytes?: number;
   /** A client whose unsent bytes pass this is disconnected (it reconnects and resumes). */
   maxBufferedBytes: number;
@@ -82,7 +82,7 @@ export class SseHub {
   private readonly perAddress = new Map<string, number>();
 
   constructor(private readonly opts: SseHubOptions) {
-    this.ring = new TextRing(opts.ringMaxBytes ?? 16 * 1024 * 1024, opts.ringSize);
+    this.ring = new TextRing(opts.ringMaxBytes ?? 8 * 1024 * 1024, opts.ringSize);
     this.heartbeat = setInterval(() => {
       for (const c of this.clients) if (c.cursor === null) this.write(c, ': heartbeat\n\n');
     }, opts.heartbeatMs);

@@ -28,9 +28,9 @@ export type IngestEvent =
   /**
    * Valid samples from pub/sub, in arrival order, for containers in the
    * registry: each validated against the payload schema and re-serialised
-   * from the validated object.
+   * from the validated object; `packed[i]` is `raws[i]` packed (`pack.ts`).
    */
-  | { type: 'samples'; raws: string[]; rejected: Rejected }
+  | { type: 'samples'; raws: string[]; packed: Uint8Array[]; rejected: Rejected }
   /**
    * A re-sync started: the registry (names and last-write scores, unix ms)
    * after pruning; entries with a name outside the container-name rule or a
@@ -40,11 +40,11 @@ export type IngestEvent =
   | { type: 'poll-registry'; names: string[]; scores: number[]; rejected: Rejected }
   /**
    * Values of one MGET chunk that differ from what was last sent for that
-   * container: a valid sample's JSON, or null when the key is gone (expired).
+   * container: a valid sample's JSON (and packed), or null when the key is gone (expired).
    * A value that is not a valid sample is left out (the container keeps its
    * last good sample), counted in `rejected` and logged on the ingest thread.
    */
-  | { type: 'poll-values'; names: string[]; raws: (string | null)[]; rejected: Rejected }
+  | { type: 'poll-values'; names: string[]; raws: (string | null)[]; packed: (Uint8Array | null)[]; rejected: Rejected }
   /** The re-sync finished: its wall time and the ingest thread's busy time. */
   | { type: 'poll-done'; wallMs: number; busyMs: number }
   | { type: 'poll-failed'; error: string; wallMs: number }

@@ -4,6 +4,7 @@ import { isContainerName } from '../../../shared/src/container-name.js';
 import { LogOnce } from '../../../shared/src/log-once.js';
 import { CONTAINERS_KEY, METRICS_CHANNEL, metricsKey } from '../../../shared/src/keys.js';
 import { ioredisOptions } from '../../../shared/src/valkey.js';
+import { packSample } from './pack.js';
 import type { IngestEvent, IngestSettings, Rejected } from './protocol.js';
 import { parseSample, sampleIdentity, type RejectReason } from './sample.js';
 
@@ -13,7 +14,7 @@ const GONE = '∅';
 /** Samples per message to the main thread, by size (UTF-16 code units; samples are ASCII). */
 const MAX_BATCH_CHARS = 64 * 1024;
 
-type Checked = { kind: 'same' } | { kind: 'invalid'; reason: RejectReason } | { kind: 'changed'; raw: string | null };
+type Checked = { kind: 'same' } | { kind: 'invalid'; reason: RejectReason } | { kind: 'changed'; raw: string | null; packed: Uint8Array | null };
 const SAME: Checked = { kind: 'same' };
 
 /** A registry score further ahead than this is not a write time (clock skew between hosts is seconds). */
@@ -42,6 +43,7 @@ export class IngestSource {
   private readonly sent = new Map<string, string>();
   private readonly warned: LogOnce;
   private pending: string[] = [];
+  private pendingPacked: Uint8Array[] = [];
   private pendingRejected: Rejected = {};
   private pendingBytes = 0;
   /** Names in the registry at the last poll: only they are taken from pub/sub. */
@@ -123,6 +125,7 @@ export class IngestSource {
       const id = sampleIdentity(raw);
       if (id !== null) this.sent.set(parsed.payload.container_name, id);
       this.pending.push(parsed.json);
+      this.pendingPacked.push(packSample(parsed.json));
       this.pendingBytes += parsed.json.length;
     }
     // One message per turn of this thread's event loop (a socket read holds
@@ -143,11 +146,13 @@ export class IngestSource {
   private flush(): void {
     if (this.pending.length === 0 && Object.keys(this.pendingRejected).length === 0) return;
     const raws = this.pending;
+    const packed = this.pendingPacked;
     const rejected = this.pendingRejected;
     this.pending = [];
+    this.pendingPacked = [];
     this.pendingRejected = {};
     this.pendingBytes = 0;
-    this.emit({ type: 'samples', raws, rejected });
+    this.emit({ type: 'samples', raws, packed, rejected });
   }
 
   private async doPoll(): Promise<void> {
@@ -193,6 +198,7 @@ export class IngestSource {
         mark = performance.now();
         const outNames: string[] = [];
         const outRaws: (string | null)[] = [];
+        const outPacked: (Uint8Array | null)[] = [];
         const rejected: Rejected = {};
         part.forEach((name, j) => {
           const r = this.check(name, values[j] ?? null);
@@ -200,10 +206,11 @@ export class IngestSource {
           else if (r.kind === 'changed') {
             outNames.push(name);
             outRaws.push(r.raw);
+            outPacked.push(r.packed);
           }
         });
         this.flush();
-        if (outNames.length > 0 || Object.keys(rejected).length > 0) this.emit({ type: 'poll-values', names: outNames, raws: outRaws, rejected });
+        if (outNames.length > 0 || Object.keys(rejected).length > 0) this.emit({ type: 'poll-values', names: outNames, raws: outRaws, packed: outPacked, rejected });
       }
       busy += performance.now() - mark;
       this.emit({ type: 'poll-done', wallMs: performance.now() - t0, busyMs: busy });
@@ -219,7 +226,7 @@ export class IngestSource {
     if (raw === null) {
       if (this.sent.get(name) === GONE) return SAME;
       this.sent.set(name, GONE);
-      return { kind: 'changed', raw: null };
+      return { kind: 'changed', raw: null, packed: null };
     }
     const id = sampleIdentity(raw);
     if (id !== null && id === this.sent.get(name)) return SAME;
@@ -235,7 +242,7 @@ export class IngestSource {
     }
     if (id !== null) this.sent.set(name, id);
     else this.sent.delete(name);
-    return { kind: 'changed', raw: parsed.json };
+    return { kind: 'changed', raw: parsed.json, packed: packSample(parsed.json) };
   }
 
   /** Logs a refused value once per place and reason (a bounded memory of what was logged). */
