@@ -67,3 +67,31 @@ export type HistoryResponse = z.infer<typeof historyResponseSchema>;
 /** The data of an SSE `status` event. */
 export const statusEventSchema = z.object({ container: z.string(), from: containerStatusSchema.nullable(), to: containerStatusSchema, at: z.string().optional() });
 export type StatusEvent = z.infer<typeof statusEventSchema>;
+
+/** An alert instance's state (rule × container × GPU). */
+export const alertStateSchema = z.enum(['inactive', 'pending', 'firing', 'resolved']);
+export type AlertState = z.infer<typeof alertStateSchema>;
+export const severitySchema = z.enum(['warning', 'critical']);
+export type Severity = z.infer<typeof severitySchema>;
+
+/** An alert as `GET /api/v1/alerts` lists it (webhooks and Alertmanager get the same labels). */
+export const listedAlertSchema = z.object({
+  fingerprint: z.string(),
+  rule_id: z.string(),
+  name: z.string(),
+  /** Empty for alerts about the aggregator itself (Valkey unreachable). */
+  container: z.string(),
+  gpu: z.string().nullable(),
+  state: alertStateSchema,
+  severity: severitySchema.nullable(),
+  value: z.number().nullable(),
+  since: z.string(),
+  fired_at: z.string().nullable(),
+  labels: z.record(z.string(), z.string()),
+  annotations: z.record(z.string(), z.string()),
+  /** Ids of the active silences that match it (it sends nothing while any does). */
+  silenced_by: z.array(z.string()),
+  acknowledged: z.object({ by: z.string(), at: z.string(), comment: z.string() }).nullable(),
+});
+export type ListedAlert = z.infer<typeof listedAlertSchema>;
+export const alertsResponseSchema = z.object({ alerts: z.array(listedAlertSchema) });

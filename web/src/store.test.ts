@@ -68,7 +68,7 @@ describe('fleet store and rows', () => {
     const x = s.containers.get('x');
     assert.ok(x !== undefined);
     assert.equal(fleetRow(x).cpu, 150);
-    const sum = fleetSummary(s.containers.values(), [{ fingerprint: 'f', rule_id: 'r', name: 'n', container: 'x', gpu: null, state: 'firing', severity: 'critical', value: 1, since: at(0), fired_at: at(0) }]);
+    const sum = fleetSummary(s.containers.values(), [{ fingerprint: 'f', rule_id: 'r', name: 'n', container: 'x', gpu: null, state: 'firing', severity: 'critical', value: 1, since: at(0), fired_at: at(0), labels: {}, annotations: {}, silenced_by: [], acknowledged: null }]);
     assert.deepEqual(sum.byStatus, { ok: 1, stale: 1, offline: 0, exited: 0 });
     assert.equal(sum.coresUsed, 3);
     assert.equal(sum.coresLimit, 2);

@@ -20,8 +20,9 @@ export const durationSchema = z
     return m === null ? 0 : Math.round(Number(m[1]) * (units[m[2] ?? 's'] ?? 1000));
   });
 
-export const severitySchema = z.enum(['warning', 'critical']);
-export type Severity = z.infer<typeof severitySchema>;
+import { severitySchema, type Severity } from '../../../shared/src/api.js';
+
+export { severitySchema, type Severity };
 
 /** A payload path: dotted names, with `[]` after an array (one instance per element, GPUs by uuid). */
 export const metricPathSchema = z

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
+import type { ListedAlert } from '../../../shared/src/api.js';
 import type { Logger } from '../../../shared/src/log.js';
 import type { Payload } from '../../../shared/src/payload.js';
 import { AlertmanagerSender } from './alertmanager.js';
@@ -10,17 +11,12 @@ import type { RulesFile } from './rule-schema.js';
 import type { Transition } from './state.js';
 import { AlertStateWriter } from './state-writer.js';
 import { SilenceStore, type Ack, type Silence } from './silences.js';
-import { alertView, type ActiveAlert } from './view.js';
+import { alertView } from './view.js';
 import type { DeliveryOptions } from './webhook.js';
 
 export type { ActiveAlert } from './view.js';
 
-/** An alert in `GET /api/v1/alerts`: the view plus who silenced or acknowledged it. */
-export interface ListedAlert extends ActiveAlert {
-  /** Ids of the active silences that match it (it sends nothing while any does). */
-  silenced_by: string[];
-  acknowledged: { by: string; at: string; comment: string } | null;
-}
+export type { ListedAlert } from '../../../shared/src/api.js';
 
 /** A request about alerts that cannot be done (unknown id, alert not firing); `status` is the HTTP answer. */
 export class AlertActionError extends Error {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { alertStateSchema, type AlertState } from '../../../shared/src/api.js';
 import { severitySchema, type Severity, type ThresholdRule, type ChangeRule, type DownRule } from './rule-schema.js';
 
 /**
@@ -8,8 +9,7 @@ import { severitySchema, type Severity, type ThresholdRule, type ChangeRule, typ
  * in, so tests drive every edge deterministically.
  */
 
-export const alertStateSchema = z.enum(['inactive', 'pending', 'firing', 'resolved']);
-export type AlertState = z.infer<typeof alertStateSchema>;
+export { alertStateSchema, type AlertState };
 
 const ms = z.number().int().nonnegative();
 

@@ -1,23 +1,10 @@
 import { VALKEY_RULE_ID, type AlertEngine } from './engine.js';
 import { formatValue, renderTemplate } from './metric.js';
-import type { Severity } from './rule-schema.js';
-import type { AlertState, Instance } from './state.js';
+import type { ListedAlert } from '../../../shared/src/api.js';
+import type { Instance } from './state.js';
 
-/** An alert as `GET /api/v1/alerts` shows it (and as webhooks and Alertmanager get its labels). */
-export interface ActiveAlert {
-  fingerprint: string;
-  rule_id: string;
-  name: string;
-  container: string;
-  gpu: string | null;
-  state: AlertState;
-  severity: Severity | null;
-  value: number | null;
-  since: string;
-  fired_at: string | null;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-}
+/** An alert as `GET /api/v1/alerts` shows it (and as webhooks and Alertmanager get its labels), without who silenced or acknowledged it. */
+export type ActiveAlert = Omit<ListedAlert, 'silenced_by' | 'acknowledged'>;
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
 

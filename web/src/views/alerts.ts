@@ -87,7 +87,7 @@ export function alertsView(root: HTMLElement, ctx: ViewContext): View {
 
   function notes(a: Alert): HTMLElement {
     const cell = h('td', { class: 'notes' });
-    if ((a.silenced_by ?? []).length > 0) cell.append(h('span', { class: 'badge silenced', title: `silence ${(a.silenced_by ?? []).join(', ')}` }, 'silenced'), ' ');
+    if (a.silenced_by.length > 0) cell.append(h('span', { class: 'badge silenced', title: `silence ${a.silenced_by.join(', ')}` }, 'silenced'), ' ');
     if (a.acknowledged) cell.append(h('span', { class: 'badge acked', title: a.acknowledged.comment }, `acknowledged by ${a.acknowledged.by}`));
     return cell;
   }
@@ -95,7 +95,7 @@ export function alertsView(root: HTMLElement, ctx: ViewContext): View {
   function buttons(a: Alert): HTMLElement {
     const cell = h('td', { class: 'actions' });
     if (!admin) return cell;
-    if ((a.silenced_by ?? []).length === 0) {
+    if (a.silenced_by.length === 0) {
       const b = h('button', { type: 'button', class: 'silence' }, 'Silence');
       b.addEventListener('click', () => {
         silence(a);
