@@ -135,8 +135,11 @@ describe('SSE flood: 200 sockets ask for the whole replay and never read', () =>
     }, 50);
     try {
       for (let i = 0; i < 200; i++) sockets.push(await silentSocket(agg.port, head(0)));
-      // And 100 that ask for a replay within the byte bound (the newest ~150 events, ~0.7 MB each), written as they drain.
-      for (let i = 0; i < 100; i++) sockets.push(await silentSocket(agg.port, head(newest - 150)));
+      // And 100 that ask for a replay within the byte bound (the newest ~100 events, ~0.5 MB each), written as they drain.
+      // Counted from the newest id now: under load, status changes and late samples arrive while the 200 sockets above attach,
+      // and a replay counted from the earlier id grew past the 1 MiB bound (every replayer reloaded).
+      const replayFrom = (await events()) - 100;
+      for (let i = 0; i < 100; i++) sockets.push(await silentSocket(agg.port, head(replayFrom)));
       const healthMs: number[] = [];
       const receivedBefore = live.count;
       for (let round = 0; round < 20; round++) {
