@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
 import { Command, CommanderError, Option } from 'commander';
 import { Redis } from 'ioredis';
 import { ConfigError } from '../../shared/src/config.js';
@@ -136,7 +137,18 @@ async function serve(flags: AggregatorFlags): Promise<void> {
   });
 }
 
+/**
+ * V8 lets the old generation grow to up to 4× what survived the last full
+ * collection before it collects again. The aggregator's garbage is steady
+ * (samples replaced every interval), so that headroom is mostly garbage: at
+ * 10,000 containers it was ~100 MB of RSS. 1.2× keeps RSS near the live set
+ * for more frequent, shorter full collections. Read at each collection, so
+ * setting it here (for both threads: V8 flags are per process) takes effect.
+ */
+const HEAP_GROWING_PERCENT = 20;
+
 export async function main(argv: string[]): Promise<void> {
+  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   const program = new Command('system-monitor-aggregator')
     .description('Fleet view of system-monitor agents: REST, Server-Sent Events, Prometheus and SiriusScan-compatible routes')
     .version(`${VERSION} (node ${process.version})`)
