@@ -117,7 +117,7 @@ describe('rollup storage format: upgrade from the old layout, hostile entries', 
     const warned = lines.filter((l) => /refusing a history entry/.test(l.msg));
     assert.equal(warned.length, 1);
     assert.equal(warned[0]?.key, key);
-    assert.match(warned[0]?.reason ?? '', /format version 2 is not one this aggregator reads/);
+    assert.match(warned[0]?.reason ?? '', /format version 2 is not one this program reads/);
     // Asked again: counted again, not logged again.
     await queryHistory(redis, 'web-9', q({ since: String(T0), until: String(T0 + 600_000), resolution: '1m' }), rejects);
     assert.equal(rejects.totals.rollup, 10);

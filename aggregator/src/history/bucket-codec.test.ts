@@ -1,10 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BUCKET_FIELD, BUCKET_FORMAT_VERSION, BucketFormatError, decodeBucket, encodeBucket, FORMAT_1_FIELDS, parseRollupEntry } from './bucket-codec.js';
+import { FORMAT_1_FIELDS, HISTORY_FORMAT_VERSION, HistoryFormatError } from '../../../shared/src/history-codec.js';
+import { BUCKET_FIELD, decodeBucket, encodeBucket, parseRollupEntry } from './bucket-codec.js';
 import { rolledFields, type Bucket, type RolledField } from './rollup.js';
 
-const scaleOf = new Map<RolledField, number>(FORMAT_1_FIELDS);
+const scaleOf = new Map<RolledField, number>(FORMAT_1_FIELDS.map(([f, s]) => [f, s]));
 const bytes = (...b: number[]): Buffer => Buffer.from(b);
 /** Version 1, n = 12, a 3-byte bitmap with only `cpu_percent` (bit 0), then `rest`. */
 const withCpu = (...rest: number[]): Buffer => bytes(1, 12, 0b1, 0, 0, ...rest);
@@ -70,7 +71,7 @@ describe('packed rollup buckets (format 1)', () => {
   it('refuses each kind of malformed value with a message naming it', () => {
     const cases: [string, Buffer, RegExp][] = [
       ['empty', bytes(), /ends early at byte 0, reading the format version/],
-      ['a future version', bytes(2, 1, 0, 0, 0), /format version 2 is not one this aggregator reads \(it reads 1\)/],
+      ['a future version', bytes(2, 1, 0, 0, 0), /format version 2 is not one this program reads \(it reads 1\)/],
       ['an old decimal value', Buffer.from('12.5'), /format version 49/],
       ['zero samples', bytes(1, 0, 0, 0, 0), /sample count 0 is outside/],
       ['a sample count over the bound', bytes(1, 0x80, 0x80, 0x80, 0x01, 0, 0, 0), /sample count 2097152 is outside/],
@@ -81,10 +82,10 @@ describe('packed rollup buckets (format 1)', () => {
       ['a varint over 8 bytes', withCpu(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01), /cpu_percent min .* longer than 8 bytes/],
       ['a varint beyond 2^53', withCpu(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f), /cpu_percent min .* beyond 2\^53/],
       ['a sum beyond 2^53', withCpu(0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f, 0), /cpu_percent max is beyond 2\^53/],
-      ['trailing bytes', withCpu(4, 2, 2, 9), /9 bytes, but the bucket ends before the last/],
+      ['trailing bytes', withCpu(4, 2, 2, 9), /9 bytes, but the value ends at byte 8/],
     ];
     for (const [what, value, message] of cases) {
-      assert.throws(() => decodeBucket(0, value), (err: unknown) => err instanceof BucketFormatError && message.test(err.message), what);
+      assert.throws(() => decodeBucket(0, value), (err: unknown) => err instanceof HistoryFormatError && message.test(err.message), what);
     }
     // The good value the cut and trailing cases start from: cpu 0.02 / 0.03 / 0.04.
     assert.deepEqual(decodeBucket(0, withCpu(4, 1, 1)).fields, { cpu_percent: { min: 0.02, avg: 0.03, max: 0.04 } });
@@ -101,19 +102,19 @@ describe('packed rollup buckets (format 1)', () => {
       ['a bad ID', 'x-1', [Buffer.from('b'), good], /stream ID "x-1" is not <unix ms>-<seq>/],
     ];
     for (const [what, id, flat, message] of bad) {
-      assert.throws(() => parseRollupEntry(Buffer.from(id), flat, 60_000), (err: unknown) => err instanceof BucketFormatError && message.test(err.message), what);
+      assert.throws(() => parseRollupEntry(Buffer.from(id), flat, 60_000), (err: unknown) => err instanceof HistoryFormatError && message.test(err.message), what);
     }
   });
 
-  it('never throws anything but a BucketFormatError on arbitrary bytes', () => {
+  it('never throws anything but a HistoryFormatError on arbitrary bytes', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), fc.boolean(), (raw, versioned) => {
-        const value = versioned ? Buffer.concat([bytes(BUCKET_FORMAT_VERSION), raw]) : Buffer.from(raw);
+        const value = versioned ? Buffer.concat([bytes(HISTORY_FORMAT_VERSION), raw]) : Buffer.from(raw);
         try {
           const b = decodeBucket(0, value);
           for (const s of Object.values(b.fields)) assert.ok(s.min <= s.avg && s.avg <= s.max);
         } catch (err) {
-          assert.ok(err instanceof BucketFormatError, String(err));
+          assert.ok(err instanceof HistoryFormatError, String(err));
         }
       }),
       { numRuns: 2000 },

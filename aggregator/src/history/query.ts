@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { parseHistoryEntry, type HistoryFieldName } from '../../../shared/src/history.js';
+import { parseHistoryRow, type HistoryFieldName } from '../../../shared/src/history.js';
 import { historyKey, rollupKey } from '../../../shared/src/keys.js';
 import { parseRollupEntry } from './bucket-codec.js';
 import { describeError, type HistoryRejectKind, type HistoryRejects } from './rejects.js';
@@ -90,11 +90,12 @@ export async function queryHistory(redis: Redis, container: string, q: HistoryQu
   let corrupt = 0;
   if (q.resolution === 'raw') {
     const key = historyKey(container);
-    const rows = await readStream(() => redis.xrange(key, String(q.since), String(q.until), 'COUNT', MAX_POINTS), key, 'raw', rejects);
+    const rows = await readStream(() => redis.xrangeBuffer(key, String(q.since), String(q.until), 'COUNT', MAX_POINTS), key, 'raw', rejects);
     const points: RawPoint[] = [];
-    for (const [id, flat] of rows) {
+    for (const [idBytes, flat] of rows) {
+      const id = idBytes.toString('latin1');
       try {
-        const e = parseHistoryEntry(flat);
+        const e = parseHistoryRow(flat);
         const values: RawPoint['values'] = {};
         for (const f of q.fields) values[f] = e[f];
         points.push({ ts: e.ts ?? Number(id.split('-')[0]), values });

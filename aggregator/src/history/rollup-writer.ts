@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { historyKey, rollupKey } from '../../../shared/src/keys.js';
-import { parseHistoryEntry, type HistoryEntry } from '../../../shared/src/history.js';
+import { parseHistoryRow, type HistoryEntry } from '../../../shared/src/history.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { BUCKET_FIELD, encodeBucket } from './bucket-codec.js';
 import { describeError, HistoryRejects } from './rejects.js';
@@ -54,14 +54,14 @@ export class RollupWriter {
     // Read only what no rollup covers yet; stream IDs are Valkey's clock, the
     // entries' ts the agent's, so allow a minute of skew.
     const from = Math.min(...after.values()) + resolutions['1m'].ms - 60_000;
-    const raw = await this.redis.xrange(historyKey(container), Number.isFinite(from) && from > 0 ? String(from) : '-', '+');
+    const raw = await this.redis.xrangeBuffer(historyKey(container), Number.isFinite(from) && from > 0 ? String(from) : '-', '+');
     const entries: HistoryEntry[] = [];
     for (const [id, flat] of raw) {
       try {
-        entries.push(parseHistoryEntry(flat));
+        entries.push(parseHistoryRow(flat));
       } catch (err) {
         out.corrupt += 1;
-        this.rejects.note('raw', historyKey(container), id, describeError(err));
+        this.rejects.note('raw', historyKey(container), id.toString('latin1'), describeError(err));
       }
     }
     for (const r of res) {
