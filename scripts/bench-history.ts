@@ -1,8 +1,8 @@
 /**
- * `npm run bench:history [requests]`: latency of
+ * `npm run bench:history [requests] [fields]`: latency of
  * `GET /api/v1/containers/:name/history` for one container over every range
- * the dashboard offers (15 m and 1 h raw, 6 h and 24 h at 1 m, 7 d at 5 m,
- * every field), from the aggregator as shipped (the esbuild bundle) against a
+ * the dashboard offers (15 m and 1 h raw, 6 h and 24 h at 1 m, 7 d at 5 m;
+ * every field, or the comma list `fields`, e.g. the dashboard's), from the aggregator as shipped (the esbuild bundle) against a
  * local redis-server holding 7 days of that container's history
  * (scripts/history-sim.ts, the data scripts/history-cost.ts measures).
  *
@@ -71,6 +71,7 @@ function pct(xs: number[], p: number): number {
 
 async function main(): Promise<void> {
   const requests = Number(process.argv[2] ?? 300);
+  const fields = process.argv[3] === undefined ? '' : `&fields=${encodeURIComponent(process.argv[3])}`;
   const built = spawnSync(process.execPath, ['scripts/build.mjs', '--no-sea'], { cwd: REPO, encoding: 'utf8' });
   if (built.status !== 0) throw new Error(`build failed: ${built.stderr}`);
   const server = new RedisServer(await freePort());
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
     const files: [string, string][] = [];
     const info: Record<string, { bytes: number; points: number }> = {};
     for (const r of RANGES) {
-      const { body } = await timedGet(`${base}/api/v1/containers/${NAME}/history?${r.query}`);
+      const { body } = await timedGet(`${base}/api/v1/containers/${NAME}/history?${r.query}${fields}`);
       const file = join(dir, `${r.id}.json`);
       writeFileSync(file, body);
       files.push([r.id, file]);
@@ -116,12 +117,12 @@ async function main(): Promise<void> {
     });
     const times: Record<string, { agg: number[]; peer: number[] }> = Object.fromEntries(RANGES.map((r) => [r.id, { agg: [], peer: [] }]));
     // Warm-up: both servers' code paths compiled before timing.
-    for (let i = 0; i < 20; i++) for (const r of RANGES) await timedGet(`${base}/api/v1/containers/${NAME}/history?${r.query}`);
+    for (let i = 0; i < 20; i++) for (const r of RANGES) await timedGet(`${base}/api/v1/containers/${NAME}/history?${r.query}${fields}`);
     for (let i = 0; i < requests; i++) {
       for (const r of RANGES) {
         const t = times[r.id];
         if (t === undefined) continue;
-        t.agg.push((await timedGet(`${base}/api/v1/containers/${NAME}/history?${r.query}`)).ms);
+        t.agg.push((await timedGet(`${base}/api/v1/containers/${NAME}/history?${r.query}${fields}`)).ms);
         t.peer.push((await timedGet(`http://127.0.0.1:${peerPort}/${r.id}`)).ms);
       }
     }
@@ -132,7 +133,7 @@ async function main(): Promise<void> {
       return { range: r.id, query: r.query, ...info[r.id], agg_p50_ms: pct(t.agg, 50), agg_p99_ms: a99, agg_max_ms: pct(t.agg, 100), peer_p50_ms: pct(t.peer, 50), peer_p99_ms: p99, p99_ratio: Math.round((a99 / p99) * 10) / 10 };
     });
     const load = readFileSync('/proc/loadavg', 'utf8').trim();
-    process.stdout.write(`${JSON.stringify({ requests_per_range: requests, node: process.version, loadavg: load, rows }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ requests_per_range: requests, fields: process.argv[3] ?? 'all', node: process.version, loadavg: load, rows }, null, 2)}\n`);
   } finally {
     peer?.kill();
     agg.kill();
