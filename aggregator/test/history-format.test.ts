@@ -11,6 +11,7 @@ import { CONTAINERS_KEY, historyKey, legacyRollupKey, metricsKey, rollupKey } fr
 import { BUCKET_FIELD, encodeBucket } from '../src/history/bucket-codec.js';
 import { parseHistoryQuery, queryHistory, type HistoryQuery } from '../src/history/query.js';
 import { HistoryRejects } from '../src/history/rejects.js';
+import { migrateLegacyRollups } from '../src/history/rollup-migration.js';
 import { RollupWriter } from '../src/history/rollup-writer.js';
 import { makePayload } from './helpers/payload.js';
 
@@ -93,6 +94,16 @@ describe('rollup storage format: upgrade from the old layout, hostile entries', 
     await w.roll('both-1');
     assert.equal(await redis.exists(legacyRollupKey('1m', 'both-1')), 0);
     assert.equal(await redis.xlen(rollupKey('1m', 'both-1')), 1);
+  });
+
+  it('moves at most the buckets the new stream keeps, the newest ones (an old stream of any length cannot flood the leader)', async () => {
+    const p = redis.pipeline();
+    for (let k = 0; k < 1445; k++) p.xadd(legacyRollupKey('1m', 'long-1'), `${T0 + k * 60_000}-1`, ...legacyEntry(T0 + k * 60_000, 1, [k, k, k]));
+    await p.exec();
+    const r = await migrateLegacyRollups(redis, 'long-1', new HistoryRejects());
+    assert.deepEqual(r, { moved: 1440, refused: 0 });
+    const first = await redis.xrangeBuffer(rollupKey('1m', 'long-1'), '-', '+', 'COUNT', 1);
+    assert.equal(first[0]?.[0].toString(), `${T0 + 5 * 60_000}-1`, 'the 5 oldest were left behind');
   });
 
   it('hostile entries in a rollup stream are skipped, counted and logged once; good ones still answer', async () => {

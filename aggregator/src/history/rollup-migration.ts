@@ -53,7 +53,9 @@ export async function migrateLegacyRollups(redis: Redis, container: string, reje
     if ((await redis.exists(newKey)) === 0 && (await redis.type(oldKey)) === 'stream') {
       const p = redis.pipeline();
       let last = -Infinity;
-      for (const [id, flat] of await redis.xrange(oldKey, '-', '+')) {
+      // The newest buckets the new stream keeps, at most (a foreign writer may have made the old stream any length).
+      const rows = (await redis.xrevrange(oldKey, '+', '-', 'COUNT', maxEntries(r))).reverse();
+      for (const [id, flat] of rows) {
         try {
           const b = parseLegacyBucket(flat);
           if (b.start % resolutions[r].ms !== 0 || b.start <= last || b.n < 1) throw new Error(`bucket start ${b.start} is not a new ${r} boundary, or it holds no samples`);
