@@ -26,7 +26,8 @@ import { AgentProcess } from '../agent/test/helpers/agent-process.js';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
 import { launchChromium } from '../aggregator/test/helpers/browser.js';
 import { makePayload } from '../aggregator/test/helpers/payload.js';
-import { bucketFields, rolledFields, type Bucket } from '../aggregator/src/history/rollup.js';
+import { BUCKET_FIELD, encodeBucket } from '../aggregator/src/history/bucket-codec.js';
+import { rolledFields, type Bucket } from '../aggregator/src/history/rollup.js';
 import { CONTAINERS_KEY, metricsKey, rollupKey } from '../shared/src/keys.js';
 
 const RUNS = Number(process.argv[2] ?? 7);
@@ -102,7 +103,7 @@ async function main(): Promise<void> {
         const v = f.endsWith('_bytes') ? wave(3) * 1e7 : f.endsWith('_per_sec') ? wave(5) * 1e5 : f === 'cpu_limit_cores' ? 2 : f === 'cpu_cores' ? wave(2) / 50 : wave(1);
         fields[f] = { min: v * 0.9, avg: v, max: v * 1.1 };
       }
-      pipe.xadd(rollupKey('1m', names[0] ?? ''), `${t}-1`, ...bucketFields({ start: t, n: 12, fields }));
+      pipe.xadd(rollupKey('1m', names[0] ?? ''), `${t}-1`, BUCKET_FIELD, encodeBucket({ start: t, n: 12, fields }).bytes);
     }
     await pipe.exec();
     for (let i = 0; ; i++) {

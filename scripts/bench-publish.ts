@@ -31,8 +31,11 @@ function cpuUs(): number {
   return u.user + u.system;
 }
 
-function resp(args: (string | number)[]): string {
-  return `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join('')}`;
+function resp(args: (string | number | Buffer)[]): Buffer {
+  return Buffer.concat([Buffer.from(`*${args.length}\r\n`), ...args.flatMap((a) => {
+    const b = Buffer.isBuffer(a) ? a : Buffer.from(String(a));
+    return [Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n')];
+  })]);
 }
 
 async function main(): Promise<void> {
@@ -65,12 +68,12 @@ async function main(): Promise<void> {
 
     const json = JSON.stringify(sample);
     const now = Date.now();
-    const bytes = Buffer.from(
-      resp(['SET', metricsKey(name), json, 'EX', 15]) +
-        resp(['ZADD', CONTAINERS_KEY, now, name]) +
-        resp(['XADD', historyKey(name), 'MAXLEN', '~', 720, '*', ...historyFields(sample, now)]) +
-        resp(['PUBLISH', METRICS_CHANNEL, json]),
-    );
+    const bytes = Buffer.concat([
+      resp(['SET', metricsKey(name), json, 'EX', 15]),
+      resp(['ZADD', CONTAINERS_KEY, now, name]),
+      resp(['XADD', historyKey(name), 'MAXLEN', '~', 720, '*', ...historyFields(sample, now)]),
+      resp(['PUBLISH', METRICS_CHANNEL, json]),
+    ]);
     const sock = connect(server.port, '127.0.0.1');
     await new Promise((r) => sock.once('connect', r));
     const floor: number[] = [];

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { parseHistoryEntry } from '../../shared/src/history.js';
+import { parseHistoryRow } from '../../shared/src/history.js';
 import { CONTAINERS_KEY, LOG_INDEX_KEY, METRICS_CHANNEL, historyKey, metricsKey } from '../../shared/src/keys.js';
 import { payloadSchema, siriusFieldNames } from '../../shared/src/payload.js';
 import { AgentProcess, REPO, fixtureEnv } from './helpers/agent-process.js';
@@ -73,11 +73,11 @@ describe('agent publishing to a real redis-server', () => {
       const score = Number(await redis.zscore(CONTAINERS_KEY, 'pub-basic'));
       assert.ok(score >= t0 && score <= Date.now(), `registry score ${score} is a recent unix ms`);
 
-      const entries = await redis.xrange(historyKey('pub-basic'), '-', '+');
+      const entries = await redis.xrangeBuffer(historyKey('pub-basic'), '-', '+');
       assert.ok(entries.length >= 1, 'history has entries');
       const last = entries.at(-1);
       assert.ok(last);
-      const h = parseHistoryEntry(last[1]);
+      const h = parseHistoryRow(last[1]);
       assert.equal(h.memory_bytes, FIXTURE_MEMORY_CURRENT);
       assert.ok(h.ts !== null && h.ts >= t0);
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { parseHistoryRow } from '../../shared/src/history.js';
 import { historyKey, metricsKey } from '../../shared/src/keys.js';
 import { payloadSchema } from '../../shared/src/payload.js';
 import { AgentProcess, fixtureEnv } from './helpers/agent-process.js';
@@ -153,9 +154,9 @@ describe('Valkey failures', () => {
     // the reconnect: each sample is in the history at most once. (What was
     // already in the frozen server's socket still runs when it wakes: TCP cannot
     // take it back, and the next tick overwrites the key.)
-    const hist = await r.xrange(historyKey('fail-frozen'), '-', '+');
+    const hist = await r.xrangeBuffer(historyKey('fail-frozen'), '-', '+');
     r.disconnect();
-    const stamps = hist.map(([, f]) => f[f.indexOf('ts') + 1] ?? '');
+    const stamps = hist.map(([, f]) => parseHistoryRow(f).ts);
     const twice = stamps.filter((ts, i) => stamps.indexOf(ts) !== i);
     assert.deepEqual(twice, [], `samples written twice: ${stamps.join(',')}`);
     assert.ok(hist.length >= 3, 'samples before and after the freeze are in the history');

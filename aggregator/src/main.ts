@@ -21,6 +21,7 @@ import { feedAlertsFromFleet } from './alerts/fleet-feed.js';
 import { AlertService } from './alerts/service.js';
 import { scheduleRollups } from './history/rollup-scheduler.js';
 import { RollupWriter } from './history/rollup-writer.js';
+import { HistoryRejects } from './history/rejects.js';
 import { LoopLagMonitor } from './loop-lag.js';
 
 /**
@@ -55,7 +56,8 @@ async function serve(flags: AggregatorFlags): Promise<void> {
   alertRedis.on('error', () => undefined);
   const elector = new LeaderElector(alertRedis, { id: `${hostname()}-${process.pid}`, log });
   const alerts = new AlertService({ redis: alertRedis, rules: rules.current(), isLeader: () => elector.isLeader(), log, externalUrl: `http://${config.host}:${config.port}`, alertmanager: alertmanagerFromEnv(process.env) });
-  const rollups = new RollupWriter(alertRedis, { log });
+  const historyRejects = new HistoryRejects(log);
+  const rollups = new RollupWriter(alertRedis, { log, rejects: historyRejects });
   alerts.on('transition', (t) => {
     sse.publish('alert', t.container === '' ? null : t.container, t);
   });
@@ -96,6 +98,7 @@ async function serve(flags: AggregatorFlags): Promise<void> {
     limits: { ...DEFAULT_HTTP_LIMITS, maxConnections: config.httpMaxConnections, maxConnectionsPerAddress: config.httpMaxConnectionsPerAddress },
     allowedHosts: config.allowedHosts,
     listenHost: config.host,
+    historyRejects,
   });
   fleet.start();
   await new Promise<void>((resolve, reject) => {

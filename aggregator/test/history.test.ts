@@ -2,7 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { RedisServer, freePort } from '../../agent/test/helpers/redis-server.js';
-import { historyFields } from '../../shared/src/history.js';
+import { historyFields, textHistoryFields } from '../../shared/src/history.js';
 import { historyKey, rollupKey } from '../../shared/src/keys.js';
 import { RollupWriter } from '../src/history/rollup-writer.js';
 import { parseHistoryQuery, queryHistory, type HistoryQuery } from '../src/history/query.js';
@@ -23,10 +23,12 @@ describe('history rollups and queries against a real redis-server', () => {
       if (i === 1) await redis.xadd(historyKey('web-1'), `${T0 + 1}-0`, 'ts', 'garbage');
       const ts = T0 + i * 5000;
       const p = makePayload({ name: 'web-1', memory_percent: Math.floor(i / 12) * 5 + (i % 12), cpu_percent: i % 2 === 0 ? 20 : 40, throttled_percent: i % 12 });
-      const fields = historyFields(p, ts);
-      // Minute 4 comes from an older agent whose entries lack the fields added since (throttling, PSI).
-      const old = Math.floor(i / 12) === 4 ? fields.slice(0, fields.indexOf('cpu_throttled_percent')) : fields;
-      await redis.xadd(historyKey('web-1'), `${ts}-0`, ...old);
+      // Minutes 3 and 4 come from older agents writing the text layout; minute 4's agent
+      // predates throttling and PSI, so its entries lack those fields. The rest is packed.
+      const text = textHistoryFields(p, ts);
+      const minute = Math.floor(i / 12);
+      const fields = minute === 4 ? text.slice(0, text.indexOf('cpu_throttled_percent')) : minute === 3 ? text : historyFields(p, ts);
+      await redis.xadd(historyKey('web-1'), `${ts}-0`, ...fields);
     }
   });
   after(async () => {

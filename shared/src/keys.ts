@@ -44,8 +44,30 @@ export function logKey(container: string, unixNanos: bigint): string {
  */
 export const LOG_INDEX_KEY = `${PREFIX}:logindex`;
 
-/** Rollup stream for one resolution (`1m`, `5m`) and container, written by the aggregator leader. */
+/**
+ * The cluster hash tag of a container's history keys: Valkey Cluster places
+ * every key with the same `{…}` part in one slot, so a command or script may
+ * touch all of one container's history at once.
+ */
+export function containerTag(container: string): string {
+  return `{${container}}`;
+}
+
+/**
+ * Rollup stream for one resolution (`1m`, `5m`) and container, written by the
+ * aggregator leader: one entry per bucket in the packed format of
+ * docs/history-format.md (format 1 and later; the name changed with it).
+ */
 export function rollupKey(resolution: string, container: string): string {
+  return `${PREFIX}:rollup:${containerTag(container)}:${resolution}`;
+}
+
+/**
+ * Where releases before the packed format kept rollups (one stream entry of
+ * named decimal fields per bucket). Read only to move old buckets into
+ * `rollupKey` once, then deleted (rollup-migration.ts).
+ */
+export function legacyRollupKey(resolution: string, container: string): string {
   return `${PREFIX}:rollup:${resolution}:${container}`;
 }
 

@@ -1,8 +1,10 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { parseHistoryEntry, type HistoryFieldName } from '../../../shared/src/history.js';
+import { parseHistoryRow, type HistoryFieldName } from '../../../shared/src/history.js';
 import { historyKey, rollupKey } from '../../../shared/src/keys.js';
-import { parseBucket, rolledFields, type RolledField, type Stats } from './rollup.js';
+import { parseRollupEntry } from './bucket-codec.js';
+import { describeError, type HistoryRejectKind, type HistoryRejects } from './rejects.js';
+import { resolutions, rolledFields, type RolledField, type Stats } from './rollup.js';
 
 const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -72,34 +74,50 @@ export type HistoryResult =
   | { resolution: 'raw'; points: RawPoint[]; corrupt: number; truncated: boolean }
   | { resolution: '1m' | '5m'; points: RollupPoint[]; corrupt: number; truncated: boolean };
 
-/** Points for charts: raw from the agent's stream, 1m/5m from the leader's rollups. */
-export async function queryHistory(redis: Redis, container: string, q: HistoryQuery): Promise<HistoryResult> {
+/** A key of the wrong type (something else wrote there): refused and counted like a bad entry, answered as no data. */
+async function readStream<T>(read: () => Promise<T[]>, key: string, kind: HistoryRejectKind, rejects: HistoryRejects | undefined): Promise<T[]> {
+  try {
+    return await read();
+  } catch (err) {
+    if (!(err instanceof Error && /WRONGTYPE/.test(err.message))) throw err;
+    rejects?.note(kind, key, '-', 'the key holds another type than a stream');
+    return [];
+  }
+}
+
+/** Points for charts: raw from the agent's stream, 1m/5m from the leader's rollups. Refused entries are skipped, counted in `corrupt` and noted in `rejects`. */
+export async function queryHistory(redis: Redis, container: string, q: HistoryQuery, rejects?: HistoryRejects): Promise<HistoryResult> {
   let corrupt = 0;
   if (q.resolution === 'raw') {
-    const rows = await redis.xrange(historyKey(container), String(q.since), String(q.until), 'COUNT', MAX_POINTS);
+    const key = historyKey(container);
+    const rows = await readStream(() => redis.xrangeBuffer(key, String(q.since), String(q.until), 'COUNT', MAX_POINTS), key, 'raw', rejects);
     const points: RawPoint[] = [];
-    for (const [id, flat] of rows) {
+    for (const [idBytes, flat] of rows) {
+      const id = idBytes.toString('latin1');
       try {
-        const e = parseHistoryEntry(flat);
+        const e = parseHistoryRow(flat);
         const values: RawPoint['values'] = {};
         for (const f of q.fields) values[f] = e[f];
         points.push({ ts: e.ts ?? Number(id.split('-')[0]), values });
-      } catch {
+      } catch (err) {
         corrupt += 1;
+        rejects?.note('raw', key, id, describeError(err));
       }
     }
     return { resolution: 'raw', points, corrupt, truncated: rows.length === MAX_POINTS };
   }
-  const rows = await redis.xrange(rollupKey(q.resolution, container), String(q.since), String(q.until), 'COUNT', MAX_POINTS);
+  const key = rollupKey(q.resolution, container);
+  const rows = await readStream(() => redis.xrangeBuffer(key, String(q.since), String(q.until), 'COUNT', MAX_POINTS), key, 'rollup', rejects);
   const points: RollupPoint[] = [];
-  for (const [, flat] of rows) {
+  for (const [id, flat] of rows) {
     try {
-      const b = parseBucket(flat);
+      const b = parseRollupEntry(id, flat, resolutions[q.resolution].ms);
       const values: RollupPoint['values'] = {};
       for (const f of q.fields) values[f] = b.fields[f] ?? null;
       points.push({ ts: b.start, n: b.n, values });
-    } catch {
+    } catch (err) {
       corrupt += 1;
+      rejects?.note('rollup', key, id.toString('latin1'), describeError(err));
     }
   }
   return { resolution: q.resolution, points, corrupt, truncated: rows.length === MAX_POINTS };

@@ -1,11 +1,8 @@
-import { z } from 'zod';
 import { historyFieldNames, type HistoryEntry, type HistoryFieldName } from '../../../shared/src/history.js';
 
 /**
  * Pure rollups of the agent's history entries into fixed buckets with
- * min/avg/max per field. Stream layout of one rollup entry: `ts` (bucket
- * start, unix ms), `n` (raw entries in it), then `<field>_min`, `_avg`,
- * `_max` ("" when the field had no value in the bucket).
+ * min/avg/max per field. How a bucket is stored: bucket-codec.ts.
  */
 
 export const resolutions = {
@@ -66,42 +63,4 @@ export function rollup(entries: readonly HistoryEntry[], ms: number): Bucket[] {
       for (const [f, s] of b.sums) fields[f] = { min: s.min, avg: s.sum / s.k, max: s.max };
       return { start, n: b.n, fields };
     });
-}
-
-/** 7 significant digits: a relative error under 1e-6, far below what a chart shows. */
-function compact(v: number): string {
-  return String(Number(v.toPrecision(7)));
-}
-
-/**
- * Flat field/value list for `XADD`, min/avg/max to 7 significant digits
- * (integers below 10^7, such as counts and percents' whole parts, stay
- * exact): with 17-digit doubles the rollup streams, 3,456 entries a
- * container, took 28 % more Valkey memory (scripts/history-cost.ts).
- */
-export function bucketFields(b: Bucket): string[] {
-  const out = ['ts', String(b.start), 'n', String(b.n)];
-  for (const f of rolledFields) {
-    const s = b.fields[f];
-    out.push(`${f}_min`, s === undefined ? '' : compact(s.min), `${f}_avg`, s === undefined ? '' : compact(s.avg), `${f}_max`, s === undefined ? '' : compact(s.max));
-  }
-  return out;
-}
-
-const num = z.string().regex(/^-?\d+(\.\d+)?(e[-+]?\d+)?$/i, 'must be a decimal number').transform(Number);
-const intText = z.string().regex(/^\d+$/, 'must be a whole number').transform(Number);
-
-/** Parses one rollup entry; throws a ZodError on a malformed one. */
-export function parseBucket(flat: readonly string[]): Bucket {
-  const obj = new Map<string, string>();
-  for (let i = 0; i + 1 < flat.length; i += 2) obj.set(flat[i] ?? '', flat[i + 1] ?? '');
-  const start = intText.parse(obj.get('ts'));
-  const n = intText.parse(obj.get('n'));
-  const fields: Partial<Record<RolledField, Stats>> = {};
-  for (const f of rolledFields) {
-    const min = obj.get(`${f}_min`);
-    if (min === undefined || min === '') continue;
-    fields[f] = { min: num.parse(min), avg: num.parse(obj.get(`${f}_avg`)), max: num.parse(obj.get(`${f}_max`)) };
-  }
-  return { start, n, fields };
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { checkCapacity, capacityQuerySchema } from '../capacity.js';
 import type { Fleet } from '../fleet/fleet.js';
 import { historyQuerySchema, queryHistory } from '../history/query.js';
+import type { HistoryRejects } from '../history/rejects.js';
 import { HttpError, noQuery, query, route, sendJson, sendRawJson, type Route } from './router.js';
 import { containerJson, listBody, RowCache, rowsWithSamples } from './views.js';
 
@@ -9,6 +10,8 @@ export interface FleetRouteDeps {
   fleet: Fleet;
   /** Default capacity safety buffer (share of the limit kept free). */
   capacityBuffer: number;
+  /** Where refused history entries are counted and logged. */
+  historyRejects?: HistoryRejects;
 }
 
 const containersQuery = z.strictObject({
@@ -42,7 +45,7 @@ export function fleetRoutes(d: FleetRouteDeps): Route[] {
       if (d.fleet.get(name) === null) throw new HttpError(404, `no container named "${name}" is known (it never published, or was pruned)`);
       const client = d.fleet.client;
       if (client === null || !d.fleet.valkeyUp) throw new HttpError(503, 'Valkey is not reachable; history cannot be read now');
-      const r = await queryHistory(client, name, q);
+      const r = await queryHistory(client, name, q, d.historyRejects);
       sendJson(res, 200, { container: name, since: new Date(q.since).toISOString(), until: new Date(q.until).toISOString(), fields: q.fields, ...r });
     }),
     route('/api/v1/capacity', 'bearer', ({ res, url }) => {

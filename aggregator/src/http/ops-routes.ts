@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Fleet } from '../fleet/fleet.js';
+import type { HistoryRejects } from '../history/rejects.js';
 import type { LoopLag } from '../loop-lag.js';
 import type { ConnectionLimiter } from './limits.js';
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from './prometheus.js';
@@ -12,6 +13,8 @@ export interface OpsRouteDeps {
   version: string;
   /** Event-loop delay, for /readyz and /metrics. */
   loopLag?: () => LoopLag;
+  /** Refused history entries, for /metrics. */
+  historyRejects?: HistoryRejects;
 }
 
 const nameList = z
@@ -75,6 +78,7 @@ export function opsRoutes(d: OpsRouteDeps, extra: { warnings: string[]; connecti
         sseDroppedTotal: sse.dropped_clients_total,
         sseEventsTotal: sse.events_total,
         loopLag: d.loopLag?.() ?? null,
+        historyRejected: d.historyRejects?.totals,
       });
       res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
       res.end(text);

@@ -2,6 +2,7 @@ import type { Payload } from '../../../shared/src/payload.js';
 import type { Rejected } from '../ingest/protocol.js';
 import { REJECT_REASONS } from '../ingest/sample.js';
 import type { ContainerView } from '../fleet/fleet.js';
+import { HISTORY_REJECT_KINDS, type HistoryRejectKind } from '../history/rejects.js';
 import type { LoopLag } from '../loop-lag.js';
 
 /** Prometheus 3 refuses a scrape without an exact, known content type. */
@@ -138,6 +139,8 @@ export interface AggregatorMetrics {
   sseEventsTotal: number;
   /** Event-loop delay of the aggregator (recent window), when monitored. */
   loopLag?: LoopLag | null;
+  /** History entries refused, by which history they were in. */
+  historyRejected?: Readonly<Record<HistoryRejectKind, number>>;
 }
 
 /**
@@ -176,6 +179,9 @@ export async function renderMetrics(containers: readonly ContainerView[], own: A
   x.add('system_monitor_invalid_payloads_total', 'counter', 'Values in Valkey that were not valid samples (skipped).', {}, own.invalidPayloadsTotal);
   for (const reason of REJECT_REASONS) {
     x.add('system_monitor_rejected_values_total', 'counter', 'Values read from Valkey that were refused, by reason (too_large, not_json, schema, name_mismatch, bad_name, bad_score, unregistered).', { reason }, own.rejectedByReason?.[reason] ?? 0);
+  }
+  for (const kind of HISTORY_REJECT_KINDS) {
+    x.add('system_monitor_history_rejected_total', 'counter', 'History entries read from Valkey that were refused (malformed or in a format this aggregator does not read), by history: raw, rollup, legacy_rollup.', { history: kind }, own.historyRejected?.[kind] ?? 0);
   }
   x.add('system_monitor_samples_received_total', 'counter', 'Samples received on the pub/sub channel.', {}, own.samplesReceivedTotal);
   x.add('system_monitor_sse_clients', 'gauge', 'Connected Server-Sent Events clients.', {}, own.sseClients);

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import type { AlertService } from '../alerts/service.js';
 import type { Fleet } from '../fleet/fleet.js';
+import { HistoryRejects } from '../history/rejects.js';
 import type { LoopLag } from '../loop-lag.js';
 import { principalOf, type Principal, type TokenTable } from './auth.js';
 import { CorsPolicy } from './cors.js';
@@ -38,15 +39,18 @@ export interface ServerDeps {
   allowedHosts?: string[];
   /** The listen address, for the warning when it is beyond loopback and no tokens are set. */
   listenHost?: string;
+  /** Counts of refused history entries (shared with the rollup writer), for the history route and /metrics. */
+  historyRejects?: HistoryRejects;
 }
 
 /** Routes every Host may reach: probes from orchestrators use the pod's address, and these carry no fleet data. */
 const ANY_HOST_PATHS = new Set(['/healthz', '/readyz']);
 
 export function routes(d: ServerDeps, extra: { warnings: string[]; connections: ConnectionLimiter }): Route[] {
+  const historyRejects = d.historyRejects ?? new HistoryRejects(d.log);
   return [
-    ...opsRoutes(d, extra),
-    ...fleetRoutes({ fleet: d.fleet, capacityBuffer: d.capacityBuffer ?? 0.2 }),
+    ...opsRoutes({ ...d, historyRejects }, extra),
+    ...fleetRoutes({ fleet: d.fleet, capacityBuffer: d.capacityBuffer ?? 0.2, historyRejects }),
     ...alertListRoutes(d.alerts, () => d.fleet.valkeyUp),
     ...siriusRoutes({ fleet: d.fleet, version: d.version, intervalSeconds: d.intervalSeconds ?? 5 }),
     ...alertRoutes(d.alerts),
