@@ -260,7 +260,7 @@ export async function startCli(argv: string[]): Promise<number> {
     const tsx = [process.execPath, '--import', 'tsx'] as const;
     let aggregator: Managed | null = null;
     if (existsSync(join(REPO, AGGREGATOR_MAIN))) {
-      aggregator = new Managed('aggregator', tsx[0], [...tsx.slice(1), AGGREGATOR_MAIN, '--port', String(opts.port), '--host', opts.host], { ...childEnv, PORT: String(opts.port), HOST: opts.host });
+      aggregator = new Managed('aggregator', tsx[0], [...tsx.slice(1), AGGREGATOR_MAIN, '--port', String(opts.port), '--host', opts.host], { MALLOC_ARENA_MAX: '2', ...childEnv, PORT: String(opts.port), HOST: opts.host });
       children.push(aggregator);
     }
     const agent = new Managed('agent', tsx[0], [...tsx.slice(1), 'agent/src/main.ts', 'run'], childEnv);
