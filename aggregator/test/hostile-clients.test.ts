@@ -158,6 +158,8 @@ describe('SSE flood: 200 sockets ask for the whole replay and never read', () =>
       const mb = (b: number) => Math.round(b / 1e5) / 10;
       t.diagnostic(`RSS before ${mb(rssBefore)} MB, max ${mb(rssMax)} MB, after ${mb(rssAfter)} MB; /healthz max ${Math.round(Math.max(...healthMs))} ms, median ${Math.round(healthMs.sort((a, b) => a - b)[10] ?? 0)} ms`);
       const sse = ready.fleet.sse;
+      const own = await (await fetch(`${agg.base}/metrics`)).text();
+      t.diagnostic(`ingest thread restarts ${/^system_monitor_ingest_restarts_total (\d+)/m.exec(own)?.[1] ?? '?'}, samples received ${/^system_monitor_samples_received_total (\d+)/m.exec(own)?.[1] ?? '?'}`);
       t.diagnostic(`SSE clients ${sse.clients}, replaying ${sse.replaying}, reloads ${sse.reloads_total}, dropped past their 1 MiB bound ${sse.dropped_clients_total}; the reading client got ${live.count - receivedBefore} live events during the flood`);
       assert.ok(rssMax <= 300e6, `RSS reached ${mb(rssMax)} MB`);
       assert.ok(Math.max(...healthMs) < 1000, `/healthz took ${Math.round(Math.max(...healthMs))} ms`);
