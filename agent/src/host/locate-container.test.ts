@@ -69,7 +69,7 @@ function locate(t: TempTree, override?: string) {
 
 /** Limits through the sidecar's own collectors, for the located cgroup. */
 async function limits(t: TempTree, loc: ReturnType<typeof locateCgroup>): Promise<{ cores: number | null | undefined; bytes: number | null | undefined }> {
-  const env = { procRoot: t.path('proc'), sysRoot: t.path('sys'), cgroup: loc, intervalMs: 1000, minRateDeltaNs: 1n, diskPaths: [], clock: process.hrtime.bigint, container: { initPid: () => null } };
+  const env = { procRoot: t.path('proc'), sysRoot: t.path('sys'), cgroup: loc, intervalMs: 1000, minRateDeltaNs: 1n, diskPaths: [], clock: () => process.hrtime.bigint(), container: { initPid: () => null } };
   const s = await new Sampler(env, createCollectors(env, { processes: { pageSize: 4096 } }), { containerName: 'x', version: 't', log: pino({ level: 'silent' }), hostname: 'x' }).sample();
   return { cores: s.cpu?.limit_cores, bytes: s.memory?.limit_bytes };
 }
