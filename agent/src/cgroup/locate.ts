@@ -60,6 +60,10 @@ export function locateCgroup(opts: LocateOptions): CgroupLocation {
   const entries = readProcCgroup(opts.procRoot, opts.pid, notes);
   let mounts = readMounts(opts, notes);
   if (mounts.length === 0) mounts = probeLayout(opts.cgroupRoot, notes);
+  // Another process's cgroup is read in a whole hierarchy: where the host
+  // agent (in a container) also has its own subtree mounted, the host's full
+  // tree (root "/") is the one to use.
+  if (opts.pid !== undefined) mounts = [...mounts].sort((a, b) => Number(b.root === '/') - Number(a.root === '/'));
 
   const unifiedEntry = entries.find((e) => e.hierarchyId === 0);
   const unifiedMount = mounts.find((m) => m.version === 2);

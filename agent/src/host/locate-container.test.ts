@@ -130,6 +130,14 @@ describe("a container's cgroup found from the host, through its first process", 
     assert.equal(locate(t).loc.unified?.dir, t.path(`sys/fs/cgroup/docker/${ID}`));
   });
 
+  it("an agent in a container, with its own subtree's mounts listed before the host's full tree: the full tree is used", () => {
+    const path = dockerCgroupPath(ID, 'cgroupfs', '');
+    const own = V1_MOUNTS.map((l) => l.replace(' / /sys/fs/cgroup/', ` /docker/${'9'.repeat(64)} /sys/fs/cgroup/`)).filter((l) => !l.includes('tmpfs'));
+    const t = host(v1Files(path), [...own, ...V1_MOUNTS], v1Cgroup(path, false));
+    const { cg, loc } = locate(t);
+    assert.equal(loc.controllers.memory?.dir, join(cg, 'memory/docker', ID));
+  });
+
   it('refuses a cgroup outside what the agent sees (the agent in a private cgroup namespace), with the fix', () => {
     const t = host({ 'sys/fs/cgroup/cgroup.controllers': 'cpu memory\n' }, [V2_MOUNT], `0::/../docker/${ID}`);
     assert.throws(() => locate(t), (err: unknown) => err instanceof CgroupOutsideError && /--cgroupns host/.test(err.message));
