@@ -1,4 +1,5 @@
-import { request, type IncomingMessage } from 'node:http';
+import type * as Http from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import {
   containerListSchema,
@@ -12,6 +13,19 @@ import {
   type ListedContainer,
 } from './docker-schemas.js';
 import { LineSplitter } from './line-splitter.js';
+
+/**
+ * node:http, loaded on first use: the release's start-up snapshot
+ * (scripts/build.mjs) evaluates every module at build time, and the http
+ * module cannot be in a snapshot (V8 fails on its handles); the sidecar
+ * never needs it.
+ */
+let http: typeof Http | null = null;
+function httpModule(): typeof Http {
+  // Not import(): the single executable has no dynamic import callback.
+  http ??= process.getBuiltinModule('node:http');
+  return http;
+}
 
 /** The Engine API's default socket. */
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
@@ -139,7 +153,8 @@ export class DockerClient {
     return `docker ${this.socketPath} GET ${path.split('?')[0] ?? path}`;
   }
 
-  private open(path: string, timeoutMs: number, signal?: AbortSignal): Promise<IncomingMessage> {
+  private async open(path: string, timeoutMs: number, signal?: AbortSignal): Promise<IncomingMessage> {
+    const { request } = httpModule();
     return new Promise((resolve, reject) => {
       const req = request({ socketPath: this.socketPath, path, method: 'GET', headers: { Host: 'docker' }, signal }, resolve);
       // Until the answer's headers: the event stream then stays open for good.
