@@ -8,6 +8,8 @@ import { createCollectors } from '../collectors/index.js';
 import { fdCountMethod, isProcfs } from '../collectors/processes-fds.js';
 import { MAX_KEPT_PROCESSES, PidFileReader } from '../collectors/pid-files.js';
 import type { GpuCollection, GpuRunner } from '../gpu/runner.js';
+import { join, setJoinMemoLimit } from '../fsread/join.js';
+import { readTextFresh, setKeptFileLimit } from '../fsread/read-text.js';
 import { Publisher } from '../publish.js';
 import { monoNs } from '../rate.js';
 import { Sampler } from '../sampler.js';
@@ -21,6 +23,8 @@ import { InitPidFinder } from './init-pid.js';
 import type { ContainerTarget, Discovery } from './target.js';
 
 const SHUTDOWN_BUDGET_MS = 1800;
+/** Joined paths remembered: about 60 per container and one or two per process, for hundreds of containers. */
+const HOST_JOIN_MEMO = 65_536;
 
 /** One monitored container: its own collectors, sampler and publisher, as its sidecar would have. */
 class Monitored {
@@ -89,6 +93,19 @@ class Monitored {
   }
 }
 
+/** Kept descriptors for kernel files: up to 16384, at most half the soft RLIMIT_NOFILE. */
+export function keptFileLimit(procRoot: string): number {
+  let soft = 1024;
+  try {
+    const line = readTextFresh(join(procRoot, 'self/limits')).split('\n').find((l) => l.startsWith('Max open files'));
+    const v = line?.slice('Max open files'.length).trim().split(/\s+/)[0];
+    soft = v === 'unlimited' ? 1 << 20 : Number(v);
+  } catch {
+    // Not readable: assume the common default.
+  }
+  return Math.max(64, Math.min(16_384, Math.floor((Number.isFinite(soft) ? soft : 1024) / 2)));
+}
+
 function emptyGpu(ms = 0): GpuCollection {
   return { gpus: [], unavailable: {}, error: null, ms };
 }
@@ -113,6 +130,10 @@ export async function runHostAgent(config: HostConfig, valkey: ValkeyConfig, log
     log.fatal({ err }, 'cannot set up container discovery');
     return 1;
   }
+  // Every container's cgroup and /proc files stay open between ticks, within
+  // half of what this process may open.
+  setKeptFileLimit(keptFileLimit(a.procRoot));
+  setJoinMemoLimit(HOST_JOIN_MEMO);
   // One reader for every container, so the cap on kept descriptors is the agent's.
   const files = new PidFileReader(isProcfs(a.procRoot), fdCountMethod(a.procRoot), Math.max(MAX_KEPT_PROCESSES, 1024));
   // NVML reports host PIDs: they are mapped to containers here, not by the runner.
