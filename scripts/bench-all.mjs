@@ -4,7 +4,7 @@
 // systeminformation, the aggregator with 10,000 simulated containers, and the
 // release (built first), on the host and in a musl container. Each prints its own figures and peers; this
 // exits non-zero if any of them fails to run. Each can also be run alone:
-// bench:dashboard, bench:agent, bench:aggregator, bench:binary, bench:docker.
+// bench:dashboard, bench:agent, bench:host, bench:aggregator, bench:binary, bench:docker.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ const steps = [
   ['release build', process.execPath, ['scripts/build.mjs']],
   ['agent bundle build', process.execPath, ['scripts/build-bench.mjs']],
   ['agent tick in a cgroup of 1, 20 and 200 processes vs systeminformation', process.execPath, ['.bench/bench.mjs', agentTicks, siRounds]],
+  ['host agent for 10 and 100 containers beside one sidecar', tsx, ['scripts/bench-host.ts', '10', '--sizes', '10,100']],
   ['aggregator, 10,000 containers', tsx, ['scripts/bench-aggregator.ts', '10000', '40']],
   ['release (single binary)', tsx, ['scripts/bench-binary.ts']],
   ['release in a musl container (Docker engine)', tsx, ['scripts/bench-docker.ts']],

@@ -81,6 +81,11 @@ export class Sampler {
     return this.env.cgroup;
   }
 
+  /** Releases what the collectors keep open (host mode, when the container is gone). */
+  close(): void {
+    for (const c of this.collectors) c.close?.();
+  }
+
   async sample(): Promise<Payload> {
     const started = this.env.clock();
     const tick = this.ticks.next();

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -207,6 +207,8 @@ describe('host mode, cgroup-only, on kernel cgroups', () => {
     assert.ok(Date.now() - createdAt <= 3000, `picked up after ${Date.now() - createdAt} ms (interval 1 s)`);
     assert.equal(s.memory?.limit_bytes, 64 * MiB);
 
+    const heldBefore = readdirSync(`/proc/${host.pid}/fd`).filter((fd) => { try { return readlinkSync(`/proc/${host.pid}/fd/${fd}`).includes(`/${parent.name}/late-c`); } catch { return false; } }).length;
+    assert.ok(heldBefore > 0, 'the agent keeps the cgroup files of a live container open');
     await late.remove();
     kids.splice(kids.indexOf(late), 1);
     const final = await until('its exited sample', async () => {
@@ -214,6 +216,13 @@ describe('host mode, cgroup-only, on kernel cgroups', () => {
       return x?.status === 'exited' ? x : null;
     }, 10_000);
     assert.equal(final.memory?.limit_bytes, 64 * MiB, 'the last values, marked exited');
+    // Nothing of it is kept open: no descriptor of the agent's points into its cgroup any more.
+    const fdDir = `/proc/${host.pid}/fd`;
+    const open = await until('its descriptors closed', () => {
+      const into = readdirSync(fdDir).map((fd) => { try { return readlinkSync(join(fdDir, fd)); } catch { return ''; } }).filter((t) => t.includes(`/${parent.name}/late-c`));
+      return into.length === 0 ? into : null;
+    }, 5000);
+    assert.deepEqual(open, []);
     const ttl = await redis.ttl(metricsKey('late-c'));
     assert.ok(ttl > 0 && ttl <= 15, `expires in ${ttl} s like a sidecar's final sample (at most the 15 s ttl)`);
     assert.ok(host.alive, host.stderr);

@@ -226,6 +226,10 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
 
   return {
     name: 'processes',
+    close(): void {
+      for (const proc of known.values()) files.release(proc);
+      known.clear();
+    },
     collect(tick: Tick, report: CollectorReport): ProcessesBlock {
       const pids = tick.containerPids();
       const now = env.clock();

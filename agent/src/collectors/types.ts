@@ -90,4 +90,6 @@ export interface Tick {
 export interface Collector<K extends CollectorName> {
   readonly name: K;
   collect(tick: Tick, report: CollectorReport): Blocks[K] | Promise<Blocks[K]>;
+  /** Releases what it keeps between ticks (host mode: the container is gone). */
+  close?(): void;
 }

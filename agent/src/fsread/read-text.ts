@@ -104,6 +104,12 @@ function dropKept(path: string): void {
   }
 }
 
+/** Closes the kept descriptors of files under `dir` (a container that is gone: its cgroup, its processes). */
+export function closeKeptUnder(dir: string): void {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  for (const path of [...kept.keys()]) if (path.startsWith(prefix)) dropKept(path);
+}
+
 /** Closes every kept descriptor (tests, shutdown). */
 export function closeKeptFiles(): void {
   for (const path of [...kept.keys()]) dropKept(path);

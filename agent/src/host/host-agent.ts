@@ -9,7 +9,7 @@ import { fdCountMethod, isProcfs } from '../collectors/processes-fds.js';
 import { MAX_KEPT_PROCESSES, PidFileReader } from '../collectors/pid-files.js';
 import type { GpuCollection, GpuRunner } from '../gpu/runner.js';
 import { join, setJoinMemoLimit } from '../fsread/join.js';
-import { readTextFresh, setKeptFileLimit } from '../fsread/read-text.js';
+import { closeKeptUnder, readTextFresh, setKeptFileLimit } from '../fsread/read-text.js';
 import { Publisher } from '../publish.js';
 import { monoNs } from '../rate.js';
 import { Sampler } from '../sampler.js';
@@ -32,6 +32,7 @@ class Monitored {
   readonly publisher: Publisher;
   last: Payload | null = null;
   stopped = false;
+  private readonly procRoot: string;
 
   constructor(
     readonly target: ContainerTarget,
@@ -39,6 +40,7 @@ class Monitored {
   ) {
     const { config, log } = deps;
     const a = config.agent;
+    this.procRoot = a.procRoot;
     const clog = log.child({ container: target.name });
     this.publisher = new Publisher({
       valkey: deps.valkey,
@@ -90,6 +92,16 @@ class Monitored {
     this.publisher.event('info', `container stopped: ${reason}`);
     await this.publisher.publishFinal(final, exitTtlSeconds);
     await this.publisher.close(200);
+    this.release(base);
+  }
+
+  /** Closes the descriptors kept for the container's files: its cgroup directories and its processes' /proc entries. */
+  private release(last: Payload): void {
+    this.sampler.close();
+    const loc = this.target.cgroup;
+    for (const h of [...Object.values(loc.controllers), ...(loc.unified ? [loc.unified] : [])]) closeKeptUnder(h.dir);
+    const pids = new Set([...(last.processes?.top.map((p) => p.pid) ?? []), ...(this.target.initPid === null ? [] : [this.target.initPid])]);
+    for (const pid of pids) closeKeptUnder(join(this.procRoot, String(pid)));
   }
 }
 
