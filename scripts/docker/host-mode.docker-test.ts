@@ -12,14 +12,14 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { metricsKey } from '../../shared/src/keys.js';
 import { payloadSchema, type Payload } from '../../shared/src/payload.js';
 import { VERSION } from '../../shared/src/version.js';
 import { AgentProcess } from '../../agent/test/helpers/agent-process.js';
-import { freePort } from '../../agent/test/helpers/redis-server.js';
 import { until } from '../../agent/test/helpers/until.js';
 import { burnerBinary, ensureDockerd, ensureStandIns } from './stand-ins.js';
+import { startTestValkey } from './test-valkey.js';
 
 const REPO = join(import.meta.dirname, '../..');
 const PREFIX = 'smhost';
@@ -80,18 +80,7 @@ describe('host mode on a Docker engine', () => {
     run('docker', ['build', '-q', '-t', `${PREFIX}-twin:latest`, ctx], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
 
     docker('network', 'create', `${PREFIX}-net`);
-    port = await freePort();
-    docker('run', '-d', '--name', `${PREFIX}-valkey`, '--network', `${PREFIX}-net`, '-p', `127.0.0.1:${port}:6379`, 'valkey/valkey:8.1.3-bookworm', 'valkey-server', '--save', '', '--appendonly', 'no');
-    redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
-    await until('the test Valkey', async () => {
-      try {
-        await redis.connect();
-        return (await redis.ping()) === 'PONG' ? true : null;
-      } catch {
-        redis.disconnect();
-        return null;
-      }
-    });
+    ({ port, redis } = await startTestValkey(PREFIX));
     // Half the fleet before the agent starts, half after (picked up from the event stream).
     for (const [suffix, cpus, mem] of FLEET.slice(0, 10)) startOne(suffix, cpus, mem);
     host = new AgentProcess(['host', '--interval', '1'], { VALKEY_HOST: '127.0.0.1', VALKEY_PORT: String(port), LOG_LEVEL: 'info' });

@@ -13,6 +13,7 @@ import { closeKeptUnder, readTextFresh, setKeptFileLimit } from '../fsread/read-
 import { Publisher } from '../publish.js';
 import { monoNs } from '../rate.js';
 import { Sampler } from '../sampler.js';
+import { delay, onStopSignals } from '../stop-signals.js';
 import { DeadlineTicker } from '../ticker.js';
 import { CgroupDiscovery } from './cgroup-discovery.js';
 import { DockerDiscovery } from './docker-discovery.js';
@@ -226,7 +227,7 @@ export async function runHostAgent(config: HostConfig, valkey: ValkeyConfig, log
 
   return new Promise<number>((resolve) => {
     let stopped = false;
-    const onSignal = (signal: NodeJS.Signals): void => {
+    const onSignal = (signal: 'SIGTERM' | 'SIGINT'): void => {
       if (stopped) process.exit(130);
       stopped = true;
       log.info({ signal }, 'host agent stopping; the containers go on, their keys expire');
@@ -241,15 +242,6 @@ export async function runHostAgent(config: HostConfig, valkey: ValkeyConfig, log
         resolve(0);
       })();
     };
-    process.on('SIGTERM', () => {
-      onSignal('SIGTERM');
-    });
-    process.on('SIGINT', () => {
-      onSignal('SIGINT');
-    });
+    onStopSignals(onSignal);
   });
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
