@@ -165,7 +165,7 @@ export async function runHostAgent(config: HostConfig, valkey: ValkeyConfig, log
 
   const deps = { config, valkey, log, files, gpu: gpuFor };
   const stopping: Promise<void>[] = [];
-  await new Promise<void>((resolve) => {
+  const started = await new Promise<boolean>((resolve) => {
     discovery
       .start({
         added: (t) => {
@@ -185,13 +185,17 @@ export async function runHostAgent(config: HostConfig, valkey: ValkeyConfig, log
           void p.finally(() => stopping.splice(stopping.indexOf(p), 1));
         },
       })
-      .then(resolve, (err: unknown) => {
-        log.fatal({ err, source: discovery.describe }, d.kind === 'docker' ? 'cannot read the Docker engine; mount its socket read-only, or use --cgroup-parent for cgroup-only mode' : 'cannot list the container cgroups');
-        process.exitCode = 1;
-        resolve();
-      });
+      .then(
+        () => {
+          resolve(true);
+        },
+        (err: unknown) => {
+          log.fatal({ err, source: discovery.describe }, d.kind === 'docker' ? 'cannot read the Docker engine; mount its socket read-only, or use --cgroup-parent for cgroup-only mode' : 'cannot list the container cgroups');
+          resolve(false);
+        },
+      );
   });
-  if (process.exitCode === 1) {
+  if (!started) {
     await gpu.close();
     return 1;
   }
