@@ -14,6 +14,8 @@ export async function startTestValkey(prefix: string): Promise<{ port: number; r
   const r = spawnSync('docker', ['run', '-d', '--name', `${prefix}-valkey`, '--network', `${prefix}-net`, '-p', `127.0.0.1:${port}:6379`, 'valkey/valkey:8.1.3-bookworm', 'valkey-server', '--save', '', '--appendonly', 'no'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`starting ${prefix}-valkey failed: ${r.stderr}`);
   const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+  // Refused connections while the server starts are expected; each attempt's failure is handled below.
+  redis.on('error', () => undefined);
   await until('the test Valkey', async () => {
     try {
       await redis.connect();
