@@ -16,7 +16,7 @@ import { DeadlineTicker } from './ticker.js';
  * (release-pages.ts): by then the first publish, the NVML worker's start and
  * the first rates are behind, and what a tick needs faults back in.
  */
-const RELEASE_PAGES_AFTER_TICKS = 3;
+export const RELEASE_PAGES_AFTER_TICKS = 3;
 
 /** Whole shutdown budget: the final write and the close must fit in it (issue: exit within 2 s). */
 const SHUTDOWN_BUDGET_MS = 1800;

@@ -11,6 +11,8 @@ import type { GpuCollection, GpuRunner } from '../gpu/runner.js';
 import { join, setJoinMemoLimit } from '../fsread/join.js';
 import { closeKeptUnder, readTextFresh, setKeptFileLimit } from '../fsread/read-text.js';
 import { Publisher } from '../publish.js';
+import { dropReleaseCache, releaseStartupPages } from '../release-pages.js';
+import { RELEASE_PAGES_AFTER_TICKS } from '../run.js';
 import { monoNs } from '../rate.js';
 import { Sampler } from '../sampler.js';
 import { delay, onStopSignals } from '../stop-signals.js';
@@ -206,6 +208,9 @@ export async function runHostAgent(config: HostConfig, valkey: ValkeyConfig, log
     intervalMs: a.intervalMs,
     clock: monoNs,
     onTick: async () => {
+      // As the sidecar does: the pages only start-up touched go back once it is behind.
+      if (ticks === RELEASE_PAGES_AFTER_TICKS) await releaseStartupPages(log);
+      if (ticks === RELEASE_PAGES_AFTER_TICKS + 3) await dropReleaseCache();
       await discovery.refresh().catch((err: unknown) => {
         log.warn({ err }, 'cannot refresh the container list');
       });
