@@ -5,7 +5,7 @@
 // history route and the history's Valkey memory, and the release (built
 // first), on the host and in a musl container. Each prints its own figures and peers; this
 // exits non-zero if any of them fails to run. Each can also be run alone:
-// bench:dashboard, bench:agent, bench:aggregator, bench:history, bench:binary, bench:docker.
+// bench:dashboard, bench:agent, bench:host, bench:aggregator, bench:history, bench:binary, bench:docker.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ const steps = [
   ['release build', process.execPath, ['scripts/build.mjs']],
   ['agent bundle build', process.execPath, ['scripts/build-bench.mjs']],
   ['agent tick in a cgroup of 1, 20 and 200 processes vs systeminformation', process.execPath, ['.bench/bench.mjs', agentTicks, siRounds]],
+  ['host agent for 10 and 100 containers beside one sidecar', tsx, ['scripts/bench-host.ts', '10', '--sizes', '10,100']],
   ['aggregator, 10,000 containers', tsx, ['scripts/bench-aggregator.ts', '10000', '40']],
   ['history route, every range of one container vs a plain server of the same bytes', tsx, ['scripts/bench-history.ts', '200']],
   ['history memory per container (7 days)', tsx, ['scripts/history-cost.ts', '7']],

@@ -10,6 +10,8 @@ import { sampleOnce } from './once.js';
 import { releaseHome } from './release/home.js';
 import { installRelease } from './release/install.js';
 import { runAgent } from './run.js';
+import { loadHostConfig, type HostFlags } from './host/host-config.js';
+import { runHostAgent } from './host/host-agent.js';
 import { valkeyConfigFromEnv } from '../../shared/src/valkey.js';
 
 /**
@@ -67,6 +69,21 @@ export async function main(argv: string[]): Promise<void> {
       const log = createLogger({ name: 'system-monitor', level: config.logLevel });
       if (config.containerNameDefaulted) log.warn({ hostname: config.containerName }, 'CONTAINER_NAME not set, using the hostname');
       process.exit(await runAgent(config, valkey, log));
+    });
+
+  addCommonOptions(program.command('host'))
+    .description('one agent for every container on this host: each published under its own key as its sidecar would (Docker socket, or --cgroup-parent without it)')
+    .addOption(new Option('--docker-socket <path>', 'the Docker Engine API socket [env DOCKER_SOCKET, or DOCKER_HOST=unix://..., default /var/run/docker.sock]'))
+    .addOption(new Option('--cgroup-parent <path>', 'cgroup-only mode: every child of this cgroup (e.g. /docker) is a container; no Docker socket [env HOST_CGROUP_PARENT]'))
+    .addOption(new Option('--docker-root <dir>', "cgroup-only mode: Docker's data root, to name containers from their config files when readable [env DOCKER_ROOT, default /var/lib/docker]"))
+    .addOption(new Option('--ttl <seconds>', 'expiry of each system:metrics:<name> [env METRICS_TTL_SECONDS, default 3 × interval, at least 15]'))
+    .addOption(new Option('--history-length <n>', 'entries kept in each system:history:<name> [env HISTORY_LENGTH, default 720]'))
+    .addOption(new Option('--log-ttl <seconds>', 'expiry of system:logs:<name>:* entries [env LOG_TTL_SECONDS, default 86400]'))
+    .action(async (opts: HostFlags) => {
+      const config = loadHostConfig(opts);
+      const valkey = valkeyConfigFromEnv();
+      const log = createLogger({ name: 'system-monitor-host', level: config.agent.logLevel });
+      process.exit(await runHostAgent(config, valkey, log));
     });
 
   addCommonOptions(program.command('once'))

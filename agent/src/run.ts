@@ -8,6 +8,7 @@ import type { AgentConfig } from './config.js';
 import { Publisher } from './publish.js';
 import { dropReleaseCache, releaseStartupPages } from './release-pages.js';
 import { Sampler } from './sampler.js';
+import { delay, onStopSignals } from './stop-signals.js';
 import { DeadlineTicker } from './ticker.js';
 
 /**
@@ -15,7 +16,7 @@ import { DeadlineTicker } from './ticker.js';
  * (release-pages.ts): by then the first publish, the NVML worker's start and
  * the first rates are behind, and what a tick needs faults back in.
  */
-const RELEASE_PAGES_AFTER_TICKS = 3;
+export const RELEASE_PAGES_AFTER_TICKS = 3;
 
 /** Whole shutdown budget: the final write and the close must fit in it (issue: exit within 2 s). */
 const SHUTDOWN_BUDGET_MS = 1800;
@@ -112,15 +113,6 @@ export async function runAgent(config: AgentConfig, valkey: ValkeyConfig, log: L
       if (!written) log.warn('final sample not written (Valkey not reachable)');
       await Promise.all([publisher.close(200), Promise.race([gpu.close(), delay(200)])]);
     };
-    process.on('SIGTERM', () => {
-      onSignal('SIGTERM');
-    });
-    process.on('SIGINT', () => {
-      onSignal('SIGINT');
-    });
+    onStopSignals(onSignal);
   });
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -21,6 +21,8 @@ export interface SamplerOptions {
   onEvent?: (level: 'info' | 'warn', message: string) => void;
   /** Where `gpus[]` comes from (the NVML worker); absent means no GPU block (`gpus: []`). */
   gpu?: GpuSource;
+  /** `host.hostname`: the container's own (host mode knows it from outside); default this process's. */
+  hostname?: string;
 }
 
 /** Answers within its own deadline, so awaiting it never makes the sample late. */
@@ -60,7 +62,7 @@ class RunReport implements CollectorReport {
 export class Sampler {
   private seq = 0;
   private readonly ticks: TickSource;
-  private readonly host = hostname();
+  private readonly host: string;
   /** Last state per collector, so a failure and its recovery are logged once each. */
   private readonly lastOk = new Map<CollectorName, boolean>();
   private readonly reportedUnsupported = new Set<string>();
@@ -72,10 +74,16 @@ export class Sampler {
     private readonly opts: SamplerOptions,
   ) {
     this.ticks = new TickSource(env, opts.log);
+    this.host = opts.hostname ?? hostname();
   }
 
   get cgroup(): CgroupLocation {
     return this.env.cgroup;
+  }
+
+  /** Releases what the collectors keep open (host mode, when the container is gone). */
+  close(): void {
+    for (const c of this.collectors) c.close?.();
   }
 
   async sample(): Promise<Payload> {

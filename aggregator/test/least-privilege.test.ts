@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { parse as parseYaml } from 'yaml';
 import { aclFile } from '../../scripts/valkey-acl.js';
-import { aclFileLine, agentAclRules, agentUserName, aggregatorAclRules, defaultUserAclRules } from '../../shared/src/acl.js';
+import { aclFileLine, agentAclRules, agentUserName, aggregatorAclRules, defaultUserAclRules, HOST_AGENT_USER } from '../../shared/src/acl.js';
 import {
   ALERTS_EVENTS_KEY, ALERTS_STATE_KEY, CONTAINERS_KEY, LEADER_KEY, LOG_INDEX_KEY, METRICS_CHANNEL, historyKey, logKey, metricsKey, rollupKey,
 } from '../../shared/src/keys.js';
@@ -212,12 +212,15 @@ describe('the compose example', () => {
       if (env.CONTAINER_NAME !== undefined) {
         assert.equal(env.VALKEY_USERNAME, agentUserName(env.CONTAINER_NAME), `${env.CONTAINER_NAME}'s VALKEY_USERNAME`);
         pairs.push(`${env.CONTAINER_NAME}=${env.VALKEY_PASSWORD ?? ''}`);
+      } else if (env.VALKEY_USERNAME === HOST_AGENT_USER) {
+        // The host agent writes every container's keys under a user of its own.
+        pairs.push(`${HOST_AGENT_USER}=${env.VALKEY_PASSWORD ?? ''}`);
       } else if (env.VALKEY_HOST !== undefined) {
         assert.equal(env.VALKEY_USERNAME, 'aggregator');
         pairs.unshift(`aggregator=${env.VALKEY_PASSWORD ?? ''}`);
       }
     }
-    assert.equal(pairs.length, 5, 'aggregator, valkey, postgres, node-app, gpu');
+    assert.equal(pairs.length, 6, 'aggregator, valkey, postgres, node-app, gpu, host-agent');
     const file = readFileSync(join(REPO, 'examples/valkey/users.acl'), 'utf8');
     assert.equal(file, aclFile(pairs), 'the file is what scripts/valkey-acl.ts makes for these passwords');
     assert.ok(compose.services.valkey?.command?.join(' ').includes('--aclfile /etc/valkey/users.acl'));
@@ -230,6 +233,16 @@ describe('the compose example', () => {
     try {
       assert.equal(await pg.set(metricsKey('example-postgres'), '{}'), 'OK');
       assert.match(await refusal(pg.set(metricsKey('valkey'), '{}')) ?? 'success', /NOPERM/);
+      // The host agent writes any container's sample and history, and nothing outside system:.
+      const hostAgent = client(port, HOST_AGENT_USER, 'example-host-agent-password');
+      try {
+        assert.equal(await hostAgent.set(metricsKey('valkey'), '{}'), 'OK');
+        assert.ok(await hostAgent.xadd(historyKey('example-postgres'), '*', 'f', '1'));
+        assert.match(await refusal(hostAgent.set('other:key', '{}')) ?? 'success', /NOPERM/);
+        assert.match(await refusal(hostAgent.del(metricsKey('valkey'))) ?? 'success', /NOPERM/);
+      } finally {
+        hostAgent.disconnect();
+      }
     } finally {
       pg.disconnect();
       await server.stop();

@@ -21,9 +21,9 @@ import { METRICS_CHANNEL, metricsKey } from '../../shared/src/keys.js';
 import { payloadSchema, type Payload } from '../../shared/src/payload.js';
 import { VERSION } from '../../shared/src/version.js';
 import { buildFakeNvml, twoGpuConfig } from '../../agent/test/helpers/fake-nvml.js';
-import { freePort } from '../../agent/test/helpers/redis-server.js';
 import { until } from '../../agent/test/helpers/until.js';
 import { burnerBinary, ensureDockerd, ensureStandIns } from './stand-ins.js';
+import { startTestValkey } from './test-valkey.js';
 
 const REPO = join(import.meta.dirname, '../..');
 
@@ -108,18 +108,7 @@ describe('on a Docker engine', () => {
       ctx = mkdtempSync(join(tmpdir(), 'smtest-ctx-'));
       copyFileSync(burnerBinary(), join(ctx, 'burner'));
       docker('network', 'create', `${PREFIX}-net`);
-      port = await freePort();
-      docker('run', '-d', '--name', `${PREFIX}-valkey`, '--network', `${PREFIX}-net`, '-p', `127.0.0.1:${port}:6379`, 'valkey/valkey:8.1.3-bookworm', 'valkey-server', '--save', '', '--appendonly', 'no');
-      redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
-      await until('the test Valkey', async () => {
-        try {
-          await redis.connect();
-          return (await redis.ping()) === 'PONG' ? true : null;
-        } catch {
-          redis.disconnect();
-          return null;
-        }
-      });
+      ({ port, redis } = await startTestValkey(PREFIX));
       sub = new Redis({ port, host: '127.0.0.1' });
       await sub.subscribe(METRICS_CHANNEL);
       sub.on('message', (_channel: string, raw: string) => {

@@ -61,6 +61,29 @@ export function agentAclRules(container: string, password: string): string[] {
   ];
 }
 
+/** The ACL user of the host agent (`system-monitor host`), which writes every container's keys. */
+export const HOST_AGENT_USER = 'host-agent';
+
+/**
+ * `ACL SETUSER host-agent` arguments: what each agent may do, on every
+ * container's keys (the host agent publishes for all of them). Still no
+ * read of other keys' values beyond its own writes' GET, no DEL, no
+ * SUBSCRIBE, no admin command; but it can overwrite any container's sample,
+ * which is what choosing host mode means.
+ */
+export function hostAgentAclRules(password: string): string[] {
+  check('password', password, PASSWORD, 'no whitespace');
+  const all = (key: string, name: string): string => `~${key.slice(0, key.length - name.length)}*`;
+  return [
+    'reset', 'on', `>${password}`,
+    '+set', '+get', '+xadd', '+publish', '+ping', '+info',
+    all(metricsKey('x'), 'x'), all(historyKey('x'), 'x'), `~${logPrefix('x').slice(0, -'x:'.length)}*`,
+    `&${METRICS_CHANNEL}`,
+    `(+zadd ~${CONTAINERS_KEY})`,
+    `(+zadd +zremrangebyscore ~${LOG_INDEX_KEY})`,
+  ];
+}
+
 /**
  * `ACL SETUSER <user>` arguments for an aggregator: reads, writes, pub/sub,
  * scripts (the leader lock's compare-and-renew) and transactions on `system:*`

@@ -359,6 +359,21 @@ export const gpuSchema = z.object({
   health: gpuHealthSchema,
   /** Fields this board does not provide (null above), read once and not polled again. */
   unsupported: z.array(name).max(256),
+  /**
+   * Host mode only (a sidecar cannot see other containers): whether this
+   * container has the GPU to itself. On a shared GPU the device-wide usage
+   * figures are null (the reason is in `unavailable`), `memory_used_bytes`
+   * is this container's processes' sum, and `shared_with` names the other
+   * monitored containers on it; `other_processes` counts processes on it
+   * that belong to no monitored container.
+   */
+  sharing: z
+    .object({
+      mode: z.enum(['exclusive', 'shared']),
+      shared_with: z.array(containerNameSchema).max(1024),
+      other_processes: count,
+    })
+    .optional(),
 });
 
 export const payloadSchema = z.object({

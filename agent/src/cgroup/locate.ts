@@ -16,6 +16,21 @@ export interface LocateOptions {
   cgroupRoot: string;
   /** The cgroup's path inside every hierarchy; skips detection when set. */
   cgroupPath?: string | undefined;
+  /**
+   * Host mode: locate the cgroup of this process (a pid in `procRoot`'s
+   * numbering) instead of our own. Its `/proc/<pid>/cgroup` paths are taken
+   * as they are, so this needs the host's cgroup namespace: a path outside a
+   * mounted hierarchy is an error, not a fallback to the mount point.
+   */
+  pid?: number;
+}
+
+/** The process's cgroup lies outside what this agent can see (host mode in a private cgroup namespace). */
+export class CgroupOutsideError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CgroupOutsideError';
+  }
 }
 
 /** v2 names for the v1 controllers we read. */
@@ -42,9 +57,13 @@ interface Seen {
  */
 export function locateCgroup(opts: LocateOptions): CgroupLocation {
   const notes: string[] = [];
-  const entries = readProcCgroup(opts.procRoot, notes);
+  const entries = readProcCgroup(opts.procRoot, opts.pid, notes);
   let mounts = readMounts(opts, notes);
   if (mounts.length === 0) mounts = probeLayout(opts.cgroupRoot, notes);
+  // Another process's cgroup is read in a whole hierarchy: where the host
+  // agent (in a container) also has its own subtree mounted, the host's full
+  // tree (root "/") is the one to use.
+  if (opts.pid !== undefined) mounts = [...mounts].sort((a, b) => Number(b.root === '/') - Number(a.root === '/'));
 
   const unifiedEntry = entries.find((e) => e.hierarchyId === 0);
   const unifiedMount = mounts.find((m) => m.version === 2);
@@ -60,7 +79,7 @@ export function locateCgroup(opts: LocateOptions): CgroupLocation {
   // Set by resolve(): any hierarchy seen through a private cgroup namespace.
   const seenVia = { privateNamespace: false };
   const resolve = (seen: Seen): Hierarchy => {
-    const r = resolveDir(seen, opts.cgroupPath, notes);
+    const r = opts.pid === undefined ? resolveDir(seen, opts.cgroupPath, notes) : resolveOther(seen, opts.pid);
     if (r.privateNamespace) seenVia.privateNamespace = true;
     return r.hierarchy;
   };
@@ -98,14 +117,15 @@ export function locateCgroup(opts: LocateOptions): CgroupLocation {
   if (scope === 'host') {
     notes.push(`${primary?.dir ?? '?'} is the host's root cgroup: the agent is not in a container cgroup, numbers are host-level`);
   }
-  const source = opts.cgroupPath !== undefined ? 'override' : seenVia.privateNamespace ? 'private-namespace' : 'host-namespace';
+  const source = opts.cgroupPath !== undefined && opts.pid === undefined ? 'override' : seenVia.privateNamespace ? 'private-namespace' : 'host-namespace';
   return { mode, scope, source, unified, controllers, v2Controllers, notes };
 }
 
-function readProcCgroup(procRoot: string, notes: string[]): ProcCgroupEntry[] {
-  const path = join(procRoot, 'self/cgroup');
+function readProcCgroup(procRoot: string, pid: number | undefined, notes: string[]): ProcCgroupEntry[] {
+  const path = join(procRoot, pid === undefined ? 'self' : String(pid), 'cgroup');
   const text = readTextIfExists(path);
   if (text === null) {
+    if (pid !== undefined) throw new CgroupOutsideError(`${path} missing: process ${pid} is gone`);
     notes.push(`${path} missing: assuming the root path in every hierarchy`);
     return [];
   }
@@ -211,6 +231,18 @@ function resolveDir(
     return { hierarchy: mk(mount.mountPoint), privateNamespace: true };
   }
   return { hierarchy: mk(joinInside(mount.mountPoint, rel)), privateNamespace: false };
+}
+
+/** Another process's directory in one hierarchy, as its `/proc/<pid>/cgroup` names it. */
+function resolveOther(seen: Seen, pid: number): { hierarchy: Hierarchy; privateNamespace: boolean } {
+  const { mount } = seen;
+  const rel = posix.relative(mount.root, seen.path);
+  if (rel.startsWith('..') || seen.path.startsWith('/..')) {
+    throw new CgroupOutsideError(
+      `process ${pid} is in cgroup ${seen.path}, outside the hierarchy mounted at ${mount.mountPoint}: run the host agent in the host's cgroup namespace (docker run --cgroupns host; compose: cgroup: host)`,
+    );
+  }
+  return { hierarchy: { version: mount.version, mount: mount.mountPoint, dir: joinInside(mount.mountPoint, rel) }, privateNamespace: false };
 }
 
 /** Joins a cgroup path under a mount point without letting `..` escape it. */

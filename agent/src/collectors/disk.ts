@@ -3,7 +3,8 @@ import { statfsSync, type BigIntStatsFs } from 'node:fs';
 import type { DiskBlock, DiskMount } from '../../../shared/src/payload.js';
 import { toSafeNumber } from '../cgroup/values.js';
 import { percentOf } from '../rate.js';
-import type { AgentEnv, Collector, CollectorReport } from './types.js';
+import { join } from '../fsread/join.js';
+import { memberPid, type AgentEnv, type Collector, type CollectorReport, type Tick } from './types.js';
 
 /** A statfs that has not answered by then is reported failed for this tick. */
 export const STATFS_DEADLINE_MS = 1000;
@@ -41,12 +42,26 @@ export function createDiskCollector(env: AgentEnv, opts: DiskOptions = {}): Coll
   const statfs = opts.statfs ?? ((path: string) => statfsAsync(path, { bigint: true }));
   const pending = new Set<string>();
 
-  async function statWithDeadline(path: string): Promise<BigIntStatsFs> {
+  /**
+   * Where `path` of the container is: itself for the sidecar; in host mode
+   * the same path under `/proc/<pid>/root`, the container's root as one of
+   * its processes sees it (statfs there answers for the container's mount).
+   */
+  function located(path: string, tick: Tick): string {
+    const view = env.container;
+    if (view === undefined) return path;
+    const pid = memberPid(view, tick.containerPids());
+    if (pid === null) throw new Error(`the container has no process to reach ${path} through`);
+    return join(env.procRoot, String(pid), 'root', path);
+  }
+
+  async function statWithDeadline(mountPath: string, tick: Tick): Promise<BigIntStatsFs> {
+    const path = located(mountPath, tick);
     // `/` is the container's own root (a local overlay or block device): it
     // cannot hang on a network server, and a direct statfs(2) costs ~5 µs
     // against ~70 µs for the thread-pool round trip. Only configured extra
     // paths, which may be NFS or FUSE, need the deadline.
-    if (path === '/' && opts.statfs === undefined) return statfsSync(path, { bigint: true });
+    if (mountPath === '/' && opts.statfs === undefined) return statfsSync(path, { bigint: true });
     if (pending.has(path)) throw new StatfsTimeout(path, deadlineMs, true);
     pending.add(path);
     const call = statfs(path).finally(() => pending.delete(path));
@@ -67,8 +82,8 @@ export function createDiskCollector(env: AgentEnv, opts: DiskOptions = {}): Coll
 
   return {
     name: 'disk',
-    async collect(_tick, report: CollectorReport): Promise<DiskBlock> {
-      const results = await Promise.allSettled(env.diskPaths.map((p) => statWithDeadline(p)));
+    async collect(tick, report: CollectorReport): Promise<DiskBlock> {
+      const results = await Promise.allSettled(env.diskPaths.map((p) => statWithDeadline(p, tick)));
       const mounts: DiskMount[] = [];
       results.forEach((r, i) => {
         const path = env.diskPaths[i] ?? '';

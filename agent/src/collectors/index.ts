@@ -7,11 +7,11 @@ import { createMemoryCollector } from './memory.js';
 import { createNetworkCollector } from './network.js';
 import { createPidsCollector } from './pids.js';
 import { createPressureCollector } from './pressure.js';
-import { createProcessesCollector } from './processes.js';
+import { createProcessesCollector, type ProcessesOptions } from './processes.js';
 import { createSystemCollector } from './system.js';
 
 /** Every collector, in the order they run within a sample. */
-export function createCollectors(env: AgentEnv): AnyCollector[] {
+export function createCollectors(env: AgentEnv, opts: { processes?: ProcessesOptions } = {}): AnyCollector[] {
   return [
     createCpuCollector(env),
     createMemoryCollector(env),
@@ -19,7 +19,7 @@ export function createCollectors(env: AgentEnv): AnyCollector[] {
     createPidsCollector(env),
     createPressureCollector(env),
     createNetworkCollector(env),
-    createProcessesCollector(env),
+    createProcessesCollector(env, opts.processes),
     createSystemCollector(env),
     createDiskCollector(env),
   ];

@@ -3,7 +3,7 @@ import type { NetworkBlock, NetworkInterface } from '../../../shared/src/payload
 import { readText } from '../fsread/read-text.js';
 import { parseNetDev, type NetDevCounters } from '../procfs/parse-net-dev.js';
 import { CounterRates } from '../rate.js';
-import type { AgentEnv, Collector, CollectorReport, Tick } from './types.js';
+import { memberPid, type AgentEnv, type Collector, type CollectorReport, type Tick } from './types.js';
 
 /**
  * Bridges and overlay devices that only exist in a host's (or a node's) root
@@ -45,7 +45,8 @@ export interface NetworkCollector extends Collector<'network'> {
 
 /**
  * The agent's own network namespace (`/proc/net/dev`; inside a container that
- * is the container's). Every interface but `lo` is summed: the Go agent read
+ * is the container's). In host mode, the container's namespace as one of its
+ * processes sees it (`/proc/<pid>/net/dev` is the namespace of that pid). Every interface but `lo` is summed: the Go agent read
  * only `eth0` and missed every extra network.
  *
  * The total rate is the sum of the per-interface rates of interfaces present
@@ -56,7 +57,14 @@ export interface NetworkCollector extends Collector<'network'> {
  * went down (re-created under the same name) is treated like a new one.
  */
 export function createNetworkCollector(env: AgentEnv): NetworkCollector {
-  const path = join(env.procRoot, 'net/dev');
+  const ownPath = join(env.procRoot, 'net/dev');
+  const view = env.container;
+  const pathFor = (tick: Tick): string => {
+    if (view === undefined) return ownPath;
+    const pid = memberPid(view, tick.containerPids());
+    if (pid === null) throw new Error('the container has no process to read its network namespace through');
+    return join(env.procRoot, String(pid), 'net/dev');
+  };
   const rx = new CounterRates(env.minRateDeltaNs);
   const tx = new CounterRates(env.minRateDeltaNs);
   /** Timestamp of the last reading whose pair was accepted (same rule as CounterRate). */
@@ -64,10 +72,10 @@ export function createNetworkCollector(env: AgentEnv): NetworkCollector {
 
   return {
     name: 'network',
-    collect(): NetworkBlock {
+    collect(tick: Tick): NetworkBlock {
       // The whole block comes from this one file: if it cannot be read, the
       // sampler nulls the block and publishes the error (with the path).
-      const text = readText(path);
+      const text = readText(pathFor(tick));
       const now = env.clock();
       const all = parseNetDev(text);
 

@@ -141,6 +141,13 @@ export interface ProcessesOptions {
   keepPidFiles?: boolean;
   /** Processes whose files are kept at most (default {@link MAX_KEPT_PROCESSES}). */
   maxKeptProcesses?: number;
+  /**
+   * A reader shared with other collectors (host mode: one per host, so the
+   * cap on kept descriptors holds for the agent, not per container). Its
+   * `held` count is then the host agent's, so it is never subtracted from a
+   * container's fds unless the agent itself is in that container.
+   */
+  files?: PidFileReader;
 }
 
 /** Synchronous (proc files are read with sync reads), which tests rely on. */
@@ -160,7 +167,7 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
   const maxTasks = opts.maxTasksPerTick ?? env.loadTaskReads ?? MAX_TASKS_PER_TICK;
   const self = ownPid(env.procRoot);
   const fdMethod = opts.fdCount ?? fdCountMethod(env.procRoot);
-  const files = new PidFileReader(opts.keepPidFiles ?? isProcfs(env.procRoot), fdMethod, opts.maxKeptProcesses ?? MAX_KEPT_PROCESSES);
+  const files = opts.files ?? new PidFileReader(opts.keepPidFiles ?? isProcfs(env.procRoot), fdMethod, opts.maxKeptProcesses ?? MAX_KEPT_PROCESSES);
   const known = new Map<number, KnownProcess>();
   let tickNo = 0;
   const entryOf = (pid: number): KnownProcess => {
@@ -219,6 +226,10 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
 
   return {
     name: 'processes',
+    close(): void {
+      for (const proc of known.values()) files.release(proc);
+      known.clear();
+    },
     collect(tick: Tick, report: CollectorReport): ProcessesBlock {
       const pids = tick.containerPids();
       const now = env.clock();

@@ -43,9 +43,11 @@ export function createSystemCollector(env: AgentEnv): SystemCollector {
   }
 
   function findOrigin(pids: readonly number[]): Origin | null {
-    if (pids.includes(1)) {
-      const start = startOf(1);
-      return start === null ? null : { pid: 1, starttime: start, source: 'pid1' };
+    // The sidecar sees the container's PID 1 as pid 1; the host agent knows its host pid.
+    const init = env.container === undefined ? (pids.includes(1) ? 1 : null) : env.container.initPid(pids);
+    if (init !== null) {
+      const start = startOf(init);
+      return start === null ? null : { pid: init, starttime: start, source: 'pid1' };
     }
     if (origin !== null && origin.source === 'oldest-pid' && pids.includes(origin.pid) && startOf(origin.pid) === origin.starttime) {
       return origin;

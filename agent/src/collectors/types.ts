@@ -51,6 +51,30 @@ export interface AgentEnv {
   clock: () => bigint;
   /** Per-thread stat reads per tick for the load count (LOAD_TASK_READS; absent: the default). */
   loadTaskReads?: number;
+  /**
+   * Host mode: the container is read from outside, through the host's
+   * `procRoot`. Absent for the sidecar, which reads its own views (`/proc/net/dev`,
+   * `statfs("/")`, PID 1).
+   */
+  container?: ContainerView;
+}
+
+/** How the host agent sees one container's own namespaces through the host's /proc. */
+export interface ContainerView {
+  /**
+   * The pid (in `procRoot`'s numbering) of the container's first process,
+   * its PID 1, when known and among `pids`; else null.
+   */
+  initPid(pids: readonly number[]): number | null;
+}
+
+/**
+ * A process of the container to look through (its network namespace, its
+ * root filesystem): the container's PID 1 while it lives, else the first
+ * process listed. Null when the container has no process.
+ */
+export function memberPid(view: ContainerView, pids: readonly number[]): number | null {
+  return view.initPid(pids) ?? pids[0] ?? null;
 }
 
 /** Data read once per tick and shared by several collectors. */
@@ -66,4 +90,6 @@ export interface Tick {
 export interface Collector<K extends CollectorName> {
   readonly name: K;
   collect(tick: Tick, report: CollectorReport): Blocks[K] | Promise<Blocks[K]>;
+  /** Releases what it keeps between ticks (host mode: the container is gone). */
+  close?(): void;
 }

@@ -11,14 +11,25 @@ import { join as pathJoin } from 'node:path';
  * "/"), so two calls with the same key always have the same answer.
  */
 const MAX_ENTRIES = 2048;
+let maxEntries = MAX_ENTRIES;
 const memo = new Map<string, string>();
+
+/**
+ * The host agent joins the paths of every container each tick: with the
+ * sidecar's bound the memory would be dropped within each tick and nearly
+ * every join computed again.
+ */
+export function setJoinMemoLimit(n: number): void {
+  maxEntries = Math.max(1, Math.floor(n));
+  if (memo.size >= maxEntries) memo.clear();
+}
 
 export function join(...parts: string[]): string {
   const key = parts.filter((p) => p !== '').join('/');
   let joined = memo.get(key);
   if (joined === undefined) {
     joined = pathJoin(...parts);
-    if (memo.size >= MAX_ENTRIES) memo.clear();
+    if (memo.size >= maxEntries) memo.clear();
     memo.set(key, joined);
   }
   return joined;

@@ -53,7 +53,23 @@ function errnoCode(err: unknown): string {
  * it; the kept fds are the agent's own and appear in the container's count.
  */
 const MAX_KEPT_FDS = 64;
+let maxKept = MAX_KEPT_FDS;
 const kept = new Map<string, number>();
+
+/**
+ * Raises (or lowers) the bound on kept descriptors. The host agent reads the
+ * files of every container on the host each tick: with the sidecar's 64 the
+ * cache would evict before every read and each would cost an open and a
+ * close on top.
+ */
+export function setKeptFileLimit(n: number): void {
+  maxKept = Math.max(1, Math.floor(n));
+  while (kept.size > maxKept) {
+    const oldest = kept.keys().next();
+    if (oldest.done === true) break;
+    dropKept(oldest.value);
+  }
+}
 
 function openKept(path: string): number {
   const fd = kept.get(path);
@@ -70,7 +86,7 @@ function openKept(path: string): number {
     throw new FileReadError(path, errnoCode(err), err);
   }
   kept.set(path, opened);
-  if (kept.size > MAX_KEPT_FDS) {
+  if (kept.size > maxKept) {
     const oldest = kept.keys().next();
     if (oldest.done !== true) dropKept(oldest.value);
   }
@@ -86,6 +102,12 @@ function dropKept(path: string): void {
   } catch {
     // Already invalid: nothing to release.
   }
+}
+
+/** Closes the kept descriptors of files under `dir` (a container that is gone: its cgroup, its processes). */
+export function closeKeptUnder(dir: string): void {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  for (const path of [...kept.keys()]) if (path.startsWith(prefix)) dropKept(path);
 }
 
 /** Closes every kept descriptor (tests, shutdown). */

@@ -1,0 +1,158 @@
+/**
+ * `npm run bench:host -- [ticks] [--sizes 10,100] [--interval S] [--bin FILE]`:
+ * what one host agent (`system-monitor host`, cgroup-only mode) costs for N
+ * containers, beside what one sidecar costs for one of them, in the same run.
+ *
+ * For each size N a parent cgroup is made in every v1 hierarchy the agent
+ * reads (and the cgroup2 tree) with N children, each holding one `sleep`
+ * process with three extra fds: N simulated containers on real kernel
+ * cgroups. The host agent runs outside them (`--cgroup-parent` names the
+ * parent); a sidecar runs inside the first child (`--cgroup-path`). Both
+ * publish to a local redis-server. After the warm-up ticks the CPU of every
+ * thread of each process (`/proc/PID/task/TID/schedstat`) is read at a
+ * published sample and again `ticks` samples later (`seq` counts the ticks),
+ * and VmRSS at the end. The target (issue #18) is, at 100 containers,
+ * RSS ≤ 60 MB and CPU per tick ≤ 1 ms + 0.1 ms per container.
+ *
+ * `--bin` defaults to the release (`dist/system-monitor/system-monitor`,
+ * `npm run build`); both agents run the same build.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { METRICS_CHANNEL } from '../shared/src/keys.js';
+import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
+import { makeCgroup, type BenchCgroup } from './bench-cgroup.js';
+import { threadsCpuNs } from './thread-cpu.js';
+
+const WARMUP_TICKS = 6;
+const ROOTS = ['cpu', 'cpuacct', 'memory', 'blkio', 'pids', 'unified'].map((c) => `/sys/fs/cgroup/${c}`).filter((r) => existsSync(join(r, 'cgroup.procs')));
+
+function vmRssMb(pid: number): number {
+  const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+  return Number((kb / 1024).toFixed(1));
+}
+
+/** Published samples of one key name, in order. */
+function samplesOf(sub: Redis, name: string): () => Promise<{ seq: number; collect_ms: number }> {
+  const queue: { seq: number; collect_ms: number }[] = [];
+  sub.on('message', (_ch: string, msg: string) => {
+    const p = JSON.parse(msg) as { container_name?: string; seq?: number; agent?: { collect_ms?: number } };
+    if (p.container_name === name) queue.push({ seq: p.seq ?? NaN, collect_ms: p.agent?.collect_ms ?? NaN });
+  });
+  return async () => {
+    const until = Date.now() + 60_000;
+    while (queue.length === 0) {
+      if (Date.now() > until) throw new Error(`no sample of ${name} for 60 s`);
+      await sleep(20);
+    }
+    return queue.shift() ?? { seq: NaN, collect_ms: NaN };
+  };
+}
+
+interface Figures {
+  ticks: number;
+  cpu_per_tick_ms: number;
+  vmrss_mb: number;
+  collect_ms_last: number;
+}
+
+async function measure(proc: ChildProcess, next: () => Promise<{ seq: number; collect_ms: number }>, ticks: number): Promise<Figures> {
+  const pid = proc.pid ?? 0;
+  for (let i = 0; i < WARMUP_TICKS; i++) await next();
+  const first = await next();
+  const cpu0 = threadsCpuNs(pid);
+  let last = first;
+  for (let i = 0; i < ticks; i++) last = await next();
+  const cpu1 = threadsCpuNs(pid);
+  const n = last.seq - first.seq;
+  return { ticks: n, cpu_per_tick_ms: Number(((cpu1 - cpu0) / 1e6 / n).toFixed(3)), vmrss_mb: vmRssMb(pid), collect_ms_last: last.collect_ms };
+}
+
+async function stop(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  p.kill('SIGKILL');
+  await new Promise((r) => p.once('exit', r));
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const opt = (name: string): string | undefined => {
+    const i = args.indexOf(name);
+    if (i < 0) return undefined;
+    const v = args[i + 1];
+    args.splice(i, 2);
+    return v;
+  };
+  const sizes = (opt('--sizes') ?? '10,100').split(',').map(Number);
+  const interval = Number(opt('--interval') ?? '1');
+  const bin = opt('--bin') ?? join(process.cwd(), 'dist/system-monitor/system-monitor');
+  const ticks = Number(args[0] ?? '10');
+  if (!existsSync(bin)) throw new Error(`${bin} not found: run npm run build first, or name a build with --bin`);
+  if (process.getuid?.() !== 0 || ROOTS.length === 0) throw new Error('bench:host makes cgroups: run it as root on a machine with cgroupfs mounted');
+
+  const port = await freePort();
+  const server = new RedisServer(port);
+  await server.start();
+  const sub = new Redis({ port, host: '127.0.0.1' });
+  await sub.subscribe(METRICS_CHANNEL);
+  const env = { PATH: '/usr/bin:/bin', INTERVAL_SECONDS: String(interval), VALKEY_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: 'warn' };
+  const rows: Record<string, unknown>[] = [];
+  try {
+    for (const n of sizes) {
+      const parent = `smhost-bench-${process.pid}-${n}`;
+      for (const r of ROOTS) mkdirSync(join(r, parent));
+      const kids: BenchCgroup[] = [];
+      const procs: ChildProcess[] = [];
+      try {
+        for (let i = 0; i < n; i++) kids.push(await makeCgroup(`${parent}/c${i}`, 1));
+        const host = spawn(bin, ['host', '--cgroup-parent', `/${parent}`], { stdio: ['ignore', 'ignore', 'inherit'], env });
+        procs.push(host);
+        const first = kids[0];
+        if (first === undefined) throw new Error('no container');
+        const joins = first.dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join(' && ');
+        const sidecar = spawn('sh', ['-c', `${joins} && exec "$0" run --container-name smhost-bench-sidecar`, bin], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...env, CGROUP_PATH: `/${parent}/c0` } });
+        procs.push(sidecar);
+        const [h, s] = await Promise.all([measure(host, samplesOf(sub, `c${n - 1}`), ticks), measure(sidecar, samplesOf(sub, 'smhost-bench-sidecar'), ticks)]);
+        const target = 1 + 0.1 * n;
+        rows.push({
+          containers: n,
+          host_cpu_per_tick_ms: h.cpu_per_tick_ms,
+          host_cpu_target_ms: target,
+          host_cpu_per_container_ms: Number((h.cpu_per_tick_ms / n).toFixed(3)),
+          host_vmrss_mb: h.vmrss_mb,
+          sidecar_cpu_per_tick_ms: s.cpu_per_tick_ms,
+          sidecar_vmrss_mb: s.vmrss_mb,
+          n_sidecars_cpu_ms: Number((s.cpu_per_tick_ms * n).toFixed(1)),
+          n_sidecars_rss_mb: Number((s.vmrss_mb * n).toFixed(0)),
+          host_ticks: h.ticks,
+        });
+        process.stderr.write(`${JSON.stringify(rows[rows.length - 1])}\n`);
+      } finally {
+        for (const p of procs) await stop(p);
+        for (const k of kids.reverse()) await k.cleanup();
+        for (const r of ROOTS) {
+          for (let i = 0; i < 100; i++) {
+            try {
+              rmdirSync(join(r, parent));
+              break;
+            } catch {
+              await sleep(50);
+            }
+          }
+        }
+      }
+    }
+  } finally {
+    sub.disconnect();
+    await server.stop();
+  }
+  process.stdout.write(`${JSON.stringify({ bin, interval_s: interval, ticks, method: `host agent (cgroup-only, N children of one cgroup, one sleep each) and a sidecar in the first child, same build, same run; CPU of all threads over ${ticks} published ticks after ${WARMUP_TICKS} warm-up ticks`, rows }, null, 2)}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:host: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
