@@ -1,10 +1,10 @@
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { historyFields } from '../../shared/src/history.js';
 import { CONTAINERS_KEY, LOG_INDEX_KEY, METRICS_CHANNEL, historyKey, logKey, metricsKey } from '../../shared/src/keys.js';
 import type { Payload, PublishStatus } from '../../shared/src/payload.js';
 import { siriusLevel } from '../../shared/src/sirius.js';
-import { describeValkey, ioredisOptions, type ValkeyConfig } from '../../shared/src/valkey.js';
+import { execBatch, type BatchCommand } from '../../shared/src/valkey-batch.js';
+import { createValkeyClient, describeValkey, isCluster, type ValkeyClient, type ValkeyConfig } from '../../shared/src/valkey.js';
 import { classifyValkeyError, reconnectDelayMs, type ValkeyErrorKind, type ValkeyProblem } from './valkey-errors.js';
 
 export interface PublisherOptions {
@@ -45,7 +45,9 @@ const MAX_PENDING_EVENTS = 32;
  * once Valkey is back.
  */
 export class Publisher {
-  private readonly client: Redis;
+  private readonly client: ValkeyClient;
+  /** A cluster takes the sample on the sharded channel (SPUBLISH): plain PUBLISH is copied to every node. */
+  private readonly publishCommand: 'publish' | 'spublish';
   private readonly now: () => number;
   private published = 0;
   private skipped = 0;
@@ -67,8 +69,9 @@ export class Publisher {
   constructor(private readonly opts: PublisherOptions) {
     this.now = opts.now ?? Date.now;
     this.deadline = new Deadline(opts.commandTimeoutMs);
-    this.client = new Redis({
-      ...ioredisOptions(opts.valkey),
+    const cluster = opts.valkey.cluster !== null;
+    this.publishCommand = cluster ? 'spublish' : 'publish';
+    this.client = createValkeyClient(opts.valkey, {
       lazyConnect: true,
       enableOfflineQueue: false,
       // A sample that failed is skipped and counted; the next tick sends a fresh
@@ -79,7 +82,10 @@ export class Publisher {
       // No per-command timeout: ioredis would arm a timer for each of the
       // tick's four commands (~170 µs of CPU per tick under lite mode,
       // measured by scripts/bench-publish.ts); the pipeline has one deadline
-      // of its own in write().
+      // of its own in write(). A cluster's node connections do get one: a
+      // frozen node there is not replaced by dropping the whole client (see
+      // failed()), so its commands must not wait forever.
+      ...(cluster ? { commandTimeout: opts.commandTimeoutMs } : {}),
       connectTimeout: Math.max(1000, opts.commandTimeoutMs),
       keepAlive: 10_000,
       autoResubscribe: false,
@@ -164,29 +170,30 @@ export class Publisher {
     const nowMs = this.now();
     const events = this.pending;
     this.pending = [];
-    const p = this.client.pipeline();
-    p.set(metricsKey(name), json, 'EX', ttlSeconds);
-    p.zadd(CONTAINERS_KEY, nowMs, name);
-    if (history) p.xadd(historyKey(name), 'MAXLEN', '~', this.opts.historyLength, '*', ...historyFields(payload, nowMs));
-    p.publish(METRICS_CHANNEL, json);
+    // The sample's SET first: its result decides whether the sample counts as written.
+    const cmds: BatchCommand[] = [
+      ['set', metricsKey(name), json, 'EX', ttlSeconds],
+      ['zadd', CONTAINERS_KEY, nowMs, name],
+    ];
+    if (history) cmds.push(['xadd', historyKey(name), 'MAXLEN', '~', this.opts.historyLength, '*', ...historyFields(payload, nowMs)]);
+    cmds.push([this.publishCommand, METRICS_CHANNEL, json]);
     if (events.length > 0) {
       for (const e of events) {
         const key = logKey(name, e.unixNanos);
         const entry = { container_name: name, timestamp: new Date(e.unixMs).toISOString(), level: siriusLevel(e.level), message: e.message };
-        p.set(key, JSON.stringify(entry), 'EX', this.opts.logTtlSeconds);
-        p.zadd(LOG_INDEX_KEY, e.unixMs, key);
+        cmds.push(['set', key, JSON.stringify(entry), 'EX', this.opts.logTtlSeconds], ['zadd', LOG_INDEX_KEY, e.unixMs, key]);
       }
-      p.zremrangebyscore(LOG_INDEX_KEY, '-inf', nowMs - this.opts.logTtlSeconds * 1000);
+      cmds.push(['zremrangebyscore', LOG_INDEX_KEY, '-inf', nowMs - this.opts.logTtlSeconds * 1000]);
     }
-    let results: [Error | null, unknown][] | null;
+    let results: [Error | null, unknown][];
     try {
-      results = await this.deadline.race(p.exec());
+      results = await this.deadline.race(execBatch(this.client, cmds));
     } catch (err) {
       return this.failed(err, events);
     }
-    const firstError = results?.find(([err]) => err !== null)?.[0] ?? null;
-    const setError = results?.[0]?.[0] ?? null;
-    if (results === null || setError !== null) return this.failed(setError ?? new Error('pipeline was not executed'), events);
+    const firstError = results.find(([err]) => err !== null)?.[0] ?? null;
+    const setError = results[0]?.[0] ?? null;
+    if (setError !== null) return this.failed(setError, events);
     this.published += 1;
     this.lastSuccess = new Date(nowMs).toISOString();
     if (firstError !== null) {
@@ -205,9 +212,11 @@ export class Publisher {
     this.pending = [...events, ...this.pending].slice(-MAX_PENDING_EVENTS);
     const problem = classifyValkeyError(err, this.opts.valkey);
     this.noteProblem(problem);
-    if (problem.kind === 'timeout' && this.client.status === 'ready') {
+    if (problem.kind === 'timeout' && this.client.status === 'ready' && !isCluster(this.client)) {
       // A stopped or wedged server keeps the TCP connection open: replace it
-      // rather than keep sending into it.
+      // rather than keep sending into it. A cluster client is left alone: one
+      // slow node must not cut the agent off the others, its node connections
+      // time out by themselves and it follows a failover on its own.
       this.opts.log.warn({ valkey: describeValkey(this.opts.valkey) }, 'Valkey did not answer; replacing the connection');
       this.client.disconnect(true);
     }

@@ -37,6 +37,16 @@ describe('classifyValkeyError', () => {
     assert.doesNotMatch(closed.message, /TLS/);
     assert.equal(classifyValkeyError('weird', plain).kind, 'command');
   });
+
+  it('a cluster mid-failover is named as such, with its seed nodes', () => {
+    const cluster = valkeyConfigFromEnv({ VALKEY_CLUSTER_NODES: 'n1:7000,n2:7001' });
+    for (const text of ['CLUSTERDOWN The cluster is down', 'Too many Cluster redirections. Last error: Error: Connection is closed.', 'Failed to refresh slots cache.']) {
+      const p = classifyValkeyError(new Error(text), cluster);
+      assert.equal(p.kind, 'unreachable', text);
+      assert.match(p.message, /^Valkey cluster n1:7000,n2:7001 cannot serve every slot now .*a failover may be under way/);
+    }
+    assert.match(classifyValkeyError(new Error('Command timed out'), cluster).message, /^Valkey at cluster n1:7000,n2:7001 did not answer/);
+  });
 });
 
 describe('reconnectDelayMs', () => {

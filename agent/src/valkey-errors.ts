@@ -14,6 +14,8 @@ const TLS = /SSL|TLS|wrong version number|certificate|EPROTO|self[- ]signed|hand
 const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH/;
 const TIMEOUT = /ETIMEDOUT|timed out/i;
 const RESET = /ECONNRESET|EPIPE|socket hang up/i;
+/** A cluster between a master's failure and its replica's promotion, or with no node answering. */
+const CLUSTER_DOWN = /CLUSTERDOWN|TRYAGAIN|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available/i;
 /** Our own write raced a connection that is being replaced: nothing to hint at. */
 const CLOSED = /Connection is closed|Stream isn't writeable/i;
 
@@ -33,7 +35,8 @@ function errorText(err: unknown): string {
  */
 export function classifyValkeyError(err: unknown, cfg: ValkeyConfig): ValkeyProblem {
   const text = errorText(err);
-  const where = cfg.sentinel === null ? `${cfg.host}:${cfg.port}` : `sentinel group ${cfg.sentinel.name}`;
+  const where =
+    cfg.cluster !== null ? `cluster ${cfg.cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',')}` : cfg.sentinel === null ? `${cfg.host}:${cfg.port}` : `sentinel group ${cfg.sentinel.name}`;
   const tlsSetting = cfg.source === 'VALKEY_URL' ? 'the rediss:// scheme of VALKEY_URL' : 'VALKEY_TLS';
   if (AUTH.test(text)) {
     return { kind: 'auth', message: `Valkey at ${where} rejected the credentials (${text}); check ${cfg.passwordSetting}` };
@@ -43,6 +46,9 @@ export function classifyValkeyError(err: unknown, cfg: ValkeyConfig): ValkeyProb
   }
   if (UNREACHABLE.test(text)) {
     return { kind: 'unreachable', message: `Valkey at ${where} is unreachable (${text}); check ${cfg.source} and that the server runs` };
+  }
+  if (CLUSTER_DOWN.test(text)) {
+    return { kind: 'unreachable', message: `Valkey ${where} cannot serve every slot now (${text}); a failover may be under way, check that each master or its replica runs` };
   }
   if (TIMEOUT.test(text)) {
     const hint = cfg.tls

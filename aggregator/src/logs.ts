@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import { getMany } from '../../shared/src/valkey-batch.js';
+import type { ValkeyClient } from '../../shared/src/valkey.js';
 import { LOG_INDEX_KEY } from '../../shared/src/keys.js';
 import { siriusLogEntrySchema, type SiriusLogEntry } from '../../shared/src/sirius.js';
 
@@ -12,7 +13,7 @@ const MAX_SCANNED = 20_000;
  * entries. Expired or foreign values are skipped; levels come out in
  * SiriusScan's upper case whatever the writer used.
  */
-export async function readNewestLogs(redis: Redis, container: string | null, lines: number): Promise<{ logs: SiriusLogEntry[]; skipped: number }> {
+export async function readNewestLogs(redis: ValkeyClient, container: string | null, lines: number): Promise<{ logs: SiriusLogEntry[]; skipped: number }> {
   const prefix = container === null ? 'system:logs:' : `system:logs:${container}:`;
   const keys: string[] = [];
   for (let offset = 0; keys.length < lines && offset < MAX_SCANNED; offset += PAGE) {
@@ -23,7 +24,7 @@ export async function readNewestLogs(redis: Redis, container: string | null, lin
   const logs: SiriusLogEntry[] = [];
   let skipped = 0;
   for (let i = 0; i < keys.length && logs.length < lines; i += PAGE) {
-    const values = await redis.mget(keys.slice(i, i + PAGE));
+    const values = await getMany(redis, keys.slice(i, i + PAGE));
     for (const v of values) {
       if (logs.length >= lines) break;
       if (v === null) continue;

@@ -1,10 +1,9 @@
 import { hostname } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { Command, CommanderError, Option } from 'commander';
-import { Redis } from 'ioredis';
 import { ConfigError } from '../../shared/src/config.js';
 import { createLogger } from '../../shared/src/log.js';
-import { describeValkey, ioredisOptions, valkeyConfigFromEnv } from '../../shared/src/valkey.js';
+import { createValkeyClient, describeValkey, valkeyConfigFromEnv } from '../../shared/src/valkey.js';
 import { VERSION } from '../../shared/src/version.js';
 import { loadAggregatorConfig, type AggregatorFlags } from './config.js';
 import { Fleet } from './fleet/fleet.js';
@@ -45,8 +44,7 @@ async function serve(flags: AggregatorFlags): Promise<void> {
   const rules = new RulesStore(config.alertRulesFile, log);
   await rules.load();
   // Its own connection: alert state and the leader lock fail fast instead of queueing while Valkey is away.
-  const alertRedis = new Redis({
-    ...ioredisOptions(valkey),
+  const alertRedis = createValkeyClient(valkey, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,

@@ -36,6 +36,9 @@ function logPrefix(container: string): string {
   return sample.slice(0, sample.length - 1);
 }
 
+/** What a cluster client asks every node about the slot map (harmless on a single server, where they fail). */
+const CLUSTER_TOPOLOGY = ['+cluster|slots', '+cluster|info'];
+
 /** The ACL user name for an agent: `agent-<container>`. */
 export function agentUserName(container: string): string {
   return `agent-${container}`;
@@ -44,16 +47,18 @@ export function agentUserName(container: string): string {
 /**
  * `ACL SETUSER <user>` arguments for the agent of `container`: SET/GET/XADD on
  * its own metrics, history and log keys, ZADD on the registry, ZADD and
- * ZREMRANGEBYSCORE on the log index, PUBLISH on the metrics channel, PING and
- * INFO (ioredis's ready check). Nothing else: no other key, no DEL, no
- * SUBSCRIBE, no admin command.
+ * ZREMRANGEBYSCORE on the log index, PUBLISH (SPUBLISH on a cluster) on the
+ * metrics channel, PING and INFO (ioredis's ready check), and on a cluster
+ * the two read-only topology queries a cluster client needs (CLUSTER SLOTS,
+ * CLUSTER INFO). Nothing else: no other key, no DEL, no SUBSCRIBE, no admin
+ * command.
  */
 export function agentAclRules(container: string, password: string): string[] {
   check('container name', container, SAFE, 'use letters, digits, . _ and - (no glob, quote or space characters)');
   check('password', password, PASSWORD, 'no whitespace');
   return [
     'reset', 'on', `>${password}`,
-    '+set', '+get', '+xadd', '+publish', '+ping', '+info',
+    '+set', '+get', '+xadd', '+publish', '+spublish', '+ping', '+info', ...CLUSTER_TOPOLOGY,
     `~${metricsKey(container)}`, `~${historyKey(container)}`, `~${logPrefix(container)}*`,
     `&${METRICS_CHANNEL}`,
     `(+zadd ~${CONTAINERS_KEY})`,
@@ -76,7 +81,7 @@ export function hostAgentAclRules(password: string): string[] {
   const all = (key: string, name: string): string => `~${key.slice(0, key.length - name.length)}*`;
   return [
     'reset', 'on', `>${password}`,
-    '+set', '+get', '+xadd', '+publish', '+ping', '+info',
+    '+set', '+get', '+xadd', '+publish', '+spublish', '+ping', '+info', ...CLUSTER_TOPOLOGY,
     all(metricsKey('x'), 'x'), all(historyKey('x'), 'x'), `~${logPrefix('x').slice(0, -'x:'.length)}*`,
     `&${METRICS_CHANNEL}`,
     `(+zadd ~${CONTAINERS_KEY})`,
@@ -87,13 +92,14 @@ export function hostAgentAclRules(password: string): string[] {
 /**
  * `ACL SETUSER <user>` arguments for an aggregator: reads, writes, pub/sub,
  * scripts (the leader lock's compare-and-renew) and transactions on `system:*`
- * only, no dangerous command (FLUSHALL, KEYS, CONFIG, DEBUG …) but INFO.
+ * only, no dangerous command (FLUSHALL, KEYS, CONFIG, DEBUG …) but INFO and
+ * a cluster client's topology queries.
  */
 export function aggregatorAclRules(password: string): string[] {
   check('password', password, PASSWORD, 'no whitespace');
   return [
     'reset', 'on', `>${password}`,
-    '+@read', '+@write', '+@pubsub', '+@scripting', '+@transaction', '+@connection', '-@dangerous', '+info',
+    '+@read', '+@write', '+@pubsub', '+@scripting', '+@transaction', '+@connection', '-@dangerous', '+info', ...CLUSTER_TOPOLOGY,
     '~system:*', '&system:*',
   ];
 }

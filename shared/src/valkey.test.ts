@@ -30,6 +30,14 @@ describe('valkeyConfigFromEnv', () => {
     assert.match(describeValkey(c), /^sentinel mymaster@s1:26379,fe80::1:26380\/0$/);
   });
 
+  it('Cluster: VALKEY_CLUSTER_NODES seeds with the single-node credentials and TLS', () => {
+    const c = valkeyConfigFromEnv({ VALKEY_CLUSTER_NODES: ' 10.0.0.1:7000,10.0.0.2:7001 ,[::1]:7002', VALKEY_USERNAME: 'u', VALKEY_PASSWORD: 'pw', VALKEY_TLS: 'true' });
+    assert.deepEqual(c.cluster, { nodes: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7001 }, { host: '::1', port: 7002 }] });
+    assert.deepEqual([c.username, c.password, c.tls, c.db, c.sentinel, c.source], ['u', 'pw', true, 0, null, 'VALKEY_CLUSTER_NODES']);
+    assert.equal(describeValkey(c), 'cluster rediss://10.0.0.1:7000,10.0.0.2:7001,::1:7002');
+    assert.equal(valkeyConfigFromEnv({ VALKEY_HOST: 'h' }).cluster, null, 'no cluster unless asked for');
+  });
+
   it('bad values are one ConfigError naming the setting', () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ VALKEY_PORT: 'abc' }, /^VALKEY_PORT: /],
@@ -42,6 +50,13 @@ describe('valkeyConfigFromEnv', () => {
       [{ VALKEY_SENTINEL_NAME: 'm' }, /VALKEY_SENTINELS is not/],
       [{ VALKEY_SENTINELS: 's1', VALKEY_SENTINEL_NAME: 'm' }, /^VALKEY_SENTINELS: must be host:port/],
       [{ VALKEY_SENTINELS: 's1:0', VALKEY_SENTINEL_NAME: 'm' }, /^VALKEY_SENTINELS: port must be 1–65535/],
+      [{ VALKEY_CLUSTER_NODES: 'n1' }, /^VALKEY_CLUSTER_NODES: must be host:port/],
+      [{ VALKEY_CLUSTER_NODES: 'n1:7000,n2:99999' }, /^VALKEY_CLUSTER_NODES: port must be 1–65535/],
+      [{ VALKEY_CLUSTER_NODES: ',' }, /^VALKEY_CLUSTER_NODES: must list at least one host:port/],
+      [{ VALKEY_CLUSTER_NODES: 'n1:7000', VALKEY_URL: 'redis://x' }, /both set.*unset VALKEY_URL/],
+      [{ VALKEY_CLUSTER_NODES: 'n1:7000', VALKEY_SENTINELS: 's:26379', VALKEY_SENTINEL_NAME: 'm' }, /use one of Cluster or Sentinel/],
+      [{ VALKEY_CLUSTER_NODES: 'n1:7000', VALKEY_DB: '2' }, /^VALKEY_DB: a cluster has only database 0/],
+      [{ VALKEY_CLUSTER_NODES: 'n1:7000', VALKEY_TLS: 'perhaps' }, /^VALKEY_TLS: must be true or false/],
     ];
     for (const [env, re] of cases) {
       assert.throws(() => valkeyConfigFromEnv(env), (e: unknown) => e instanceof ConfigError && re.test(e.message), JSON.stringify(env));

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
+import type { ValkeyClient } from '../../../shared/src/valkey.js';
 import { LEADER_KEY } from '../../../shared/src/keys.js';
 import type { Logger } from '../../../shared/src/log.js';
 
@@ -36,7 +36,7 @@ export class LeaderElector extends EventEmitter<{ change: [boolean] }> {
   private readonly key: string;
   private readonly clock: () => number;
 
-  constructor(private readonly redis: Redis, private readonly opts: LeaderOptions) {
+  constructor(private readonly redis: ValkeyClient, private readonly opts: LeaderOptions) {
     super();
     this.id = opts.id;
     this.ttlMs = opts.ttlMs ?? 5000;

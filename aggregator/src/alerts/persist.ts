@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ValkeyClient } from '../../../shared/src/valkey.js';
 import { z } from 'zod';
 import { ALERTS_EVENTS_KEY, ALERTS_STATE_KEY } from '../../../shared/src/keys.js';
 import type { Logger } from '../../../shared/src/log.js';
@@ -58,7 +58,7 @@ export interface Loaded {
  */
 export class AlertStatePersistence {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: ValkeyClient,
     private readonly opts: { eventsMaxLen?: number; log?: Logger } = {},
   ) {}
 

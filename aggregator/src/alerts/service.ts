@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
 import type { ListedAlert } from '../../../shared/src/api.js';
+import type { ValkeyClient } from '../../../shared/src/valkey.js';
 import type { Logger } from '../../../shared/src/log.js';
 import type { Payload } from '../../../shared/src/payload.js';
 import { AlertmanagerSender } from './alertmanager.js';
@@ -30,7 +30,7 @@ export class AlertActionError extends Error {
 export { MAX_CONCURRENT_DELIVERIES, type DeliveryRecord } from './notifier.js';
 
 export interface AlertServiceOptions {
-  redis: Redis;
+  redis: ValkeyClient;
   rules: RulesFile;
   /** Only the leader persists state and sends webhooks (LeaderElector.isLeader). */
   isLeader: () => boolean;

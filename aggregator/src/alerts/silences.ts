@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { ValkeyClient } from '../../../shared/src/valkey.js';
 import { z } from 'zod';
 import type { Logger } from '../../../shared/src/log.js';
 import type { Instance } from './state.js';
@@ -78,7 +78,7 @@ export class SilenceStore {
   private readFailing = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: ValkeyClient,
     private readonly opts: { clock?: () => number; log?: Logger; refreshMs?: number } = {},
   ) {
     this.clock = opts.clock ?? Date.now;

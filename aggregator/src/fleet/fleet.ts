@@ -1,7 +1,6 @@
-import { Redis } from 'ioredis';
 import type { LevelWithSilent, Logger } from 'pino';
 import type { Payload } from '../../../shared/src/payload.js';
-import { describeValkey, ioredisOptions, type ValkeyConfig } from '../../../shared/src/valkey.js';
+import { createValkeyClient, describeValkey, type ValkeyClient, type ValkeyConfig } from '../../../shared/src/valkey.js';
 import type { IngestEvent, Rejected } from '../ingest/protocol.js';
 import { DEFAULT_MAX_SAMPLE_BYTES, type RejectReason } from '../ingest/sample.js';
 import { IngestThread } from '../ingest/thread.js';
@@ -78,7 +77,7 @@ export class Fleet {
   private sorted: FleetEntry[] | null = null;
   private readonly now: () => number;
   /** This thread's own connection: reads outside the fleet view (logs, history) and `valkeyUp`. */
-  private cmd: Redis | null = null;
+  private cmd: ValkeyClient | null = null;
   private ingest: IngestThread | null = null;
   private ingestUp = false;
   private readonly queue: IngestEvent[] = [];
@@ -126,8 +125,7 @@ export class Fleet {
   }
 
   start(): void {
-    this.cmd = new Redis({
-      ...ioredisOptions(this.opts.valkey),
+    this.cmd = createValkeyClient(this.opts.valkey, {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
@@ -176,7 +174,7 @@ export class Fleet {
   }
 
   /** The command connection, for reads outside the fleet view (logs); null before start. */
-  get client(): Redis | null {
+  get client(): ValkeyClient | null {
     return this.cmd;
   }
 

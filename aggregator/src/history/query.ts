@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ValkeyClient } from '../../../shared/src/valkey.js';
 import { z } from 'zod';
 import { parseHistoryRow, type HistoryFieldName } from '../../../shared/src/history.js';
 import { historyKey, rollupKey } from '../../../shared/src/keys.js';
@@ -86,7 +86,7 @@ async function readStream<T>(read: () => Promise<T[]>, key: string, kind: Histor
 }
 
 /** Points for charts: raw from the agent's stream, 1m/5m from the leader's rollups. Refused entries are skipped, counted in `corrupt` and noted in `rejects`. */
-export async function queryHistory(redis: Redis, container: string, q: HistoryQuery, rejects?: HistoryRejects): Promise<HistoryResult> {
+export async function queryHistory(redis: ValkeyClient, container: string, q: HistoryQuery, rejects?: HistoryRejects): Promise<HistoryResult> {
   let corrupt = 0;
   if (q.resolution === 'raw') {
     const key = historyKey(container);

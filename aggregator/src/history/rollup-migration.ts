@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ValkeyClient } from '../../../shared/src/valkey.js';
 import { z } from 'zod';
 import { legacyRollupKey, rollupKey } from '../../../shared/src/keys.js';
 import type { Logger } from '../../../shared/src/log.js';
@@ -43,7 +43,7 @@ export interface MigrationResult {
  * buckets cannot go behind new ones), then deletes the old keys. Entries that
  * do not parse are refused and counted, never moved.
  */
-export async function migrateLegacyRollups(redis: Redis, container: string, rejects: HistoryRejects, log?: Logger): Promise<MigrationResult> {
+export async function migrateLegacyRollups(redis: ValkeyClient, container: string, rejects: HistoryRejects, log?: Logger): Promise<MigrationResult> {
   const out: MigrationResult = { moved: 0, refused: 0 };
   for (const r of Object.keys(resolutions) as Resolution[]) {
     const oldKey = legacyRollupKey(r, container);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ValkeyClient } from '../../../shared/src/valkey.js';
 import { historyKey, rollupKey } from '../../../shared/src/keys.js';
 import { parseHistoryRow, type HistoryEntry } from '../../../shared/src/history.js';
 import type { Logger } from '../../../shared/src/log.js';
@@ -29,7 +29,7 @@ export class RollupWriter {
   private readonly migrated = new Set<string>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: ValkeyClient,
     private readonly opts: { clock?: () => number; graceMs?: number; log?: Logger; rejects?: HistoryRejects } = {},
   ) {
     this.rejects = opts.rejects ?? new HistoryRejects(opts.log);

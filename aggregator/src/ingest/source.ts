@@ -1,9 +1,10 @@
-import { Redis } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
 import { isContainerName } from '../../../shared/src/container-name.js';
 import { LogOnce } from '../../../shared/src/log-once.js';
 import { CONTAINERS_KEY, METRICS_CHANNEL, metricsKey } from '../../../shared/src/keys.js';
-import { ioredisOptions } from '../../../shared/src/valkey.js';
+import { getMany } from '../../../shared/src/valkey-batch.js';
+import { createValkeyClient, isCluster, type ValkeyClient } from '../../../shared/src/valkey.js';
 import { packSample } from './pack.js';
 import type { IngestEvent, IngestSettings, Rejected } from './protocol.js';
 import { parseSample, sampleIdentity, type RejectReason } from './sample.js';
@@ -35,8 +36,8 @@ function count(r: Rejected, reason: RejectReason): void {
  * every request waited behind them. What it emits is only what changed.
  */
 export class IngestSource {
-  private cmd: Redis | null = null;
-  private sub: Redis | null = null;
+  private cmd: ValkeyClient | null = null;
+  private sub: ValkeyClient | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
   private polling: Promise<void> | null = null;
   /** `sampleIdentity` of the value last emitted for each container (GONE for a missing key). */
@@ -62,16 +63,16 @@ export class IngestSource {
   }
 
   start(): void {
+    const valkey = this.settings.valkey;
     const common = {
-      ...ioredisOptions(this.settings.valkey),
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectTimeout: 2000,
       retryStrategy: (attempt: number) => Math.round(Math.min(2000, 100 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() * 0.5)),
     };
-    this.cmd = new Redis({ ...common, commandTimeout: 5000 });
-    this.sub = new Redis({ ...common, autoResubscribe: false });
+    this.cmd = createValkeyClient(valkey, { ...common, commandTimeout: 5000 });
+    this.sub = createValkeyClient(valkey, { ...common, autoResubscribe: false }, { shardedSubscribers: true });
     for (const c of [this.cmd, this.sub]) {
       c.on('error', (err: unknown) => {
         this.noteValkey(false, err);
@@ -84,16 +85,53 @@ export class IngestSource {
     this.cmd.on('close', () => {
       this.noteValkey(false);
     });
-    this.sub.on('ready', () => {
-      // Resubscribe by hand after each reconnect, then re-sync: messages sent while away are lost.
-      this.sub?.subscribe(METRICS_CHANNEL).then(() => this.poll(), () => undefined);
-    });
-    this.sub.on('message', (_channel: string, raw: string) => {
-      this.onMessage(raw);
-    });
+    if (isCluster(this.sub)) this.subscribeSharded(this.sub);
+    else {
+      const sub = this.sub;
+      sub.on('ready', () => {
+        // Resubscribe by hand after each reconnect, then re-sync: messages sent while away are lost.
+        sub.subscribe(METRICS_CHANNEL).then(() => this.poll(), () => undefined);
+      });
+      sub.on('message', (_channel: string, raw: string) => {
+        this.onMessage(raw);
+      });
+    }
     this.cmd.connect().catch(() => undefined);
     this.sub.connect().catch(() => undefined);
     this.pollTimer = setInterval(() => void this.poll(), this.settings.pollMs);
+  }
+
+  /**
+   * A cluster's agents SPUBLISH, so the channel lives on the master owning
+   * its slot. The cluster client keeps the SSUBSCRIBE itself, moving it to
+   * whichever master owns the slot after a failover; each time it had to
+   * make a new subscriber connection, messages may have been lost meanwhile,
+   * so a re-sync follows once the subscriptions are back.
+   */
+  private subscribeSharded(sub: Cluster): void {
+    let subscribed = false;
+    let resync = false;
+    sub.on('ready', () => {
+      if (subscribed) return;
+      sub.ssubscribe(METRICS_CHANNEL).then(
+        () => {
+          subscribed = true;
+          return this.poll();
+        },
+        () => undefined,
+      );
+    });
+    sub.on('+subscriber', () => {
+      resync = true;
+    });
+    sub.on('subscribersReady', () => {
+      if (!resync) return;
+      resync = false;
+      void this.poll();
+    });
+    sub.on('smessage', (_channel: string, raw: string) => {
+      this.onMessage(raw);
+    });
   }
 
   async stop(): Promise<void> {
@@ -194,7 +232,7 @@ export class IngestSource {
       for (let i = 0; i < names.length; i += chunk) {
         const part = names.slice(i, i + chunk);
         busy += performance.now() - mark;
-        const values = await cmd.mget(part.map(metricsKey));
+        const values = await getMany(cmd, part.map(metricsKey));
         mark = performance.now();
         const outNames: string[] = [];
         const outRaws: (string | null)[] = [];
