@@ -10,7 +10,7 @@ import { AgentProcess, fixtureEnv } from '../../agent/test/helpers/agent-process
 import { RedisCluster } from '../../agent/test/helpers/redis-cluster.js';
 import { freePort } from '../../agent/test/helpers/redis-server.js';
 import { until } from '../../agent/test/helpers/until.js';
-import { ALERTS_STATE_KEY, CONTAINERS_KEY, LEADER_KEY, metricsKey } from '../../shared/src/keys.js';
+import { ALERTS_STATE_KEY, CONTAINERS_KEY, LEADER_KEY, METRICS_CHANNEL, metricsKey } from '../../shared/src/keys.js';
 import { Receiver } from './helpers/receiver.js';
 
 /**
@@ -142,6 +142,14 @@ describe('Valkey Cluster failover with 5 agents and 2 aggregators', () => {
     return seen;
   };
 
+  /** `system_monitor_samples_received_total` (samples that came by pub/sub) of one aggregator. */
+  const pubsubSamples = async (base: string): Promise<number> => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const m = /^system_monitor_samples_received_total (\d+)$/m.exec(text);
+    if (m === null) throw new Error('no system_monitor_samples_received_total on /metrics');
+    return Number(m[1]);
+  };
+
   const rssAll = (): number[] => [...agents.values(), ...aggs.map((a) => a.proc)].map((p) => p.rssBytes());
 
   /** Kills the master serving the leader lock, measures the recovery and checks everything the issue asks. */
@@ -192,6 +200,9 @@ describe('Valkey Cluster failover with 5 agents and 2 aggregators', () => {
       assert.ok(ms <= limit, `agent ${[...agents.keys()][i] ?? ''} published again ${ms} ms after the kill; failover took ${failoverMs} ms, limit ${limit} ms (killed master held ${owned.filter((k) => k !== null).join(', ')})`);
     });
     assert.ok(listedOkAt !== null, 'both aggregators list every container ok again');
+    // Pub/sub is back too, wherever the channel's slot went: both replicas receive samples again.
+    const received = await Promise.all(aggs.map((a) => pubsubSamples(a.base)));
+    await until('samples by pub/sub on both aggregators after the failover', async () => ((await Promise.all(aggs.map((a) => pubsubSamples(a.base)))).every((n, i) => n >= (received[i] ?? 0) + AGENTS) ? true : null), 10_000);
     // Leadership settles within the lock's lifetime (5 s) at most.
     await sleep(5500);
     assert.equal(leaders(), 1, 'exactly one leader remains');
@@ -201,6 +212,39 @@ describe('Valkey Cluster failover with 5 agents and 2 aggregators', () => {
     for (const [k, n] of deliveries()) assert.equal(n, 1, `webhook ${k} delivered ${n} times`);
     return round;
   };
+
+  it('serves logs, history and pub/sub samples from the cluster', async () => {
+    for (const a of agents.values()) await a.waitForLog(/Valkey connected; publishing/, 30_000);
+    const names = [...agents.keys()];
+    const base = aggs[0]?.base ?? '';
+    // Each agent's start event is a log key of its own, on whatever slot it hashes to: the read is split per node.
+    const logs = z.object({ summary: z.object({ containers: z.array(z.string()) }) });
+    await until('a start log entry of every agent', async () => {
+      const r = logs.safeParse(await (await fetch(`${base}/api/v1/system/logs?container=all&lines=100`)).json());
+      return r.success && names.every((n) => r.data.summary.containers.includes(n)) ? true : null;
+    }, 20_000);
+    const history = z.object({ resolution: z.literal('raw'), points: z.array(z.object({ ts: z.number() })) });
+    await until('raw history of every container', async () => {
+      const got = await Promise.all(
+        names.map(async (n) => {
+          const r = await fetch(`${base}/api/v1/containers/${n}/history?resolution=raw`);
+          // 404 until the aggregator's first poll has seen the container.
+          const body: unknown = await r.json();
+          const parsed = history.safeParse(body);
+          if (r.status === 200 && !parsed.success) throw new Error(`history of ${n}: unexpected answer ${JSON.stringify(body).slice(0, 300)}`);
+          return parsed.success ? parsed.data.points.length : 0;
+        }),
+      );
+      return got.every((n) => n >= 2) ? true : null;
+    }, 20_000);
+    // Both replicas subscribed on the shard that owns the channel (SSUBSCRIBE), and samples arrive that way.
+    const owner = await cluster.masterOf(METRICS_CHANNEL, cluster.ports[0] ?? 0);
+    await until(`two sharded subscribers on ${owner}`, async () => {
+      const shard = (await cluster.command(owner, ['pubsub', 'shardnumsub', METRICS_CHANNEL])) as [string, number];
+      return shard[1] === 2 ? true : null;
+    }, 20_000);
+    await until('samples by pub/sub on both aggregators', async () => ((await Promise.all(aggs.map((a) => pubsubSamples(a.base)))).every((n) => n >= AGENTS) ? true : null), 20_000);
+  });
 
   it('survives the loss of the master holding the leader lock, then of its successor after the first one is back', async () => {
     for (const a of agents.values()) await a.waitForLog(/Valkey connected; publishing/, 30_000);
