@@ -12,14 +12,21 @@
  *  - aggregator RSS.
  * Peer in the same run: redis-benchmark (SET, GET, PUBLISH) on the same server,
  * Valkey's own ceiling on this machine.
+ *
+ * `npm run bench:aggregator -- --cluster [containers] [seconds]`: the same
+ * against a local Redis Cluster of 3 masters and 3 replicas (the aggregator
+ * gets VALKEY_CLUSTER_NODES, the simulated agents SPUBLISH), with
+ * `redis-benchmark --cluster` against that cluster as the peer.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { RedisCluster } from '../agent/test/helpers/redis-cluster.js';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
 import { CONTAINERS_KEY, METRICS_CHANNEL, metricsKey } from '../shared/src/keys.js';
+import { execBatch, type BatchCommand } from '../shared/src/valkey-batch.js';
 import { fixtureSample } from './fixture-sample.js';
 
 const REPO = join(import.meta.dirname, '..');
@@ -34,38 +41,54 @@ function rssMb(pid: number): number {
   return Number(m?.[1] ?? 0) / 1024;
 }
 
-function redisBenchmark(port: number): Record<string, number> {
-  const r = spawnSync('redis-benchmark', ['-p', String(port), '-q', '-n', '100000', '-t', 'set,get', '-d', '3000', '-P', '16'], { encoding: 'utf8' });
+function redisBenchmark(port: number, cluster: boolean): Record<string, number> {
+  const r = spawnSync('redis-benchmark', ['-p', String(port), ...(cluster ? ['--cluster'] : []), '-q', '-n', '100000', '-t', 'set,get', '-d', '3000', '-P', '16'], { encoding: 'utf8' });
   const out: Record<string, number> = {};
   for (const m of (r.stdout || '').matchAll(/([A-Z]+): ([\d.]+) requests per second/g)) out[`${m[1]?.toLowerCase() ?? '?'}_per_sec_3kB_pipelined`] = Number(m[2]);
   return out;
 }
 
-async function main(): Promise<void> {
-  const n = Number(process.argv[2] ?? 10_000);
-  const seconds = Number(process.argv[3] ?? 30);
-  const built = spawnSync(process.execPath, ['scripts/build.mjs', '--no-sea'], { cwd: REPO, encoding: 'utf8' });
-  if (built.status !== 0) throw new Error(`build failed: ${built.stderr}`);
+/** One redis-server, or a 3-master cluster: where the fleet lives, how to reach it and how to stop it. */
+async function startStore(cluster: boolean): Promise<{ redis: Redis | Cluster; env: Record<string, string>; peerPort: number; stop: () => Promise<void> }> {
+  if (cluster) {
+    const c = new RedisCluster(3, 5000);
+    await c.start();
+    const redis = new Cluster(c.ports.map((port) => ({ host: '127.0.0.1', port })), { enableAutoPipelining: true });
+    return { redis, env: { VALKEY_CLUSTER_NODES: c.seeds }, peerPort: c.ports[0] ?? 0, stop: () => c.stop() };
+  }
   const server = new RedisServer(await freePort());
   await server.start();
   const redis = new Redis({ port: server.port, host: '127.0.0.1' });
+  return { redis, env: { VALKEY_URL: `redis://127.0.0.1:${server.port}` }, peerPort: server.port, stop: () => server.stop() };
+}
+
+async function main(): Promise<void> {
+  const cluster = process.argv.includes('--cluster');
+  const args = process.argv.slice(2).filter((a) => a !== '--cluster');
+  const n = Number(args[0] ?? 10_000);
+  const seconds = Number(args[1] ?? 30);
+  const built = spawnSync(process.execPath, ['scripts/build.mjs', '--no-sea'], { cwd: REPO, encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`build failed: ${built.stderr}`);
+  const store = await startStore(cluster);
+  const redis = store.redis;
+  // As the agent does: sharded pub/sub on a cluster (plain PUBLISH there is copied to every node).
+  const publish = cluster ? 'spublish' : 'publish';
   const tpl = await fixtureSample('tpl');
   const names = Array.from({ length: n }, (_, i) => `sim-${i}`);
   const payload = (name: string, seq: number): string => JSON.stringify({ ...tpl, container_name: name, seq, timestamp: new Date().toISOString() });
 
   // Seed every container once so the first poll sees the whole fleet.
   for (let i = 0; i < n; i += 500) {
-    const p = redis.pipeline();
-    for (const name of names.slice(i, i + 500)) {
-      p.set(metricsKey(name), payload(name, 1), 'EX', 15);
-      p.zadd(CONTAINERS_KEY, Date.now(), name);
-    }
-    await p.exec();
+    const cmds: BatchCommand[] = names.slice(i, i + 500).flatMap((name): BatchCommand[] => [
+      ['set', metricsKey(name), payload(name, 1), 'EX', 15],
+      ['zadd', CONTAINERS_KEY, Date.now(), name],
+    ]);
+    await execBatch(redis, cmds);
   }
 
   const aggPort = await freePort();
   const agg = spawn(process.execPath, [...(process.env.AGG_NODE_FLAGS ?? '').split(' ').filter((f) => f !== ''), join(REPO, 'dist/aggregator.cjs')], {
-    env: { ...(process.env.MALLOC_ARENA_MAX === undefined ? {} : { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX }), PATH: process.env.PATH ?? '', PORT: String(aggPort), VALKEY_URL: `redis://127.0.0.1:${server.port}`, LOG_LEVEL: 'warn', INTERVAL_SECONDS: '5' },
+    env: { ...(process.env.MALLOC_ARENA_MAX === undefined ? {} : { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX }), PATH: process.env.PATH ?? '', PORT: String(aggPort), ...store.env, LOG_LEVEL: 'warn', INTERVAL_SECONDS: '5' },
     stdio: 'ignore',
   });
   const base = `http://127.0.0.1:${aggPort}`;
@@ -113,17 +136,15 @@ async function main(): Promise<void> {
     let idx = 0;
     while (!state.stop) {
       const t0 = Date.now();
-      const p = redis.pipeline();
+      const cmds: BatchCommand[] = [];
       for (let j = 0; j < perTick; j++) {
         const name = names[idx % n] ?? 'sim-0';
         idx += 1;
         const json = payload(name, seq);
-        p.set(metricsKey(name), json, 'EX', 15);
-        p.zadd(CONTAINERS_KEY, Date.now(), name);
-        p.publish(METRICS_CHANNEL, json);
+        cmds.push(['set', metricsKey(name), json, 'EX', 15], ['zadd', CONTAINERS_KEY, Date.now(), name], [publish, METRICS_CHANNEL, json]);
       }
       if (idx % n === 0) seq += 1;
-      await p.exec();
+      await execBatch(redis, cmds);
       await sleep(Math.max(0, 50 - (Date.now() - t0)));
     }
   })();
@@ -159,13 +180,14 @@ async function main(): Promise<void> {
   await Promise.allSettled(clients);
   agg.kill('SIGTERM');
   await new Promise((r) => agg.once('exit', r));
-  const peer = redisBenchmark(server.port);
+  const peer = redisBenchmark(store.peerPort, cluster);
   redis.disconnect();
-  await server.stop();
+  await store.stop();
 
   process.stdout.write(
     `${JSON.stringify(
       {
+        store: cluster ? 'cluster: 3 masters + 3 replicas' : 'one redis-server',
         containers: n,
         seconds,
         publishes_per_sec: Math.round(n / 5),

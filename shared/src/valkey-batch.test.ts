@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { RedisCluster } from '../../agent/test/helpers/redis-cluster.js';
 import { RedisServer, freePort } from '../../agent/test/helpers/redis-server.js';
 import { execBatch, getMany } from './valkey-batch.js';
-import { createValkeyClient, isCluster, valkeyConfigFromEnv, type ValkeyClient } from './valkey.js';
+import { createValkeyClient, isCluster, pingValkey, valkeyConfigFromEnv, type ValkeyClient } from './valkey.js';
 
 const settings = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: 2000 };
 const keys = ['system:metrics:web-1', 'system:metrics:db-1', 'system:containers', 'system:history:web-1', 'system:metrics:cache-7'];
@@ -80,5 +80,14 @@ describe('execBatch and getMany on a 3-master cluster', () => {
     } finally {
       client.disconnect();
     }
+  });
+
+  it("doctor's ping reaches the cluster and reads a key from whichever master holds it", async () => {
+    const cfg = valkeyConfigFromEnv({ VALKEY_CLUSTER_NODES: cluster.seeds });
+    const r = await pingValkey(cfg, 2000, keys[1]);
+    assert.equal(r.ok, true, JSON.stringify(r));
+    assert.equal(r.ok && r.value, 'b');
+    const down = await pingValkey(valkeyConfigFromEnv({ VALKEY_CLUSTER_NODES: `127.0.0.1:${await freePort()}` }), 500);
+    assert.equal(down.ok, false, 'no seed node answers');
   });
 });
