@@ -31,22 +31,16 @@ async function exercise(client: ValkeyClient): Promise<void> {
 }
 
 describe('execBatch and getMany on one server', () => {
-  let server: RedisServer;
-  before(async () => {
-    server = new RedisServer(await freePort());
-    await server.start();
-  });
-  after(async () => {
-    await server.stop();
-  });
-
   it('one pipeline, results in order, errors in place', async () => {
+    const server = new RedisServer(await freePort());
+    await server.start();
     const client = createValkeyClient(valkeyConfigFromEnv({ VALKEY_URL: `redis://127.0.0.1:${server.port}` }), settings);
     assert.equal(isCluster(client), false);
     try {
       await exercise(client);
     } finally {
       client.disconnect();
+      await server.stop();
     }
   });
 });
