@@ -91,6 +91,11 @@ export class Publisher {
       autoResubscribe: false,
       retryStrategy: (attempt) => (this.closed ? null : reconnectDelayMs(attempt, this.problem?.kind ?? null)),
       sentinelRetryStrategy: (attempt) => (this.closed ? null : reconnectDelayMs(attempt, this.problem?.kind ?? null)),
+    }, {
+      // While a master is down a cluster client retries its commands every
+      // 100 ms: stop about when the write's deadline does, so a skipped
+      // sample does not land later than the next one.
+      maxRedirections: Math.max(3, Math.floor(opts.commandTimeoutMs / 100)),
     });
     this.client.on('error', (err: unknown) => {
       this.noteProblem(classifyValkeyError(err, opts.valkey));

@@ -171,6 +171,12 @@ export type ValkeyClient = Redis | Cluster;
 export interface ClusterExtras {
   /** One subscriber connection per master, for SSUBSCRIBE (sharded pub/sub). */
   shardedSubscribers?: boolean;
+  /**
+   * Redirections and retries (100 ms apart while a node is down) before a
+   * command fails; ioredis' default 16 keeps a command alive ~1.6 s into a
+   * failover, where it may land long after its caller gave up on it.
+   */
+  maxRedirections?: number;
 }
 
 /**
@@ -192,6 +198,7 @@ export function createValkeyClient(cfg: ValkeyConfig, opts: RedisOptions, extras
     enableAutoPipelining: true,
     clusterRetryStrategy: typeof retryStrategy === 'function' ? (times) => retryStrategy(times) : undefined,
     shardedSubscribers: extras.shardedSubscribers ?? false,
+    ...(extras.maxRedirections === undefined ? {} : { maxRedirections: extras.maxRedirections }),
     redisOptions: { ...perNode, username: cfg.username, password: cfg.password, ...(cfg.tls ? { tls: {} } : {}) },
   };
   return new Cluster(cfg.cluster.nodes, options);
