@@ -111,16 +111,21 @@ export class IngestSource {
   private subscribeSharded(sub: Cluster): void {
     let subscribed = false;
     let resync = false;
-    sub.on('ready', () => {
-      if (subscribed) return;
+    // A cluster client says 'ready' once, not after each node's reconnect: a
+    // first SSUBSCRIBE that fails (a slot still moving) is tried again here.
+    const subscribe = (): void => {
+      if (subscribed || sub.status === 'end') return;
       sub.ssubscribe(METRICS_CHANNEL).then(
         () => {
           subscribed = true;
           return this.poll();
         },
-        () => undefined,
+        () => {
+          setTimeout(subscribe, 1000).unref();
+        },
       );
-    });
+    };
+    sub.on('ready', subscribe);
     sub.on('+subscriber', () => {
       resync = true;
     });
