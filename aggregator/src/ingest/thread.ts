@@ -17,8 +17,8 @@ function workerScript(): { script: string | URL; evalCode: boolean } {
   return { script: `import(${JSON.stringify(tsxApi)}).then((m) => m.register()).then(() => import(${JSON.stringify(source)}))`, evalCode: true };
 }
 
-/** The ingest thread's young generation (V8 splits it into semi-spaces of a third each). */
-const INGEST_YOUNG_GENERATION_MB = 12;
+/** The ingest thread's young generation (V8 splits it into semi-spaces of a third each): 6 MB against 12 MB gave 203 against 209 MB RSS at 10,000 containers, twice each, latency unchanged. */
+const INGEST_YOUNG_GENERATION_MB = 6;
 
 /** Restart delay after the ingest thread died: 0.5 s doubling to 30 s, reset after a minute of running. */
 const RESTART_MIN_MS = 500;
