@@ -175,7 +175,12 @@ describe('on a Docker engine', () => {
         // Rates need two reads; a few samples in, the burner has been throttled at its quota for seconds.
         // Eight: past the agent's start-up page-cache releases (before its 4th and 7th samples), which move the cgroup's counter.
         await until(`eight samples from ${name}`, () => ((published.get(name)?.length ?? 0) >= 8 ? true : null), 90_000);
-        const s = await until(`a sample of ${name}`, () => sampleOf(redis, name));
+        // With GPUs: a sample that carries them. The NVML worker starts inside the container's 0.5-CPU quota beside the
+        // burner, and a tick whose GPU read missed its deadline publishes none (seen once in a full run); they must come.
+        const s = await until(`a sample of ${name}${b.nvml ? ' with its GPUs' : ''}`, async () => {
+          const got = await sampleOf(redis, name);
+          return got !== null && b.nvml && got.gpus.length === 0 ? null : got;
+        }, 30_000);
         assert.equal(s.cpu?.limit_cores, 0.5);
         assert.equal(s.memory?.limit_bytes, 128 * 1024 * 1024);
         assert.deepEqual(
