@@ -22,6 +22,7 @@ import { payloadSchema, type Payload } from '../../shared/src/payload.js';
 import { VERSION } from '../../shared/src/version.js';
 import { buildFakeNvml, twoGpuConfig } from '../../agent/test/helpers/fake-nvml.js';
 import { until } from '../../agent/test/helpers/until.js';
+import { readmeBlocks, readmeLine } from './readme-blocks.js';
 import { burnerBinary, ensureDockerd, ensureStandIns } from './stand-ins.js';
 import { startTestValkey } from './test-valkey.js';
 
@@ -54,6 +55,17 @@ const docker = (...args: string[]): string => run('docker', args).trim();
 /** The legacy builder (the engine here has no BuildKit plugin), with the host's network for apt and npm. */
 const build = (...args: string[]): string => run('docker', ['build', '--network', 'host', ...args], { cwd: REPO, env: { ...process.env, DOCKER_BUILDKIT: '0' }, timeout: 900_000 });
 
+/** "Add the agent to an existing image": the README's build command and its two Dockerfile blocks (with a shell, without). */
+const ADD_SECTION = 'Add the agent to an existing image';
+const readmeAgentBuild = readmeLine(ADD_SECTION, 'docker build -f Dockerfile.agent');
+const [readmeWithShell, readmeWithoutShell] = readmeBlocks(ADD_SECTION).filter((b) => b.lang === 'dockerfile').map((b) => b.lines.filter((l) => l.trim() !== ''));
+/** The first element of a Dockerfile block's exec-form ENTRYPOINT. */
+function entrypointOf(block: string[] | undefined): string[] {
+  const line = block?.find((l) => l.startsWith('ENTRYPOINT '));
+  if (line === undefined) throw new Error(`README.md, "${ADD_SECTION}": a Dockerfile block without an ENTRYPOINT line: ${JSON.stringify(block)}`);
+  return z.array(z.string()).parse(JSON.parse(line.slice('ENTRYPOINT '.length)));
+}
+
 function removeOurs(): void {
   const ids = docker('ps', '-aq', '--filter', `name=^${PREFIX}`).split('\n').filter((l) => l !== '');
   if (ids.length > 0) spawnSync('docker', ['rm', '-f', '-v', ...ids]);
@@ -75,8 +87,11 @@ describe('on a Docker engine', () => {
     await ensureDockerd();
     await ensureStandIns((line: string) => process.stdout.write(`# ${line}\n`));
     removeOurs();
-    // The README's build command, plus --network host for the registries.
-    build('-f', 'Dockerfile.agent', '-t', AGENT_IMAGE, '.');
+    // The README's build command as written, plus --network host for the registries (as the README says).
+    const words = readmeAgentBuild.split(/\s+/);
+    assert.deepEqual(words.slice(0, 2), ['docker', 'build']);
+    assert.equal(words[words.indexOf('-t') + 1], AGENT_IMAGE, "the README's tag is this version's");
+    build(...words.slice(2));
     build('-f', 'Dockerfile.aggregator', '-t', AGGREGATOR_IMAGE, '.');
   });
 
@@ -127,23 +142,23 @@ describe('on a Docker engine', () => {
     });
 
     /**
-     * An image made the README's way: the base, the release copied from the
-     * agent image, the main command under the wrapper (the shell script, or
-     * `system-monitor wrap` where there is no shell).
+     * An image made the README's way: the base, then the README's Dockerfile
+     * lines. Without a shell they are copied as written, the burner standing
+     * in for its `/app/server`; with one, the README's COPY line and its
+     * wrapper, the burner as the main command instead of postgres' entrypoint
+     * (postgres itself is the next test).
      */
     function imageOn(base: string, tag: string, shell: boolean): string {
-      const entry = shell ? '["/opt/system-monitor/start-with-monitor.sh"]' : '["/opt/system-monitor/system-monitor", "wrap", "--"]';
-      writeFileSync(
-        join(ctx, `Dockerfile.${tag}`),
-        [
-          `FROM ${base}`,
-          `COPY --from=${AGENT_IMAGE} /opt/system-monitor /opt/system-monitor`,
-          'COPY burner /usr/local/bin/burner',
-          `ENTRYPOINT ${entry}`,
-          'CMD ["/usr/local/bin/burner", "--term-exit", "42", "--hold-mb", "64"]',
-          '',
-        ].join('\n'),
-      );
+      const readme = shell ? readmeWithShell : readmeWithoutShell;
+      assert.ok(readme !== undefined, `README.md, "${ADD_SECTION}": two Dockerfile blocks, with a shell and without`);
+      const copy = readme.filter((l) => l.startsWith('COPY --from='));
+      assert.deepEqual(copy, [`COPY --from=${AGENT_IMAGE} /opt/system-monitor /opt/system-monitor`]);
+      const burnerArgs = ['--term-exit', '42', '--hold-mb', '64'];
+      const lines = shell
+        ? [...copy, 'COPY burner /usr/local/bin/burner', `ENTRYPOINT ${JSON.stringify(entrypointOf(readme).slice(0, 1))}`, `CMD ${JSON.stringify(['/usr/local/bin/burner', ...burnerArgs])}`]
+        : ['COPY burner /app/server', ...readme, `CMD ${JSON.stringify(burnerArgs)}`];
+      if (!shell) assert.deepEqual(entrypointOf(readme), ['/opt/system-monitor/system-monitor', 'wrap', '--', '/app/server']);
+      writeFileSync(join(ctx, `Dockerfile.${tag}`), [`FROM ${base}`, ...lines, ''].join('\n'));
       const image = `${PREFIX}-${tag}:latest`;
       run('docker', ['build', '-q', '-f', join(ctx, `Dockerfile.${tag}`), '-t', image, ctx], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
       return image;
@@ -192,15 +207,27 @@ describe('on a Docker engine', () => {
           const used = p.cpu?.cores_used ?? NaN;
           assert.ok(Math.abs(used - 0.5) <= 0.05, `cores used ${used} within 0.5 ± 0.05`);
         }
-        // Memory: the next published sample against memory.usage_in_bytes read the moment it arrives.
+        // Memory: the next published sample against memory.usage_in_bytes read at the moment the agent read it. The
+        // counter is polled every 20 ms; the agent reads it in the first milliseconds of its tick (throttled by the
+        // 0.5-CPU quota, perhaps later), so the readings from its timestamp to 1 s after are the candidates.
+        const usage: { t: number; bytes: number }[] = [];
+        const poll = setInterval(() => usage.push({ t: Date.now(), bytes: Number(readFileSync(join(memoryCgroup(id), 'memory.usage_in_bytes'), 'utf8')) }), 20);
         const seen = published.get(name)?.length ?? 0;
-        const usage = await until('the next sample', () => {
-          const list = published.get(name) ?? [];
-          return list.length > seen ? Number(readFileSync(join(memoryCgroup(id), 'memory.usage_in_bytes'), 'utf8')) : null;
-        });
-        const next = (published.get(name) ?? [])[seen];
-        const reported = next?.memory_usage_bytes ?? NaN;
-        assert.ok(Math.abs(reported - usage) <= usage * 0.01, `memory_usage_bytes ${reported} within 1 % of the cgroup's ${usage}`);
+        let next: Payload;
+        try {
+          next = await until('the next sample', () => (published.get(name) ?? [])[seen] ?? null);
+        } finally {
+          clearInterval(poll);
+        }
+        const reported = next.memory_usage_bytes ?? NaN;
+        const at = Date.parse(next.timestamp);
+        const around = usage.filter((u) => u.t >= at - 20 && u.t <= at + 1000);
+        assert.ok(around.length > 0, `cgroup readings around ${next.timestamp}: ${JSON.stringify(usage.slice(-5))}`);
+        const closest = around.reduce((a, b) => (Math.abs(b.bytes - reported) < Math.abs(a.bytes - reported) ? b : a));
+        assert.ok(
+          Math.abs(reported - closest.bytes) <= closest.bytes * 0.01,
+          `memory_usage_bytes ${reported} within 1 % of the cgroup's counter around its read: ${around.map((u) => `${String(u.t - at)} ms: ${String(u.bytes)}`).join(', ')}`,
+        );
 
         // Every catchable signal reaches the burner; the wrapper survives each.
         for (const sig of ['HUP', 'INT', 'QUIT', 'USR1', 'USR2', 'WINCH']) {
@@ -219,12 +246,47 @@ describe('on a Docker engine', () => {
       const out = run('docker', ['run', '-i', '--rm', '--network', `${PREFIX}-net`, '-e', `VALKEY_HOST=${PREFIX}-valkey`, '-e', `CONTAINER_NAME=${PREFIX}-stdin`, image, 'sh', '-c', 'read line; echo "main got $line"'], { input: 'hello\n' });
       assert.match(out, /^main got hello$/m);
     });
+
+    it("the README's postgres example as written: postgres starts under the wrapper, is monitored, and stops cleanly", async () => {
+      assert.ok(readmeWithShell !== undefined, `README.md, "${ADD_SECTION}": a Dockerfile block for an image with a shell`);
+      assert.deepEqual(entrypointOf(readmeWithShell), ['/opt/system-monitor/start-with-monitor.sh', 'docker-entrypoint.sh']);
+      // Docker clears an inherited CMD when ENTRYPOINT is set, so the block must give postgres' own again.
+      assert.ok(readmeWithShell.includes('CMD ["postgres"]'), `the block repeats postgres' CMD: ${JSON.stringify(readmeWithShell)}`);
+      // The base the compose file pins for postgres (here its stand-in, with the official image's entrypoint and CMD).
+      const base = z.object({ services: z.object({ postgres: z.object({ image: z.string() }) }) }).parse(parseYaml(readFileSync(join(REPO, 'docker-compose.yml'), 'utf8'), { merge: true })).services.postgres.image;
+      writeFileSync(join(ctx, 'Dockerfile.postgres'), [`FROM ${base}`, ...readmeWithShell, ''].join('\n'));
+      const image = `${PREFIX}-postgres:latest`;
+      run('docker', ['build', '-q', '-f', join(ctx, 'Dockerfile.postgres'), '-t', image, ctx], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
+      // "set CONTAINER_NAME and VALKEY_HOST (or VALKEY_URL) on the container".
+      const name = `${PREFIX}-postgres`;
+      docker('run', '-d', '--name', name, '--network', `${PREFIX}-net`, '-e', `CONTAINER_NAME=${name}`, '-e', `VALKEY_HOST=${PREFIX}-valkey`, '-e', 'POSTGRES_PASSWORD=example', '-e', 'INTERVAL_SECONDS=1', image);
+      await until('postgres accepting connections', () => {
+        const r = spawnSync('docker', ['exec', name, 'pg_isready'], { encoding: 'utf8' });
+        return r.status === 0 ? true : null;
+      }, 60_000);
+      // Postgres' own processes (postmaster, checkpointer, walwriter, ...) in the sample, read after it is ready.
+      const since = new Date().toISOString();
+      const s = await until(`a sample of ${name} with postgres running`, async () => {
+        const got = await sampleOf(redis, name);
+        return got !== null && got.timestamp > since && (got.processes?.top ?? []).filter((p) => p.name === 'postgres').length >= 3 ? got : null;
+      }, 30_000);
+      assert.equal(s.status, 'running');
+      const inContainer = Number(run('sh', ['-c', `docker exec ${name} sh -c 'ls -d /proc/[0-9]* | wc -l'`]).trim());
+      assert.ok(s.process_count !== null && s.process_count >= 5 && s.process_count <= inContainer + 2, `process_count ${String(s.process_count)} against ${String(inContainer)} in the container`);
+      docker('stop', '-t', '30', name);
+      assert.equal(docker('inspect', '-f', '{{.State.ExitCode}}', name), '0', docker('logs', name));
+      assert.equal((await sampleOf(redis, name))?.status, 'exited');
+    });
   });
 
   describe('docker-compose.yml', () => {
     /** The README's commands, with Compose v1 (what Debian packages); a project name keeps it apart from a user's own. */
     const compose = (...args: string[]): string =>
       run('docker-compose', ['-p', `${PREFIX}compose`, ...args], { cwd: REPO, env: { ...process.env, DOCKER_BUILDKIT: '0', COMPOSE_DOCKER_CLI_BUILD: '0' }, timeout: 900_000 });
+    /** A `docker compose …` line of the README's "With Docker" section, as Compose v1 arguments. */
+    const readmeCompose = (prefix: string): string[] => readmeLine('With Docker', `docker compose ${prefix}`).split(/\s+/).slice(2);
+    /** Another line of that section, run through a shell as written. */
+    const readmeShell = (prefix: string): string => run('sh', ['-c', readmeLine('With Docker', prefix)], { cwd: REPO, timeout: 30_000 });
     const limits = {
       valkey: { cores: 0.5, bytes: 256 * 1024 * 1024 },
       'example-postgres': { cores: 1, bytes: 512 * 1024 * 1024 },
@@ -241,7 +303,7 @@ describe('on a Docker engine', () => {
         });
         assert.ok(free, `127.0.0.1:${port} is taken; docker-compose.yml publishes it (stop what listens there)`);
       }
-      compose('up', '--build', '-d');
+      compose(...readmeCompose('up --build -d'));
     });
 
     after(() => {
@@ -284,6 +346,11 @@ describe('on a Docker engine', () => {
         }
       }, 120_000);
       for (const [name, want] of Object.entries(limits)) assert.equal(listed.find((c) => c.name === name)?.cpu_limit_cores, want.cores);
+      // The README's own commands, as written: redis-cli as the aggregator's user, curl with the viewer token.
+      const viaCli = payloadSchema.parse(JSON.parse(readmeShell('redis-cli -p 6380')));
+      assert.equal(viaCli.container_name, 'example-postgres');
+      const viaCurl = z.object({ containers: z.array(z.object({ name: z.string() })) }).parse(JSON.parse(readmeShell('curl -H')));
+      assert.deepEqual(Object.keys(limits).filter((n) => !viaCurl.containers.some((c) => c.name === n)), [], 'curl lists every service');
       const page = await fetch('http://127.0.0.1:8080/', { signal: AbortSignal.timeout(10_000) });
       assert.equal(page.status, 200);
       assert.match(await page.text(), /<html/i);
@@ -299,7 +366,7 @@ describe('on a Docker engine', () => {
       try {
         // Asynchronously: the samples arrive while it runs, and a blocked event loop would not read them.
         await new Promise<void>((resolve, reject) => {
-          const down = spawn('docker-compose', ['-p', `${PREFIX}compose`, 'down', '-v'], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+          const down = spawn('docker-compose', ['-p', `${PREFIX}compose`, ...readmeCompose('down -v')], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
           let err = '';
           down.stderr.on('data', (d: Buffer) => (err += d.toString()));
           down.once('error', reject);
