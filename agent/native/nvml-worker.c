@@ -1275,13 +1275,15 @@ static int read_mig_devices(const Device *parent, Dict *reasons, Str *gpus) {
 
 /* ---- collection ---- */
 
+/* A failed collection; retry_in_ms < 0 is null (no retry is scheduled). */
 static void write_failed(Str *out, const char *reason, const char *hint, double retry_in_ms) {
   cat(out, "{\"status\":\"failed\",\"reason\":");
   jstr(out, reason);
   cat(out, ",\"hint\":");
   jstr(out, hint);
   cat(out, ",\"retry_in_ms\":");
-  jnum(out, ceil(retry_in_ms));
+  if (retry_in_ms < 0) cat(out, "null");
+  else jnum(out, ceil(retry_in_ms));
   cat(out, "}");
 }
 
@@ -1700,7 +1702,7 @@ int main(void) {
       jnum(&msg, id->num);
       cat(&msg, ",\"result\":");
       if (state == NONE)
-        write_failed(&msg, "NVML worker got a request before its configuration", NULL, NAN);
+        write_failed(&msg, "NVML worker got a request before its configuration", NULL, -1);
       else if (state == MISSING)
         cat(&msg, no_library.p);
       else
