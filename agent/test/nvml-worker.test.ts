@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { realpathSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { NVML_SEARCH_DIRS, NVML_SONAME } from '../src/gpu/library-path.js';
 import { workerMessageSchema, type ReaderResult, type WorkerMessage } from '../src/gpu/protocol.js';
 import { workerCommand } from '../src/gpu/worker-command.js';
-import { buildFakeNvml, FakeNvmlDir, twoGpuConfig } from './helpers/fake-nvml.js';
+import { nvmlWorkerCcArgs } from '../native/build-worker.mjs';
+import { buildFakeNvml, FakeNvmlDir, twoGpuConfig, type FakeConfig, type FakeVariant } from './helpers/fake-nvml.js';
 
 /*
  * The NVML worker program (agent/native/nvml-worker.c) on its own, spoken to
@@ -111,5 +113,52 @@ describe('the NVML worker program', () => {
         [JSON.stringify(JSON.stringify({ op: 'config', library_path: null, retry_base_ms: -1, retry_max_ms: 1, lost_retry_ms: 1 })), 'config needs library_path (string or null) and retry_base_ms, retry_max_ms, lost_retry_ms (whole ms)'],
       ],
     );
+  });
+
+  it('runs clean under AddressSanitizer and UBSan through every kind of collection, re-initialising NVML on each', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nvml-worker-asan-'));
+    try {
+      const source = fileURLToPath(new URL('../native/nvml-worker.c', import.meta.url));
+      const exe = join(dir, 'worker');
+      const cc = spawnSync('cc', ['-g', '-fsanitize=address,undefined', '-fno-sanitize-recover=undefined', '-fno-omit-frame-pointer', ...nvmlWorkerCcArgs(source, exe).filter((a) => a !== '-s')], { encoding: 'utf8' });
+      assert.equal(cc.status, 0, `cc with sanitizers (gcc's libasan and libubsan): ${cc.stderr}`);
+      const base = twoGpuConfig();
+      const mig: FakeConfig = {
+        ...base,
+        'gpu.0.mig_mode': 1,
+        'gpu.0.mig_count': 2,
+        'gpu.0.mig_max': 7,
+        'gpu.0.mig.0.uuid': 'MIG-a1',
+        'gpu.0.mig.0.name': 'MIG 3g.40gb',
+        'gpu.0.mig.0.mem_total': 42949672960,
+        'gpu.0.mig.1.uuid': 'MIG-a2',
+        'gpu.0.mig.1.name': 'MIG 3g.40gb',
+        'gpu.0.mig.1.mem_total': 42949672960,
+      };
+      const scenarios: [string, FakeConfig, FakeVariant][] = [
+        ['healthy', base, 'current'],
+        ['MIG', mig, 'current'],
+        ['a GPU lost', { ...base, 'gpu.1.lost_after_calls': 3 }, 'current'],
+        ['transient and unsupported fields', { ...base, 'gpu.0.power_mw': 'ERR_TIMEOUT', 'gpu.1.fan_pct': 'ERR_NOT_SUPPORTED' }, 'current'],
+        ['a process list of the wrong layout', { ...base, 'gpu.0.procs': '4242:99999999999999999' }, 'current'],
+        ['NVML uninitialised mid-collection', { ...base, 'rc.nvmlDeviceGetPowerUsage': 'ERR_UNINITIALIZED' }, 'current'],
+        ['driver not loaded', { ...base, init_rc: 'ERR_DRIVER_NOT_LOADED' }, 'current'],
+        ['an old driver', base, 'old-driver'],
+        ['32-byte process entries', base, 'stride32'],
+      ];
+      for (const [what, cfg, variant] of scenarios) {
+        const fake = new FakeNvmlDir(cfg);
+        fakes.push(fake);
+        // No backoff and an immediate re-init after a lost GPU: every collection can start and end an init cycle.
+        const lines = [JSON.stringify({ op: 'config', library_path: buildFakeNvml(variant), retry_base_ms: 0, retry_max_ms: 0, lost_retry_ms: 0 })];
+        for (let id = 0; id < 10; id++) lines.push(JSON.stringify({ op: 'collect', id }));
+        const r = spawnSync(exe, [], { input: lines.map((l) => `${l}\n`).join(''), env: { ...fake.env(), ASAN_OPTIONS: 'detect_leaks=1:exitcode=86' }, encoding: 'utf8', timeout: 30_000 });
+        assert.equal(r.status, 0, `${what}: exit ${r.status}\n${r.stderr}`);
+        assert.doesNotMatch(r.stderr, /AddressSanitizer|LeakSanitizer|runtime error/, what);
+        assert.equal(r.stdout.split('\n').filter((l) => l !== '').length, 11, `${what}: ready and 10 results`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
