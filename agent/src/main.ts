@@ -5,7 +5,6 @@ import { createLogger } from '../../shared/src/log.js';
 import { VERSION } from '../../shared/src/version.js';
 import { loadAgentConfig, type AgentFlags } from './config.js';
 import { formatDoctor, runDoctor } from './doctor.js';
-import { NVML_WORKER_COMMAND } from './gpu/protocol.js';
 import { sampleOnce } from './once.js';
 import { releaseHome } from './release/home.js';
 import { installRelease } from './release/install.js';
@@ -40,14 +39,6 @@ function fail(message: string): never {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  // The agent started as its own NVML worker (see gpu/runner.ts); kept out of
-  // commander and loaded lazily so the agent process itself never loads koffi.
-  if (argv[2] === NVML_WORKER_COMMAND || argv[1] === NVML_WORKER_COMMAND) {
-    if (releaseHome() !== null) process.title = 'system-monitor-nvml';
-    const { runNvmlWorker } = await import('./gpu/worker.js');
-    await runNvmlWorker();
-    return;
-  }
   const home = releaseHome();
   // Started through the release's glibc loader, this process would show as
   // ld-linux-x86-64 in ps and top; it is the agent.

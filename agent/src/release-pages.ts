@@ -163,8 +163,8 @@ export async function dropReleaseCache(home: string | null = releaseHome()): Pro
  * Drops this process's clean file-backed pages (and gives glibc's free heap
  * back with malloc_trim), then the release's unmapped pages from the page
  * cache. Linux only; any failure is logged and ignored: the agent works the
- * same, only with the larger RSS and charge. `log` is null in the NVML
- * worker, whose stdout is its protocol. `home` is the release directory
+ * same, only with the larger RSS and charge. `log` null logs nothing.
+ * `home` is the release directory
  * whose files may leave the page cache (default: the one this process runs
  * from; null outside a release).
  */

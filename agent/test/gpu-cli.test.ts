@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { payloadSchema } from '../../shared/src/payload.js';
 import type { DoctorReport } from '../src/doctor.js';
+import { compileNvmlWorker, NVML_WORKER_NAME } from '../native/build-worker.mjs';
 import { buildFakeNvml, FakeNvmlDir, twoGpuConfig } from './helpers/fake-nvml.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -44,6 +45,8 @@ describe('GPU block through the CLI', () => {
       outfile: BUNDLE,
       logLevel: 'error',
     });
+    // As scripts/build.mjs does: the bundle finds its NVML worker beside itself.
+    compileNvmlWorker(join(REPO, 'agent/native/nvml-worker.c'), join(BUNDLE_DIR, NVML_WORKER_NAME));
   });
   after(() => {
     fake.dir?.remove();
@@ -80,7 +83,7 @@ describe('GPU block through the CLI', () => {
     assert.equal(report.gpus, null);
   });
 
-  it('the esbuild bundle starts itself as the NVML worker and fills gpus[]', () => {
+  it('the esbuild bundle starts the NVML worker built beside it and fills gpus[]', () => {
     const env = { ...(fake.dir?.env() ?? {}), NVML_LIBRARY_PATH: fake.lib };
     const before = fake.dir?.calls().length ?? 0;
     const r = run([BUNDLE, 'once', '--interval', '2', ...fixtureFlags], env);

@@ -6,12 +6,15 @@ import { pino } from 'pino';
 import { payloadSchema, type Gpu } from '../../shared/src/payload.js';
 import { createCollectors } from '../src/collectors/index.js';
 import { GpuRunner, type GpuCollection, type GpuRunnerOptions } from '../src/gpu/runner.js';
+import { workerCommand } from '../src/gpu/worker-command.js';
 import { Sampler } from '../src/sampler.js';
 import { FakeClock, NO_CGROUP, testEnv } from './helpers/env.js';
 import { buildFakeNvml, FakeNvmlDir, twoGpuConfig, type FakeConfig, type FakeVariant } from './helpers/fake-nvml.js';
 import { makeTree } from './helpers/tree.js';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+/** The agent's NVML worker as it finds it from source: the C program compiled from agent/native/. */
+const WORKER = workerCommand({ script: MAIN, releaseHome: null });
 const UUID0 = 'GPU-00000000-1111-2222-3333-444444444444';
 const UUID1 = 'GPU-99999999-8888-7777-6666-555555555555';
 const silent = pino({ level: 'silent' });
@@ -39,7 +42,7 @@ interface Rig {
   close(): Promise<void>;
 }
 
-/** A GpuRunner whose worker is the agent's own `__nvml-worker`, run from source, against the fake library. */
+/** A GpuRunner with the agent's NVML worker (agent/native/nvml-worker.c), against the fake library. */
 async function rig(config: FakeConfig, opts: { variant?: FakeVariant; runner?: Partial<GpuRunnerOptions> } = {}): Promise<Rig> {
   const fake = new FakeNvmlDir(config);
   const runner = new GpuRunner({
@@ -47,7 +50,7 @@ async function rig(config: FakeConfig, opts: { variant?: FakeVariant; runner?: P
     libraryPath: buildFakeNvml(opts.variant),
     deadlineMs: 5000,
     pidMap: { hostProc: null, procRoot: '/nonexistent-proc' },
-    command: { command: process.execPath, args: ['--import', 'tsx', MAIN, '__nvml-worker'] },
+    command: WORKER,
     env: { ...process.env, ...fake.env() },
     retryBaseMs: 150,
     retryMaxMs: 1000,
@@ -440,7 +443,7 @@ describe('GPU metrics through the fake libnvidia-ml', () => {
       libraryPath: buildFakeNvml(),
       deadlineMs: 5000,
       pidMap: { hostProc: null, procRoot: '/nonexistent-proc' },
-      command: { command: process.execPath, args: ['--import', 'tsx', MAIN, '__nvml-worker'] },
+      command: WORKER,
       env: { ...process.env, ...fake.env() },
       deferStart: true,
     });
@@ -490,6 +493,35 @@ describe('GPU metrics through the fake libnvidia-ml', () => {
     }
   });
 
+  it('no worker program (a bundle without it, no compiler from source): gpus is empty, one warning with the reason, doctor says why', async () => {
+    const { log, lines } = capturingLogger();
+    const why = 'the NVML worker /app/dist/system-monitor-nvml is missing: it is built with the agent (npm run build)';
+    let asked = 0;
+    const runner = new GpuRunner({
+      log,
+      libraryPath: null,
+      deadlineMs: 5000,
+      pidMap: { hostProc: null, procRoot: '/proc' },
+      command: () => {
+        asked += 1;
+        throw new Error(why);
+      },
+    });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const c = await runner.collect();
+        assert.deepEqual([c.gpus, c.unavailable, c.error], [[], {}, null]);
+      }
+      assert.equal(asked, 1, 'looked for once');
+      assert.equal(runner.workerPid, null);
+      const warned = lines.filter((l) => /NVML/.test(l.msg));
+      assert.deepEqual(warned.map((l) => [l.level, l.msg]), [[40, 'no NVML worker program: GPU metrics disabled']]);
+      assert.deepEqual(await runner.diagnose(), { status: 'failed', reason: why, hint: null });
+    } finally {
+      await runner.close();
+    }
+  });
+
   it('no library at all: gpus is empty, one info line, no worker left running', async () => {
     const { log, lines } = capturingLogger();
     const runner = new GpuRunner({
@@ -497,7 +529,7 @@ describe('GPU metrics through the fake libnvidia-ml', () => {
       libraryPath: '/nonexistent/libnvidia-ml.so.1',
       deadlineMs: 5000,
       pidMap: { hostProc: null, procRoot: '/proc' },
-      command: { command: process.execPath, args: ['--import', 'tsx', MAIN, '__nvml-worker'] },
+      command: WORKER,
     });
     try {
       assert.equal(await runner.ready(), true);

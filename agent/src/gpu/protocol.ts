@@ -3,12 +3,11 @@ import { gpuSchema } from '../../../shared/src/payload.js';
 
 /**
  * The agent ↔ NVML worker protocol: one JSON document per line, requests on
- * the worker's stdin, messages on its stdout. Both sides validate what they
- * read, so a confused or crashed worker is an error, never a bad sample.
+ * the worker's stdin, messages on its stdout. The worker is the C program
+ * agent/native/nvml-worker.c, which checks each request; the agent validates
+ * every message against these schemas, so a confused or crashed worker is an
+ * error, never a bad sample.
  */
-
-/** The internal sub-command that turns the agent into its own NVML worker. */
-export const NVML_WORKER_COMMAND = '__nvml-worker';
 
 const ms = z.number().int().nonnegative();
 

@@ -31,8 +31,12 @@ export interface GpuRunnerOptions {
   /** Each collection must answer within this; a worker that does not is killed. */
   deadlineMs: number;
   pidMap: PidMapOptions;
-  /** How to start the worker; defaults to the agent itself. */
-  command?: WorkerCommand;
+  /**
+   * How to start the worker, or a function that finds it when it is first
+   * started (and throws why there is none); defaults to the agent's own
+   * program (worker-command.ts).
+   */
+  command?: WorkerCommand | (() => WorkerCommand);
   /** Environment of the worker (the agent's own by default). */
   env?: NodeJS.ProcessEnv;
   /** First respawn delay after the worker was killed or died; doubles up to respawnMaxMs. */
@@ -105,7 +109,9 @@ export class GpuRunner {
   /** The last healthy identities, published as `unavailable` while the block cannot be read. */
   private lastGpus: Gpu[] = [];
   private readonly loggedReasons = new Set<string>();
-  private readonly opts: Required<Omit<GpuRunnerOptions, 'command' | 'env'>> & { command: WorkerCommand; env: NodeJS.ProcessEnv };
+  /** Why there is no worker program to start (none built, no compiler from source); GPU metrics are then off. */
+  private noWorker: string | null = null;
+  private readonly opts: Required<Omit<GpuRunnerOptions, 'command' | 'env'>> & { command: WorkerCommand | (() => WorkerCommand); env: NodeJS.ProcessEnv };
 
   constructor(opts: GpuRunnerOptions) {
     this.opts = {
@@ -116,7 +122,7 @@ export class GpuRunner {
       lostRetryMs: 30_000,
       startTimeoutMs: 30_000,
       deferStart: false,
-      command: selfWorkerCommand(),
+      command: selfWorkerCommand,
       env: process.env,
       ...opts,
     };
@@ -130,7 +136,20 @@ export class GpuRunner {
 
   /** Starts the worker ahead of the first collection, so its start-up is not inside a deadline. */
   start(): void {
-    if (!this.noLibrary && !this.closed && this.worker === null && performance.now() >= this.respawnAt) this.worker = this.spawnWorker();
+    if (this.noLibrary || this.closed || this.worker !== null || performance.now() < this.respawnAt) return;
+    let command = this.opts.command;
+    if (typeof command === 'function') {
+      try {
+        command = command();
+        this.opts.command = command;
+      } catch (err) {
+        this.noWorker = err instanceof Error ? err.message : String(err);
+        this.noLibrary = true;
+        this.opts.log.warn({ reason: this.noWorker }, 'no NVML worker program: GPU metrics disabled');
+        return;
+      }
+    }
+    this.worker = this.spawnWorker(command);
   }
 
   /**
@@ -179,7 +198,7 @@ export class GpuRunner {
   async diagnose(): Promise<GpuDiagnosis> {
     await this.ready();
     const r = await this.request(performance.now());
-    if (r.kind === 'empty') return { status: 'no-library', reason: 'no NVIDIA management library found', searched: [] };
+    if (r.kind === 'empty') return this.noWorker !== null ? { status: 'failed', reason: this.noWorker, hint: null } : { status: 'no-library', reason: 'no NVIDIA management library found', searched: [] };
     if (r.kind === 'unavailable') return { status: 'failed', reason: r.reason, hint: null };
     const res = r.result;
     if (res.status === 'ok') return { status: 'ok', info: res.info, gpus: res.gpus };
@@ -241,7 +260,7 @@ export class GpuRunner {
     }
     this.start();
     const w = this.worker;
-    if (w === null) return { kind: 'unavailable', reason: 'NVML worker could not be started' };
+    if (w === null) return this.noWorker !== null ? { kind: 'empty' } : { kind: 'unavailable', reason: 'NVML worker could not be started' };
     const deadline = t0 + this.opts.deadlineMs;
     if (!w.isReady) {
       const ready = await raceDeadline(w.ready, w.exited, deadline - performance.now());
@@ -280,8 +299,7 @@ export class GpuRunner {
     return why;
   }
 
-  private spawnWorker(): Worker {
-    const { command, args } = this.opts.command;
+  private spawnWorker({ command, args }: WorkerCommand): Worker {
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'], env: this.opts.env });
     const pending = new Map<number, (r: ReaderResult) => void>();
     let markReady: () => void = () => undefined;

@@ -1,68 +1,44 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mappedLibraryPath, nvmlLibraryCandidates } from './library-path.js';
-import { workerCommand } from './worker-command.js';
+import { workerCommand, type WorkerLookup } from './worker-command.js';
+
+/** A lookup where only `present` exists, recording what it was asked to compile. */
+function lookup(present: string[]): WorkerLookup & { compiled: string[] } {
+  const compiled: string[] = [];
+  return {
+    compiled,
+    exists: (p) => present.includes(p),
+    compile: (source) => {
+      compiled.push(source);
+      return '/repo/.cache/nvml-worker/system-monitor-nvml-0123';
+    },
+  };
+}
 
 describe('workerCommand', () => {
-  it('from TypeScript source re-runs the script with the tsx loader flags, minus test and debugger flags', () => {
-    const c = workerCommand({
-      execPath: '/usr/bin/node',
-      execArgv: ['--import', 'tsx', '--inspect=9229', '--test-reporter=spec'],
-      script: '/app/agent/src/main.ts',
-      sea: false,
-      releaseHome: null,
+  it("from a release: libexec/system-monitor-nvml through the release's glibc loader and libraries", () => {
+    const c = workerCommand({ script: '/opt/system-monitor/lib/ld-linux-x86-64.so.2', releaseHome: '/opt/system-monitor' }, lookup([]));
+    assert.deepEqual(c, {
+      command: '/opt/system-monitor/lib/ld-linux-x86-64.so.2',
+      args: ['--library-path', '/opt/system-monitor/lib', '--argv0', 'system-monitor-nvml', '/opt/system-monitor/libexec/system-monitor-nvml'],
     });
-    assert.deepEqual(c, { command: '/usr/bin/node', args: ['--import', 'tsx', '/app/agent/src/main.ts', '__nvml-worker'] });
   });
 
-  it('from an esbuild bundle re-runs the bundle', () => {
-    const c = workerCommand({ execPath: '/usr/local/bin/node', execArgv: [], script: '/app/system-monitor.cjs', sea: false, releaseHome: null });
-    assert.deepEqual(c, { command: '/usr/local/bin/node', args: ['/app/system-monitor.cjs', '__nvml-worker'] });
+  it('from the esbuild bundle: the worker built beside it', () => {
+    const l = lookup(['/app/dist/system-monitor-nvml']);
+    assert.deepEqual(workerCommand({ script: '/app/dist/agent.cjs', releaseHome: null }, l), { command: '/app/dist/system-monitor-nvml', args: [] });
+    assert.deepEqual(l.compiled, []);
   });
 
-  it('from a single executable runs the binary itself with no script', () => {
-    const c = workerCommand({ execPath: '/usr/local/bin/system-monitor', execArgv: [], script: '/usr/local/bin/system-monitor', sea: true, releaseHome: null });
-    assert.deepEqual(c, { command: '/usr/local/bin/system-monitor', args: ['__nvml-worker'] });
+  it('from TypeScript source: compiled from agent/native/nvml-worker.c', () => {
+    const l = lookup([]);
+    const c = workerCommand({ script: '/repo/agent/src/main.ts', releaseHome: null }, l);
+    assert.deepEqual(c, { command: '/repo/.cache/nvml-worker/system-monitor-nvml-0123', args: [] });
+    assert.deepEqual(l.compiled, ['/repo/agent/native/nvml-worker.c']);
   });
 
-  it("from a release runs the release's launcher, not execPath (the release's glibc loader)", () => {
-    const c = workerCommand({
-      execPath: '/opt/system-monitor/lib/ld-linux-x86-64.so.2',
-      execArgv: [],
-      script: '/opt/system-monitor/lib/ld-linux-x86-64.so.2',
-      sea: true,
-      releaseHome: '/opt/system-monitor',
-    });
-    assert.deepEqual(c, { command: '/opt/system-monitor/system-monitor', args: ['__nvml-worker'] });
-  });
-});
-
-describe('NVML library search', () => {
-  it('an explicit path is the only candidate; otherwise the soname, then the driver directories', () => {
-    assert.deepEqual(nvmlLibraryCandidates('/opt/nv/libnvidia-ml.so.1'), ['/opt/nv/libnvidia-ml.so.1']);
-    const d = nvmlLibraryCandidates(null);
-    assert.equal(d[0], 'libnvidia-ml.so.1');
-    assert.ok(d.includes('/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1'));
-    assert.ok(d.includes('/run/nvidia/driver/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1'));
-    assert.ok(d.includes('/usr/lib/wsl/lib/libnvidia-ml.so.1'));
-    // Where the NVIDIA Container Toolkit mounts it in images without a multiarch directory (Alpine).
-    assert.ok(d.includes('/usr/lib/libnvidia-ml.so.1'));
-  });
-
-  it("LD_LIBRARY_PATH's directories are searched too (the release's loader ignores that variable), after the soname", () => {
-    const d = nvmlLibraryCandidates(null, '/usr/local/nvidia/lib64::relative/dir:/usr/local/nvidia/lib64');
-    assert.equal(d[0], 'libnvidia-ml.so.1');
-    assert.equal(d[1], '/usr/local/nvidia/lib64/libnvidia-ml.so.1');
-    assert.equal(d.filter((p) => p.startsWith('/usr/local/nvidia/lib64/')).length, 1);
-    assert.ok(!d.some((p) => p.startsWith('relative')), 'relative directories are not searched');
-  });
-
-  it('finds what a bare soname resolved to in /proc/self/maps', () => {
-    const maps = [
-      '7f0000000000-7f0000001000 r--p 00000000 08:01 123 /usr/lib/x86_64-linux-gnu/libc.so.6',
-      '7f0000002000-7f0000003000 r-xp 00001000 08:01 456 /usr/lib/x86_64-linux-gnu/libnvidia-ml.so.550.54.15',
-    ].join('\n');
-    assert.equal(mappedLibraryPath(maps), '/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.550.54.15');
-    assert.equal(mappedLibraryPath('7f0-7f1 r--p 0 0:0 0 [vdso]'), null);
+  it('a bundle without its worker, or no program path: an error that says what to do', () => {
+    assert.throws(() => workerCommand({ script: '/app/dist/agent.cjs', releaseHome: null }, lookup([])), /\/app\/dist\/system-monitor-nvml is missing: it is built with the agent \(npm run build\)/);
+    assert.throws(() => workerCommand({ script: undefined, releaseHome: null }, lookup([])), /run the agent from its release directory/);
   });
 });

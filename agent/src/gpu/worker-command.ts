@@ -1,6 +1,8 @@
-import { join } from 'node:path';
-import { LAUNCHER, releaseHome } from '../release/home.js';
-import { NVML_WORKER_COMMAND } from './protocol.js';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { NVML_WORKER_NAME } from '../../native/build-worker.mjs';
+import { releaseHome } from '../release/home.js';
+import { sourceWorker } from './source-worker.js';
 
 export interface WorkerCommand {
   command: string;
@@ -8,45 +10,40 @@ export interface WorkerCommand {
 }
 
 export interface SelfFacts {
-  execPath: string;
-  execArgv: readonly string[];
-  /** process.argv[1]: the script (TypeScript entry under tsx, or the bundle). */
+  /** process.argv[1]: the TypeScript entry under tsx, the bundle, or the single executable itself. */
   script: string | undefined;
-  /** Running as a Node single-executable application. */
-  sea: boolean;
-  /**
-   * The release directory when running from one. Its program is then started
-   * through the release's own glibc loader, which is what execPath names: the
-   * worker must be started through the release's launcher instead.
-   */
+  /** The release directory when running from one. */
   releaseHome: string | null;
 }
 
-/** Debugger and test-runner flags must not be inherited: a second inspector would fight for the port. */
-const NOT_INHERITED = /^--(inspect|debug|test|watch)/;
-
-/**
- * How the agent starts itself as its NVML worker. From a release, through its
- * launcher; a single executable elsewhere has no script (the program is the
- * binary); otherwise the same Node runs the same
- * script with the same loader flags (tsx's `--import`/`--require` from source,
- * nothing extra for the esbuild bundle).
- */
-export function workerCommand(self: SelfFacts): WorkerCommand {
-  if (self.releaseHome !== null) return { command: join(self.releaseHome, LAUNCHER), args: [NVML_WORKER_COMMAND] };
-  if (self.sea || self.script === undefined) return { command: self.execPath, args: [NVML_WORKER_COMMAND] };
-  return { command: self.execPath, args: [...self.execArgv.filter((a) => !NOT_INHERITED.test(a)), self.script, NVML_WORKER_COMMAND] };
+export interface WorkerLookup {
+  exists: (path: string) => boolean;
+  /** Compiles the C source when running from TypeScript (source-worker.ts). */
+  compile: (source: string) => string;
 }
 
-function isSea(): boolean {
-  try {
-    const sea = process.getBuiltinModule('node:sea') as { isSea?: () => boolean } | undefined;
-    return sea?.isSea?.() ?? false;
-  } catch {
-    return false;
+/**
+ * How the agent starts its NVML worker, the C program agent/native/nvml-worker.c
+ * (docs/gpu.md, decision 2):
+ * - from a release, libexec/system-monitor-nvml through the release's own
+ *   glibc loader and libraries, as the launcher starts the agent, so it runs
+ *   in musl-only and empty images too;
+ * - beside the program otherwise (the bundle's dist/system-monitor-nvml, built with it);
+ * - from TypeScript source, compiled from agent/native/ on first use.
+ * Throws when none applies, with what to do.
+ */
+export function workerCommand(self: SelfFacts, lookup: WorkerLookup = { exists: existsSync, compile: sourceWorker }): WorkerCommand {
+  if (self.releaseHome !== null) {
+    const lib = join(self.releaseHome, 'lib');
+    return { command: join(lib, 'ld-linux-x86-64.so.2'), args: ['--library-path', lib, '--argv0', NVML_WORKER_NAME, join(self.releaseHome, 'libexec', NVML_WORKER_NAME)] };
   }
+  if (self.script === undefined) throw new Error(`the NVML worker (${NVML_WORKER_NAME}) cannot be found without the program's path: run the agent from its release directory`);
+  const beside = join(dirname(self.script), NVML_WORKER_NAME);
+  if (lookup.exists(beside)) return { command: beside, args: [] };
+  if (self.script.endsWith('.ts')) return { command: lookup.compile(join(dirname(self.script), '..', 'native', 'nvml-worker.c')), args: [] };
+  throw new Error(`the NVML worker ${beside} is missing: it is built with the agent (npm run build); run the agent from its release directory`);
 }
 
 export function selfWorkerCommand(): WorkerCommand {
-  return workerCommand({ execPath: process.execPath, execArgv: process.execArgv, script: process.argv[1], sea: isSea(), releaseHome: releaseHome() });
+  return workerCommand({ script: process.argv[1], releaseHome: releaseHome() });
 }

@@ -11,26 +11,12 @@ export function releaseKoffiPath(): string {
   const home = releaseHome();
   if (home === null) {
     throw new Error(
-      `koffi's native module (needed for NVML and the page release) comes from the release directory, and ${process.execPath} is not inside one: unpack system-monitor-linux-x64.tar.gz whole and run system-monitor/system-monitor`,
+      `koffi's native module (needed for the page release) comes from the release directory, and ${process.execPath} is not inside one: unpack system-monitor-linux-x64.tar.gz whole and run system-monitor/system-monitor`,
     );
   }
   const file = join(home, 'lib', 'koffi.node');
   assertTrustedCode(file, home);
   return file;
-}
-
-/**
- * Why the release's koffi module cannot be loaded, or null. koffi replaces
- * any error of its loader with a generic one, so the NVML worker asks this
- * for a reason a user can act on.
- */
-export function releaseKoffiProblem(): string | null {
-  try {
-    releaseKoffiPath();
-    return null;
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
-  }
 }
 
 /**
