@@ -2,6 +2,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { sep } from 'node:path';
 import type { Logger } from 'pino';
 import { releaseHome } from './release/home.js';
+import { releaseKoffiPath } from './release/koffi-native.js';
 
 /**
  * Releasing the file-backed pages the agent touched only while starting
@@ -125,6 +126,9 @@ export function dropFromPageCache(libc: Pick<Libc, 'fadvise'>, path: string): bo
 }
 
 export async function openLibc(): Promise<Libc> {
+  // In a release, the native module's check first: koffi reports any failure to load it with one
+  // generic message, which would hide the reason (owner, mode, symlink) from the user.
+  if (releaseHome() !== null) releaseKoffiPath();
   const koffi = await import('koffi');
   const libc = koffi.load('libc.so.6');
   // uintptr_t rather than void *: the address is a number we computed, and the register is the same.
@@ -168,13 +172,14 @@ export async function dropReleaseCache(home: string | null = releaseHome()): Pro
  * whose files may leave the page cache (default: the one this process runs
  * from; null outside a release).
  */
-export async function releaseStartupPages(log: Pick<Logger, 'debug' | 'info'> | null, home: string | null = releaseHome()): Promise<ReleaseResult | null> {
+export async function releaseStartupPages(log: Pick<Logger, 'warn' | 'info'> | null, home: string | null = releaseHome()): Promise<ReleaseResult | null> {
   if (process.platform !== 'linux') return null;
   let libc: Libc;
   try {
     libc = await openLibc();
   } catch (err) {
-    log?.debug({ err }, 'start-up pages kept: libc could not be opened');
+    // Seen by users: a release whose koffi module is refused (owner, mode, symlink) says why here.
+    log?.warn({ err }, 'start-up pages kept: libc could not be opened through koffi (the agent works the same, with a larger RSS and page-cache charge)');
     return null;
   }
   const targets = droppable(parseSmaps(readFileSync('/proc/self/smaps', 'utf8')));

@@ -342,7 +342,33 @@ describe('the release (dist/system-monitor-linux-x64.tar.gz)', () => {
     }
   });
 
-  it('never loads a koffi module planted in the temporary directory (where an older build wrote its copy)', () => {
+  /**
+   * `run` at a 1 s interval until the start-up page release (the one user of
+   * koffi) has run, then the process's mappings and its log.
+   */
+  async function runPastPageRelease(env: Record<string, string>, exe = bin): Promise<{ maps: string; log: string }> {
+    const server = new RedisServer(await freePort());
+    await server.start();
+    let log = '';
+    const child = spawn(exe, ['run'], {
+      cwd: dir,
+      env: { PATH: '', ...fixtureEnv('docker-v2'), INTERVAL_SECONDS: '1', LOG_LEVEL: 'debug', VALKEY_URL: `redis://127.0.0.1:${server.port}`, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (log += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (log += d));
+    try {
+      await until('the start-up page release', () => (/start-up pages (released|kept)/.test(log) ? true : null), 30_000);
+      const pid = child.pid;
+      assert.ok(pid !== undefined);
+      return { maps: readFileSync(`/proc/${pid}/maps`, 'utf8'), log };
+    } finally {
+      child.kill('SIGKILL');
+      await server.stop();
+    }
+  }
+
+  it('never loads a koffi module planted in the temporary directory (where an older build wrote its copy)', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'planted-'));
     try {
       const native = readFileSync(join(dir, 'system-monitor/lib/koffi.node'));
@@ -354,20 +380,26 @@ describe('the release (dist/system-monitor-linux-x64.tar.gz)', () => {
       mkdirSync(join(tmp, `system-monitor-${uid}`));
       const cc = spawnSync('cc', ['-shared', '-fPIC', '-o', join(tmp, `system-monitor-${uid}`, `koffi-${digest}.node`), src], { encoding: 'utf8' });
       assert.equal(cc.status, 0, `cc (gcc, libc6-dev): ${cc.stderr}`);
-      const r = onceWithTwoGpus({ TMPDIR: tmp, CONTAINER_NAME: 'planted' });
-      assert.equal(r.status, 0, r.stderr);
-      assert.equal(payloadSchema.parse(JSON.parse(r.stdout)).gpus.length, 2, 'GPUs read through the release\'s own koffi');
+      const { maps, log } = await runPastPageRelease({ TMPDIR: tmp, CONTAINER_NAME: 'planted' });
+      assert.match(log, /start-up pages released/, 'koffi was loaded and used');
+      assert.ok(maps.includes(join(realpathSync(dir), 'system-monitor/lib/koffi.node')), "koffi mapped from the release's lib/");
+      assert.ok(!maps.includes(tmp), 'nothing mapped from the temporary directory');
       assert.equal(existsSync(marker), false, 'the planted library was loaded');
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
   });
 
-  it('reads GPUs without koffi: a koffi module others could have replaced does not stop the NVML worker', () => {
+  it('refuses a koffi module others could have replaced, says why, and goes on publishing', async () => {
     const copy = mkdtempSync(join(tmpdir(), 'release-gw-'));
     try {
       cpSync(join(dir, 'system-monitor'), join(copy, 'system-monitor'), { recursive: true });
       chmodSync(join(copy, 'system-monitor/lib/koffi.node'), 0o664);
+      const { maps, log } = await runPastPageRelease({ CONTAINER_NAME: 'gw' }, join(copy, 'system-monitor/system-monitor'));
+      assert.match(log, /start-up pages kept/);
+      assert.match(log, /writable by its group \(mode 664\)/, 'the reason names the mode');
+      assert.ok(!maps.includes('koffi.node'), 'koffi not mapped');
+      // The samples go on: GPUs never needed koffi (the NVML worker is a C program).
       const r = onceWithTwoGpus({ CONTAINER_NAME: 'gw' }, join(copy, 'system-monitor/system-monitor'));
       assert.equal(r.status, 0, r.stderr);
       assert.equal(payloadSchema.parse(JSON.parse(r.stdout)).gpus.length, 2);
