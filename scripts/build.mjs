@@ -19,10 +19,11 @@
 //
 // and the same directory as dist/system-monitor-linux-x64.tar.gz.
 //
-// Usage: node scripts/build.mjs [--no-sea] [--no-tarball] [--out DIR] [--no-lite-mode]
+// Usage: node scripts/build.mjs [--no-sea] [--no-tarball] [--out DIR] [--no-lite-mode] [--v8-flags 'FLAGS']
 // (--out writes somewhere other than dist/, so a test can build without
 // racing another test that reads dist/; --no-lite-mode builds the binary
-// without V8's lite mode, to measure the trade-off described below).
+// without V8's lite mode, and --v8-flags with the V8 flags given instead of
+// SEA_EXEC_ARGV, to measure the trade-offs described below).
 // Prints the sizes and the start-up time (exec to --version exit).
 import { spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -46,7 +47,13 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
  * RSS; no lite mode: 4.5 ms at 47.7 MB). The snapshot is made under the same
  * flags: V8 refuses one made under others.
  */
-const SEA_EXEC_ARGV = process.argv.includes('--no-lite-mode') ? [] : ['--lite-mode', '--no-memory-reducer'];
+const v8FlagsAt = process.argv.indexOf('--v8-flags');
+const SEA_EXEC_ARGV =
+  v8FlagsAt > 0
+    ? (process.argv[v8FlagsAt + 1] ?? '').split(' ').filter((f) => f !== '')
+    : process.argv.includes('--no-lite-mode')
+      ? []
+      : ['--lite-mode', '--no-memory-reducer'];
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outFlag = process.argv.indexOf('--out');

@@ -66,6 +66,8 @@ export class Sampler {
   /** Last state per collector, so a failure and its recovery are logged once each. */
   private readonly lastOk = new Map<CollectorName, boolean>();
   private readonly reportedUnsupported = new Set<string>();
+  /** `cgroup` of every sample: the location is fixed for the sampler's life, so it is built once, not every tick. */
+  private readonly cgroupBlock: Payload['cgroup'];
   skippedTicks = 0;
 
   constructor(
@@ -75,6 +77,7 @@ export class Sampler {
   ) {
     this.ticks = new TickSource(env, opts.log);
     this.host = opts.hostname ?? hostname();
+    this.cgroupBlock = { mode: env.cgroup.mode, paths: cgroupPaths(env.cgroup), scope: env.cgroup.scope, source: env.cgroup.source };
   }
 
   get cgroup(): CgroupLocation {
@@ -114,7 +117,8 @@ export class Sampler {
       const t0 = this.env.clock();
       let error: string | null = null;
       try {
-        await runCollector(c, blocks, tick, report);
+        const pending = runCollector(c, blocks, tick, report);
+        if (pending !== undefined) await pending;
       } catch (err) {
         error = describeError(err);
         unavailable[c.name] = `collector failed: ${error}`;
@@ -146,12 +150,7 @@ export class Sampler {
       host: { hostname: this.host, cpus: tick.hostCpus(), memory_total_bytes: memTotal },
       interval_seconds: this.env.intervalMs / 1000,
       seq: this.seq,
-      cgroup: {
-        mode: this.env.cgroup.mode,
-        paths: cgroupPaths(this.env.cgroup),
-        scope: this.env.cgroup.scope,
-        source: this.env.cgroup.source,
-      },
+      cgroup: this.cgroupBlock,
       ...blocks,
       gpus: gpu?.gpus ?? [],
       unavailable,
@@ -190,9 +189,21 @@ export class Sampler {
   }
 }
 
-/** Stores a collector's block under its own name; the generic keeps name and block type tied. */
-async function runCollector<K extends CollectorName>(c: Collector<K>, blocks: MaybeBlocks, tick: Tick, report: CollectorReport): Promise<void> {
-  blocks[c.name] = await c.collect(tick, report);
+/**
+ * Stores a collector's block under its own name; the generic keeps name and
+ * block type tied. Most collectors answer synchronously: their block is
+ * stored at once, and a promise (to await) is returned only for one that
+ * answers with a promise, so a tick does not pay an await per collector.
+ */
+function runCollector<K extends CollectorName>(c: Collector<K>, blocks: MaybeBlocks, tick: Tick, report: CollectorReport): Promise<void> | undefined {
+  const out = c.collect(tick, report);
+  if (out instanceof Promise) {
+    return out.then((block) => {
+      blocks[c.name] = block;
+    });
+  }
+  blocks[c.name] = out;
+  return undefined;
 }
 
 function round3(x: number): number {

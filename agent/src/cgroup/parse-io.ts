@@ -1,4 +1,4 @@
-import { ParseError, parseBigIntToken, toCount } from './values.js';
+import { countToken, ParseError, parseBigIntToken } from './values.js';
 
 /**
  * Block I/O counter files: cgroup v2 `io.stat` and cgroup v1
@@ -38,20 +38,20 @@ export function parseIoStat(text: string, what: string): IoStat {
     const tokens = (lines[i] ?? '').trim().split(/\s+/);
     const device = tokens[0] ?? '';
     if (device === '') continue;
-    const where = `${what} line ${i + 1}`;
+    const where = (): string => `${what} line ${i + 1}`;
     if (!DEVICE_ID.test(device)) {
-      throw new ParseError(`${where}: expected MAJ:MIN, got ${JSON.stringify(device.slice(0, 40))}`);
+      throw new ParseError(`${where()}: expected MAJ:MIN, got ${JSON.stringify(device.slice(0, 40))}`);
     }
     const b: ReadWrite = { read: 0, write: 0 };
     const o: ReadWrite = { read: 0, write: 0 };
     for (let t = 1; t < tokens.length; t++) {
       const token = tokens[t] ?? '';
       const eq = token.indexOf('=');
-      if (eq <= 0) throw new ParseError(`${where}: expected key=value, got ${JSON.stringify(token.slice(0, 40))}`);
+      if (eq <= 0) throw new ParseError(`${where()}: expected key=value, got ${JSON.stringify(token.slice(0, 40))}`);
       const key = token.slice(0, eq);
       const target = KEY_TARGETS[key];
       if (target === undefined) continue;
-      const value = toCount(parseBigIntToken(token.slice(eq + 1), `${where} ${key}`), `${where} ${key}`);
+      const value = countToken(token.slice(eq + 1), () => `${where()} ${key}`);
       const pair = target[0] === 'bytes' ? b : o;
       pair[target[1]] = value;
     }
@@ -90,7 +90,7 @@ export function parseBlkioThrottle(text: string, what: string): DeviceCounters {
     if (tokens.length !== 3 || !DEVICE_ID.test(device)) {
       throw new ParseError(`${where}: expected "MAJ:MIN Op N" or "Total N", got ${JSON.stringify(line.slice(0, 60))}`);
     }
-    const n = toCount(parseBigIntToken(value, `${where} ${op}`), `${where} ${op}`);
+    const n = countToken(value, () => `${where} ${op}`);
     let pair = out.get(device);
     if (pair === undefined) {
       pair = { read: 0, write: 0 };

@@ -18,6 +18,12 @@ describe('parsePressure', () => {
     assert.equal(p.some.totalUs, 0);
   });
 
+  it('reads a total of 16 digits (past the fast path) exactly, and refuses one past 2^53', () => {
+    const p = parsePressure('some avg10=1.00 avg60=0.50 avg300=0.25 total=1234567890123456\n', 'cpu.pressure');
+    assert.deepEqual(p.some, { avg10: 1, avg60: 0.5, avg300: 0.25, totalUs: 1_234_567_890_123_456 });
+    assert.throws(() => parsePressure('some avg10=0 avg60=0 avg300=0 total=9007199254740993\n', 'cpu.pressure'), /safe integer/);
+  });
+
   it('ignores unknown keys and unknown lines', () => {
     const p = parsePressure('some avg10=2.00 avg60=1.00 avg300=0.50 total=7 extra=9\nnew thing\n', 'io.pressure');
     assert.deepEqual(p.some, { avg10: 2, avg60: 1, avg300: 0.5, totalUs: 7 });

@@ -24,6 +24,8 @@ export interface Pressure {
 }
 
 const DECIMAL = /^\d+(?:\.\d+)?$/;
+/** Up to 15 digits: a safe integer, so `Number` is exact. */
+const SHORT_UNSIGNED = /^\d{1,15}$/;
 
 export function parsePressure(text: string, what: string): Pressure {
   let some: PressureFigures | null = null;
@@ -57,6 +59,9 @@ function parseFigures(tokens: string[], where: string): PressureFigures {
   };
   const total = values.get('total');
   if (total === undefined) throw new ParseError(`${where}: total missing`);
+  // The common case: no BigInt (≤ 15 digits is exact as a double).
+  const totalUs = SHORT_UNSIGNED.test(total) ? Number(total) : null;
+  if (totalUs !== null) return { avg10: avg('avg10'), avg60: avg('avg60'), avg300: avg('avg300'), totalUs };
   const totalValue = parseBigIntToken(total, `${where} total`);
   if (totalValue < 0n) throw new ParseError(`${where}: total is negative (${total})`);
   return {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { keyedCount, parseCpuListCount, parseKeyedFile, parseLimit, parseSingleCount, ParseError, toSafeNumber } from './values.js';
+import { countToken, keyedCount, parseCpuListCount, parseKeyedFile, parseLimit, parseSingleCount, ParseError, toCount, toSafeNumber, parseBigIntToken } from './values.js';
 
 describe('parseLimit', () => {
   it('treats v2 "max", v1 quota -1 and the v1 page-rounded maximum as unlimited', () => {
@@ -50,5 +50,51 @@ describe('parseKeyedFile with a wanted set', () => {
   it('returns only the wanted keys', () => {
     const m = parseKeyedFile('anon 1\nfile 2\nshmem 3\n', new Set(['file']));
     assert.deepEqual([...m], [['file', 2n]]);
+  });
+});
+
+describe('countToken (the per-tick fast path)', () => {
+  /** The slow path it stands for, computed independently of it. */
+  const viaBigInt = (token: string, what: string): number => toCount(parseBigIntToken(token, what), what);
+
+  it('gives what the BigInt path gives on both sides of the 15-digit fast path, without naming the file', () => {
+    let named = 0;
+    const what = (): string => {
+      named += 1;
+      return 'io.stat line 1 rbytes';
+    };
+    for (const token of ['0', '7', '-0', '-12', '123456789012345', '999999999999999']) {
+      const got = countToken(token, what);
+      assert.ok(Object.is(got, viaBigInt(token, 'x')), `${token}: ${got}`);
+    }
+    assert.equal(named, 0, 'no error text built for short tokens');
+    // 16 digits: still a safe integer, taken through the BigInt path.
+    assert.equal(countToken('1234567890123456', what), 1234567890123456);
+    assert.equal(named, 1);
+  });
+
+  it('refuses what the BigInt path refuses, with the same message', () => {
+    for (const token of ['', 'abc', '1.5', '12 3', '9007199254740993']) {
+      let expected = '';
+      try {
+        viaBigInt(token, 'io.stat line 2 wbytes');
+      } catch (err) {
+        expected = err instanceof Error ? err.message : '';
+      }
+      assert.notEqual(expected, '', `${token} must be refused`);
+      assert.throws(
+        () => countToken(token, () => 'io.stat line 2 wbytes'),
+        (e: unknown) => e instanceof ParseError && e.message === expected,
+      );
+    }
+  });
+
+  it('keyedCount: the same number past 2^53 refusal and negative clamp as before', () => {
+    const m = parseKeyedFile('a 5\nb -3\nc 9007199254740993\nd 9007199254740991\n');
+    assert.equal(keyedCount(m, 'a', 'memory.stat'), 5);
+    assert.equal(keyedCount(m, 'b', 'memory.stat'), 0);
+    assert.equal(keyedCount(m, 'd', 'memory.stat'), Number.MAX_SAFE_INTEGER);
+    assert.equal(keyedCount(m, 'missing', 'memory.stat'), null);
+    assert.throws(() => keyedCount(m, 'c', 'memory.stat'), (e: unknown) => e instanceof ParseError && e.message.includes('memory.stat c'));
   });
 });

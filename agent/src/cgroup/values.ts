@@ -42,6 +42,28 @@ export function toCount(value: bigint, what: string): number {
 }
 
 /**
+ * At most 15 digits (optionally negative): always a safe integer, so
+ * `Number` gives exactly what the BigInt path gives, without making a BigInt.
+ */
+const SHORT_INTEGER = /^-?\d{1,15}$/;
+
+/**
+ * `toCount(parseBigIntToken(token, what()), what())`, the same value or the
+ * same error, for the tokens the parsers read every tick: the common short
+ * token makes no BigInt, and `what` (a string built per call) is only asked
+ * for when there is an error to name it in.
+ */
+export function countToken(token: string, what: () => string): number {
+  if (SHORT_INTEGER.test(token)) {
+    const n = Number(token);
+    // -0 and negatives clamp to 0, as toCount does.
+    return n > 0 ? n : 0;
+  }
+  const w = what();
+  return toCount(parseBigIntToken(token, w), w);
+}
+
+/**
  * A limit file: `max` (v2), `-1` (v1 cpu quota) or a huge v1 value → null
  * (unlimited); otherwise the number.
  */
@@ -82,7 +104,9 @@ export function parseKeyedFile(text: string, wanted?: ReadonlySet<string>): Map<
 /** Reads a counter from a keyed file, `null` when the key is absent. */
 export function keyedCount(map: ReadonlyMap<string, bigint>, key: string, what: string): number | null {
   const v = map.get(key);
-  return v === undefined ? null : toCount(v, `${what} ${key}`);
+  if (v === undefined) return null;
+  // The name for an error is only built when there is one (this runs for every key read, every tick).
+  return v >= 0n && v <= MAX_SAFE ? Number(v) : toCount(v, `${what} ${key}`);
 }
 
 /**

@@ -35,6 +35,30 @@ function fakeStatfs(f: { bsize: number; blocks: number; bfree: number; bavail: n
 }
 
 describe('disk collector', () => {
+  it('with only / (the default) answers synchronously, the same figures as statfs of /', () => {
+    const before = statfsSync('/');
+    const report = new RecordingReport();
+    const out = createDiskCollector(env(['/'])).collect(fixedTick(), report);
+    const after = statfsSync('/');
+    assert.ok(!(out instanceof Promise), 'a block, not a promise');
+    const block = diskSchema.parse(out);
+    assert.equal(report.failedFields.size, 0);
+    assert.equal(block.mounts.length, 1);
+    const m = block.mounts[0];
+    assert.ok(m !== undefined);
+    assert.equal(m.path, '/');
+    assert.equal(m.total_bytes, before.blocks * before.bsize);
+    const usedB = (before.blocks - before.bfree) * before.bsize;
+    const usedA = (after.blocks - after.bfree) * after.bsize;
+    assert.ok(m.used_bytes >= Math.min(usedB, usedA) && m.used_bytes <= Math.max(usedB, usedA), `used ${m.used_bytes} not within [${usedB}, ${usedA}]`);
+  });
+
+  it('a path given beside / still goes through the deadline path (a promise)', async () => {
+    const out = createDiskCollector(env(['/', tmpdir()])).collect(fixedTick(), new RecordingReport());
+    assert.ok(out instanceof Promise);
+    assert.equal((await out).mounts.length, 2);
+  });
+
   it('statfs of real paths matches statfs computed independently (df -B1 arithmetic)', async () => {
     const paths = ['/', tmpdir()];
     const before = paths.map((p) => statfsSync(p));

@@ -56,6 +56,13 @@ describe('parseNetDev', () => {
     assert.equal(i.txBytes, big + 1);
   });
 
+  it('reads counters of 15 digits (the fast path) and of 16 digits (through BigInt) exactly', () => {
+    const [eth0] = parseNetDev(`${HEADER}eth0: 999999999999999 1234567890123456 0 0 0 0 0 0 9007199254740991 0 0 0 0 0 0 0\n`);
+    assert.equal(eth0?.rxBytes, 999_999_999_999_999);
+    assert.equal(eth0?.rxPackets, 1_234_567_890_123_456);
+    assert.equal(eth0?.txBytes, Number.MAX_SAFE_INTEGER);
+  });
+
   it('accepts a file with no interfaces and a trailing newline', () => {
     assert.deepEqual(parseNetDev(HEADER), []);
   });

@@ -1,5 +1,8 @@
 import { ParseError, toSafeNumber } from '../cgroup/values.js';
 
+/** Up to 15 digits: a safe integer, so `Number` is exact and no BigInt is needed. */
+const SHORT_UNSIGNED = /^\d{1,15}$/;
+
 /** One interface line of `/proc/net/dev`: the kernel's cumulative counters. */
 export interface NetDevCounters {
   name: string;
@@ -53,6 +56,8 @@ export function parseNetDev(text: string): NetDevCounters[] {
       throw new ParseError(`/proc/net/dev: ${name} has ${tokens.length} counters, expected ${COUNTERS}`);
     }
     const v = tokens.map((token, i) => {
+      // The common case, 16 per interface every tick: no BigInt, no error text made.
+      if (SHORT_UNSIGNED.test(token)) return Number(token);
       const what = `/proc/net/dev ${name} counter ${i + 1}`;
       if (!/^\d+$/.test(token)) throw new ParseError(`${what}: expected an unsigned integer, got ${JSON.stringify(token.slice(0, 40))}`);
       return toSafeNumber(BigInt(token), what);
