@@ -217,6 +217,9 @@ export class GpuRunner {
     const w = this.worker;
     this.worker = null;
     if (w === null) return;
+    // Waited for now: the worker's handle was unreferenced so it never keeps the agent alive, and a wait on
+    // its exit alone (after the kill below) let the event loop run dry; `once` then exited 0 without printing.
+    w.child.ref();
     this.send(w, { op: 'shutdown' });
     w.child.stdin.end();
     const done = await raceDeadline(w.exited, new Promise<string>(() => undefined), 1000);
