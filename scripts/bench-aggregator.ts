@@ -36,9 +36,11 @@ function pct(xs: number[], p: number): number {
   return Math.round((s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0) * 10) / 10;
 }
 
-function rssMb(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0) / 1024;
+/** VmRSS and its parts (anonymous memory; file pages: Node's binary and libraries) of a process, MB. */
+function rssMb(pid: number): { total: number; anon: number; file: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+  return { total: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024 };
 }
 
 function redisBenchmark(port: number, cluster: boolean): Record<string, number> {
@@ -196,7 +198,8 @@ async function main(): Promise<void> {
         get_containers_ms: { p50: pct(ownClient, 50), p99: pct(ownClient, 99), requests: ownClient.length, client: 'its own process' },
         sse_100_clients_latency_ms: { p50: pct(sseLatencies, 50), p99: pct(sseLatencies, 99), events: sseLatencies.length },
         aggregator_event_loop_delay_ms: lagNow,
-        aggregator_rss_mb: Math.round(rss),
+        aggregator_rss_mb: Math.round(rss.total),
+        aggregator_rss_anon_file_mb: [Math.round(rss.anon), Math.round(rss.file)],
         aggregator_heap_used_mb: heapMb,
         peer_redis_benchmark: peer,
         targets: 'refresh <= 50 ms event loop; GET p99 <= 50 ms; SSE p99 <= 100 ms',
