@@ -238,12 +238,15 @@ describe('aggregator', () => {
     await sleep(200);
     const big = { ...base, container_name: 'flood', unavailable: { pad1: 'x'.repeat(10_000), pad2: 'x'.repeat(10_000) } };
     const pub = new Redis({ port: server.port, host: '127.0.0.1' });
+    // 24 MB in all, far past the 1 MiB a client may fall behind, at 20 MB/s: two and a half times the byte rate
+    // of 10,000 containers' samples, which a reading client keeps up with even on a loaded machine (at 100 MB/s,
+    // 20 ms between bursts, the reading client itself was dropped now and then at load average 5 and above).
     const n = 1200;
     for (let i = 0; i < n; i += 100) {
       const p = pub.pipeline();
       for (let j = i; j < i + 100; j++) p.publish(METRICS_CHANNEL, JSON.stringify({ ...big, seq: j + 1 }));
       await p.exec();
-      await sleep(20);
+      await sleep(100);
     }
     pub.disconnect();
     await good.waitFor(() => true, n, 20_000);
