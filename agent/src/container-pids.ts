@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CgroupLocation, Hierarchy } from './cgroup/location.js';
-import { readText } from './fsread/read-text.js';
+import { readText, readTextFresh } from './fsread/read-text.js';
 
 /**
  * The hierarchy whose `cgroup.procs` lists the container's processes. v1
@@ -35,6 +35,16 @@ export function inOwnPidNamespace(procRoot: string): boolean {
  * thread-group ids "not guaranteed to be sorted or free of duplicates", and
  * a process moving between two cgroups of the subtree while we walk it can
  * show up in both.
+ *
+ * `cgroup.procs` is opened anew for every read, never kept open like the
+ * other cgroup files: on cgroup v1 the kernel builds the list once per open
+ * file and serves it again to a later read from offset 0 as long as that
+ * read comes within a second of the previous one, so a descriptor read every
+ * second (the 1 s interval) kept returning the list of the first read, with
+ * processes long gone (host mode counted 6 where the sidecar counted 5,
+ * issue #18). A fresh open always builds a fresh list, in every namespace,
+ * so the sidecar and host mode count by the same rule: the processes in the
+ * cgroup at that moment.
  */
 export function readCgroupPids(dir: string): number[] {
   const pids = new Set<number>();
@@ -43,7 +53,7 @@ export function readCgroupPids(dir: string): number[] {
 }
 
 function collect(dir: string, out: Set<number>): void {
-  const text = readText(join(dir, 'cgroup.procs'));
+  const text = readTextFresh(join(dir, 'cgroup.procs'));
   for (const line of text.split('\n')) {
     if (line === '') continue;
     const pid = Number(line);

@@ -10,7 +10,6 @@ import { MAX_KEPT_PROCESSES, PidFileReader } from '../collectors/pid-files.js';
 import type { GpuCollection, GpuRunner } from '../gpu/runner.js';
 import { join, setJoinMemoLimit } from '../fsread/join.js';
 import { closeKeptUnder, readTextFresh, setKeptFileLimit } from '../fsread/read-text.js';
-import { Publisher } from '../publish.js';
 import { dropReleaseCache, releaseStartupPages } from '../release-pages.js';
 import { RELEASE_PAGES_AFTER_TICKS } from '../run.js';
 import { monoNs } from '../rate.js';
@@ -22,6 +21,7 @@ import { DockerDiscovery } from './docker-discovery.js';
 import { attributeGpus } from './gpu-attribution.js';
 import { ProcessOwners } from './gpu-owners.js';
 import type { HostConfig } from './host-config.js';
+import { HostPublisher, type ContainerFeed, type FeedSample } from './host-publisher.js';
 import { InitPidFinder } from './init-pid.js';
 import type { ContainerTarget, Discovery } from './target.js';
 
@@ -29,31 +29,24 @@ const SHUTDOWN_BUDGET_MS = 1800;
 /** Joined paths remembered: about 60 per container and one or two per process, for hundreds of containers. */
 const HOST_JOIN_MEMO = 65_536;
 
-/** One monitored container: its own collectors, sampler and publisher, as its sidecar would have. */
+/** One monitored container: its own collectors and sampler, as its sidecar would have, and its share of the host's Valkey connection. */
 class Monitored {
   readonly sampler: Sampler;
-  readonly publisher: Publisher;
+  readonly feed: ContainerFeed;
   last: Payload | null = null;
   stopped = false;
   private readonly procRoot: string;
 
   constructor(
     readonly target: ContainerTarget,
-    deps: { config: HostConfig; valkey: ValkeyConfig; log: Logger; files: PidFileReader; gpu: (id: string) => Promise<GpuCollection> },
+    private readonly deps: { config: HostConfig; publisher: HostPublisher; log: Logger; files: PidFileReader; gpu: (id: string) => Promise<GpuCollection> },
   ) {
     const { config, log } = deps;
     const a = config.agent;
     this.procRoot = a.procRoot;
     const clog = log.child({ container: target.name });
-    this.publisher = new Publisher({
-      valkey: deps.valkey,
-      containerName: target.name,
-      ttlSeconds: a.ttlSeconds,
-      historyLength: a.historyLength,
-      logTtlSeconds: a.logTtlSeconds,
-      commandTimeoutMs: Math.min(1000, Math.max(200, a.intervalMs / 2)),
-      log: clog,
-    });
+    const feed = deps.publisher.feed(target.name);
+    this.feed = feed;
     const env = { ...envFor(a, target.cgroup), container: new InitPidFinder(a.procRoot, target.initPid, monoNs) };
     this.sampler = new Sampler(env, createCollectors(env, { processes: { files: deps.files } }), {
       containerName: target.name,
@@ -61,26 +54,26 @@ class Monitored {
       log: clog,
       hostname: target.hostname,
       gpu: { collect: () => deps.gpu(target.id) },
-      publishStatus: () => this.publisher.status(),
+      publishStatus: () => feed.status(),
       onEvent: (level, message) => {
-        this.publisher.event(level, message);
+        feed.event(level, message);
       },
     });
-    this.publisher.event('info', `system-monitor ${VERSION} host agent (pid ${process.pid}) monitoring this container (cgroup ${target.cgroup.mode}, every ${a.intervalMs / 1000} s)`);
-    this.publisher.start();
+    feed.event('info', `system-monitor ${VERSION} host agent (pid ${process.pid}) monitoring this container (cgroup ${target.cgroup.mode}, every ${a.intervalMs / 1000} s)`);
   }
 
   private isStopped(): boolean {
     return this.stopped;
   }
 
-  async tick(): Promise<void> {
-    if (this.stopped) return;
+  /** This tick's sample, to be written with every other container's; null once stopped. */
+  async tick(): Promise<Payload | null> {
+    if (this.stopped) return null;
     const sample = await this.sampler.sample();
     // Stopped while sampling: the final sample is written, this one is not.
-    if (this.isStopped()) return;
+    if (this.isStopped()) return null;
     this.last = sample;
-    await this.publisher.publish(sample);
+    return sample;
   }
 
   /**
@@ -92,10 +85,13 @@ class Monitored {
     this.stopped = true;
     const base = this.last ?? (await this.sampler.sample());
     const final: Payload = { ...base, status: 'exited', timestamp: new Date().toISOString(), seq: base.seq + 1 };
-    this.publisher.event('info', `container stopped: ${reason}`);
-    await this.publisher.publishFinal(final, exitTtlSeconds);
-    await this.publisher.close(200);
-    this.release(base);
+    this.feed.event('info', `container stopped: ${reason}`);
+    try {
+      await this.deps.publisher.publishFinal(this.feed, final, exitTtlSeconds);
+    } finally {
+      this.deps.publisher.drop(this.feed);
+      this.release(base);
+    }
   }
 
   /** Closes the descriptors kept for the container's files: its cgroup directories and its processes' /proc entries. */
@@ -165,7 +161,17 @@ export async function runHostAgent(config: HostConfig, valkey: ValkeyConfig, log
     return (await gpuThisTick).get(id) ?? emptyGpu();
   };
 
-  const deps = { config, valkey, log, files, gpu: gpuFor };
+  // One connection for every container, one pipeline per tick (host-publisher.ts).
+  const publisher = new HostPublisher({
+    valkey,
+    ttlSeconds: a.ttlSeconds,
+    historyLength: a.historyLength,
+    logTtlSeconds: a.logTtlSeconds,
+    commandTimeoutMs: Math.min(1000, Math.max(200, a.intervalMs / 2)),
+    log,
+  });
+  publisher.start();
+  const deps = { config, publisher, log, files, gpu: gpuFor };
   const stopping: Promise<void>[] = [];
   const started = await new Promise<boolean>((resolve) => {
     discovery
@@ -198,7 +204,7 @@ export async function runHostAgent(config: HostConfig, valkey: ValkeyConfig, log
       );
   });
   if (!started) {
-    await gpu.close();
+    await Promise.all([gpu.close(), publisher.close(200)]);
     return 1;
   }
   log.info({ source: discovery.describe, containers: monitored.size, interval_s: a.intervalMs / 1000, valkey: describeValkey(valkey) }, 'system-monitor host agent starting');
@@ -216,14 +222,21 @@ export async function runHostAgent(config: HostConfig, valkey: ValkeyConfig, log
       });
       gpuThisTick = null;
       // Collection is synchronous file reads, so the containers are sampled in
-      // turn even though they start together; their publishes overlap.
+      // turn even though they start together; then one write for all of them.
+      const batch: FeedSample[] = [];
       await Promise.all(
-        [...monitored.values()].map((m) =>
-          m.tick().catch((err: unknown) => {
-            log.warn({ err, container: m.target.name }, 'sample or publish failed');
-          }),
-        ),
+        [...monitored.values()].map(async (m) => {
+          try {
+            const payload = await m.tick();
+            if (payload !== null) batch.push({ feed: m.feed, payload });
+          } catch (err) {
+            log.warn({ err, container: m.target.name }, 'sample failed');
+          }
+        }),
       );
+      await publisher.publishAll(batch).catch((err: unknown) => {
+        log.warn({ err }, 'publish failed');
+      });
       ticks++;
       if (ticks === 1) gpu.start();
     },
@@ -246,7 +259,7 @@ export async function runHostAgent(config: HostConfig, valkey: ValkeyConfig, log
         discovery.close();
         await Promise.race([ticker.stop(), delay(300)]);
         await Promise.race([Promise.all(stopping), delay(500)]);
-        await Promise.all([...[...monitored.values()].map((m) => m.publisher.close(200)), Promise.race([gpu.close(), delay(200)])]);
+        await Promise.all([publisher.close(200), Promise.race([gpu.close(), delay(200)])]);
         clearTimeout(hard);
         resolve(0);
       })();
