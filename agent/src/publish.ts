@@ -1,11 +1,9 @@
 import type { Logger } from 'pino';
-import { historyFields } from '../../shared/src/history.js';
-import { CONTAINERS_KEY, LOG_INDEX_KEY, METRICS_CHANNEL, historyKey, logKey, metricsKey } from '../../shared/src/keys.js';
 import type { Payload, PublishStatus } from '../../shared/src/payload.js';
-import { siriusLevel } from '../../shared/src/sirius.js';
-import { execBatch, type BatchCommand } from '../../shared/src/valkey-batch.js';
+import { execBatch } from '../../shared/src/valkey-batch.js';
 import { createValkeyClient, describeValkey, isCluster, type ValkeyClient, type ValkeyConfig } from '../../shared/src/valkey.js';
-import { classifyValkeyError, reconnectDelayMs, type ValkeyErrorKind, type ValkeyProblem } from './valkey-errors.js';
+import { sampleCommands, type PendingLog } from './sample-commands.js';
+import { classifyValkeyError, isTransient, reconnectDelayMs, settledWithin, type ValkeyProblem } from './valkey-errors.js';
 
 export interface PublisherOptions {
   valkey: ValkeyConfig;
@@ -24,14 +22,6 @@ export interface PublisherOptions {
 }
 
 export type LogLevel = 'info' | 'warn' | 'error';
-
-interface LogEntry {
-  level: LogLevel;
-  message: string;
-  unixMs: number;
-  /** Nanoseconds for the key suffix; unique even for entries within one ms. */
-  unixNanos: bigint;
-}
 
 /** Events kept while Valkey is away; older ones are dropped (and counted) beyond this. */
 const MAX_PENDING_EVENTS = 32;
@@ -57,7 +47,7 @@ export class Publisher {
   private problem: ValkeyProblem | null = null;
   private everReady = false;
   private lostAt: number | null = null;
-  private pending: LogEntry[] = [];
+  private pending: PendingLog[] = [];
   private droppedEvents = 0;
   private lastNanos = 0n;
   private closed = false;
@@ -170,26 +160,21 @@ export class Publisher {
       this.skipped += 1;
       return false;
     }
-    const name = this.opts.containerName;
-    const json = JSON.stringify(payload);
     const nowMs = this.now();
     const events = this.pending;
     this.pending = [];
     // The sample's SET first: its result decides whether the sample counts as written.
-    const cmds: BatchCommand[] = [
-      ['set', metricsKey(name), json, 'EX', ttlSeconds],
-      ['zadd', CONTAINERS_KEY, nowMs, name],
-    ];
-    if (history) cmds.push(['xadd', historyKey(name), 'MAXLEN', '~', this.opts.historyLength, '*', ...historyFields(payload, nowMs)]);
-    cmds.push([this.publishCommand, METRICS_CHANNEL, json]);
-    if (events.length > 0) {
-      for (const e of events) {
-        const key = logKey(name, e.unixNanos);
-        const entry = { container_name: name, timestamp: new Date(e.unixMs).toISOString(), level: siriusLevel(e.level), message: e.message };
-        cmds.push(['set', key, JSON.stringify(entry), 'EX', this.opts.logTtlSeconds], ['zadd', LOG_INDEX_KEY, e.unixMs, key]);
-      }
-      cmds.push(['zremrangebyscore', LOG_INDEX_KEY, '-inf', nowMs - this.opts.logTtlSeconds * 1000]);
-    }
+    const cmds = sampleCommands({
+      name: this.opts.containerName,
+      payload,
+      ttlSeconds,
+      history,
+      historyLength: this.opts.historyLength,
+      logTtlSeconds: this.opts.logTtlSeconds,
+      publishCommand: this.publishCommand,
+      nowMs,
+      events,
+    });
     let results: [Error | null, unknown][];
     try {
       results = await this.deadline.race(execBatch(this.client, cmds));
@@ -211,7 +196,7 @@ export class Publisher {
     return true;
   }
 
-  private failed(err: unknown, events: LogEntry[]): false {
+  private failed(err: unknown, events: PendingLog[]): false {
     this.skipped += 1;
     // Nothing is lost but the sample itself; events go back for the next write.
     this.pending = [...events, ...this.pending].slice(-MAX_PENDING_EVENTS);
@@ -307,17 +292,4 @@ class Deadline {
   stop(): void {
     clearTimeout(this.timer);
   }
-}
-
-async function settledWithin(p: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  await Promise.race([p, deadline]);
-  clearTimeout(timer);
-}
-
-function isTransient(kind: ValkeyErrorKind): boolean {
-  return kind === 'unreachable' || kind === 'timeout' || kind === 'closed';
 }

@@ -73,3 +73,18 @@ export function reconnectDelayMs(attempt: number, kind: ValkeyErrorKind | null, 
   // Full jitter in the upper half, so many agents restarted together spread out.
   return Math.round(base * (0.5 + random() * 0.5));
 }
+
+/** Problems that pass by themselves (the server away, slow, or the connection closed): logged when their kind changes, not each time. */
+export function isTransient(kind: ValkeyErrorKind): boolean {
+  return kind === 'unreachable' || kind === 'timeout' || kind === 'closed';
+}
+
+/** Waits for `p`, but no longer than `ms` (a first connection attempt before the first write). */
+export async function settledWithin(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([p, deadline]);
+  clearTimeout(timer);
+}

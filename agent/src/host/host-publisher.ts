@@ -2,8 +2,8 @@ import type { Logger } from 'pino';
 import type { Payload, PublishStatus } from '../../../shared/src/payload.js';
 import { execBatch, type BatchCommand, type BatchResult } from '../../../shared/src/valkey-batch.js';
 import { createValkeyClient, describeValkey, isCluster, type ValkeyClient, type ValkeyConfig } from '../../../shared/src/valkey.js';
-import { classifyValkeyError, reconnectDelayMs, type ValkeyErrorKind, type ValkeyProblem } from '../valkey-errors.js';
-import { sampleCommands, type PendingLog } from './sample-commands.js';
+import { classifyValkeyError, isTransient, reconnectDelayMs, settledWithin, type ValkeyProblem } from '../valkey-errors.js';
+import { sampleCommands, type PendingLog } from '../sample-commands.js';
 
 export interface HostPublisherOptions {
   valkey: ValkeyConfig;
@@ -361,17 +361,4 @@ class Deadline {
   stop(): void {
     clearTimeout(this.timer);
   }
-}
-
-async function settledWithin(p: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  await Promise.race([p, deadline]);
-  clearTimeout(timer);
-}
-
-function isTransient(kind: ValkeyErrorKind): boolean {
-  return kind === 'unreachable' || kind === 'timeout' || kind === 'closed';
 }

@@ -1,8 +1,8 @@
-import { historyFields } from '../../../shared/src/history.js';
-import { CONTAINERS_KEY, LOG_INDEX_KEY, METRICS_CHANNEL, historyKey, logKey, metricsKey } from '../../../shared/src/keys.js';
-import type { Payload } from '../../../shared/src/payload.js';
-import { siriusLevel } from '../../../shared/src/sirius.js';
-import type { BatchCommand } from '../../../shared/src/valkey-batch.js';
+import { historyFields } from '../../shared/src/history.js';
+import { CONTAINERS_KEY, LOG_INDEX_KEY, METRICS_CHANNEL, historyKey, logKey, metricsKey } from '../../shared/src/keys.js';
+import type { Payload } from '../../shared/src/payload.js';
+import { siriusLevel } from '../../shared/src/sirius.js';
+import type { BatchCommand } from '../../shared/src/valkey-batch.js';
 
 /** A Sirius log entry waiting for the next write, as the sidecar's Publisher queues it. */
 export interface PendingLog {
