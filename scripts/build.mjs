@@ -179,8 +179,7 @@ async function bundles() {
       entryPoints: [join(repo, 'aggregator/src/main.ts')],
       outfile: join(dist, 'aggregator.cjs'),
       // esbuild is only loaded to build the dashboard from source; the bundle serves dist/web.
-      // koffi's native module (for the release of start-up pages, aggregator/src/file-pages.ts) is loaded from node_modules at run time.
-      external: [...common.external, 'esbuild', '@koromix/koffi-linux-x64'],
+      external: [...common.external, 'esbuild'],
       // The dashboard is found beside the bundle (dist/web) through import.meta.url.
       // import.meta.resolve is only used from source (to find tsx for the ingest thread).
       define: { 'import.meta.url': '__bundleUrl', 'import.meta.resolve': 'undefined' },

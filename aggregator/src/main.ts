@@ -22,7 +22,6 @@ import { scheduleRollups } from './history/rollup-scheduler.js';
 import { RollupWriter } from './history/rollup-writer.js';
 import { HistoryRejects } from './history/rejects.js';
 import { LoopLagMonitor } from './loop-lag.js';
-import { releaseFilePagesWhenReady } from './file-pages.js';
 
 /**
  * `system-monitor-aggregator`: the fleet view over Valkey, served as REST,
@@ -109,8 +108,6 @@ async function serve(flags: AggregatorFlags): Promise<void> {
   const addr = server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : config.port;
   log.info({ url: `http://${config.host}:${port}`, valkey: describeValkey(valkey), auth: tokens !== null }, 'aggregator listening');
-  // ~20 MB of RSS at 10,000 containers: pages of Node's binary that only start-up read (file-pages.ts).
-  const filePages = releaseFilePagesWhenReady(() => fleet.ready, log);
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -123,7 +120,6 @@ async function serve(flags: AggregatorFlags): Promise<void> {
     alertFeed.stop();
     rollupRounds.stop();
     lag.stop();
-    filePages.stop();
     void elector
       .stop()
       .then(() => alerts.stop())
