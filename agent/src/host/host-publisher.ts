@@ -82,7 +82,8 @@ export interface FeedSample {
 
 /**
  * Every monitored container's samples on ONE Valkey connection, in one
- * pipeline per tick: each container's keys, ttls, registry entry, history
+ * pipeline per tick (the sidecar's Publisher, publish.ts, is its
+ * one-container case): each container's keys, ttls, registry entry, history
  * entry, channel message and log entries are exactly those its own sidecar
  * would write (sample-commands.ts), but the host pays for one connection and
  * one round trip instead of one per container. On a cluster the commands go
@@ -110,15 +111,22 @@ export class HostPublisher {
     this.deadline = new Deadline(opts.commandTimeoutMs);
     const cluster = opts.valkey.cluster !== null;
     this.publishCommand = cluster ? 'spublish' : 'publish';
-    // The sidecar's connection settings (publish.ts): no offline queue, no
-    // replay of a failed write, one deadline per write rather than per command.
     this.client = createValkeyClient(
       opts.valkey,
       {
         lazyConnect: true,
         enableOfflineQueue: false,
+        // A sample that failed is skipped and counted; the next tick sends a fresh
+        // one. ioredis must not replay the old one after a reconnect (it would land
+        // after newer data, and samples counted as skipped would be stored twice).
         maxRetriesPerRequest: 0,
         autoResendUnfulfilledCommands: false,
+        // No per-command timeout: ioredis would arm a timer for each command
+        // (~170 µs of CPU per sidecar tick under lite mode, measured by
+        // scripts/bench-publish.ts); each write has one deadline of its own.
+        // A cluster's node connections do get one: a frozen node there is not
+        // replaced by dropping the whole client (batchFailed), so its commands
+        // must not wait forever.
         ...(cluster ? { commandTimeout: opts.commandTimeoutMs } : {}),
         connectTimeout: Math.max(1000, opts.commandTimeoutMs),
         keepAlive: 10_000,
@@ -126,6 +134,9 @@ export class HostPublisher {
         retryStrategy: (attempt) => (this.closed ? null : reconnectDelayMs(attempt, this.problem?.kind ?? null)),
         sentinelRetryStrategy: (attempt) => (this.closed ? null : reconnectDelayMs(attempt, this.problem?.kind ?? null)),
       },
+      // While a master is down a cluster client retries its commands every
+      // 100 ms: stop about when the write's deadline does, so a skipped
+      // sample does not land later than the next one.
       { maxRedirections: Math.max(3, Math.floor(opts.commandTimeoutMs / 100)) },
     );
     this.client.on('error', (err: unknown) => {
