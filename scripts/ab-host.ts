@@ -9,14 +9,12 @@
  * flags for one of them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
-import { makeCgroup, type BenchCgroup } from './bench-cgroup.js';
+import { makeCgroup, makeParentCgroup, type BenchCgroup } from './bench-cgroup.js';
 import { threadsCpuNs } from './thread-cpu.js';
 
-const ROOTS = ['cpu', 'cpuacct', 'memory', 'blkio', 'pids', 'unified'].map((c) => `/sys/fs/cgroup/${c}`).filter((r) => existsSync(join(r, 'cgroup.procs')));
 
 async function main(): Promise<void> {
   const [nArg, secArg, ...bundles] = process.argv.slice(2);
@@ -27,7 +25,7 @@ async function main(): Promise<void> {
   const server = new RedisServer(port);
   await server.start();
   const parent = `smhost-ab-${process.pid}`;
-  for (const r of ROOTS) mkdirSync(join(r, parent));
+  const removeParent = makeParentCgroup(parent);
   const kids: BenchCgroup[] = [];
   const procs: ChildProcess[] = [];
   try {
@@ -49,16 +47,7 @@ async function main(): Promise<void> {
   } finally {
     for (const p of procs) p.kill('SIGKILL');
     for (const k of kids.reverse()) await k.cleanup();
-    for (const r of ROOTS) {
-      for (let i = 0; i < 100; i++) {
-        try {
-          rmdirSync(join(r, parent));
-          break;
-        } catch {
-          await sleep(50);
-        }
-      }
-    }
+    await removeParent();
     await server.stop();
   }
 }

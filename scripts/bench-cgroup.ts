@@ -49,3 +49,23 @@ export async function makeCgroup(name: string, n: number): Promise<BenchCgroup> 
     },
   };
 }
+
+/** The hierarchies a host-mode bench makes its parent cgroup in: the v1 controllers the agent reads, and cgroup2. */
+export const HOST_BENCH_ROOTS = ['cpu', 'cpuacct', 'memory', 'blkio', 'pids', 'unified'].map((c) => `/sys/fs/cgroup/${c}`).filter((r) => existsSync(join(r, 'cgroup.procs')));
+
+/** Makes `parent` in every one of {@link HOST_BENCH_ROOTS}; the returned function removes it (once its children are gone). */
+export function makeParentCgroup(parent: string): () => Promise<void> {
+  for (const r of HOST_BENCH_ROOTS) mkdirSync(join(r, parent));
+  return async () => {
+    for (const r of HOST_BENCH_ROOTS) {
+      for (let i = 0; i < 100; i++) {
+        try {
+          rmdirSync(join(r, parent));
+          break;
+        } catch {
+          await sleep(50);
+        }
+      }
+    }
+  };
+}

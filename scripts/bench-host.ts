@@ -18,17 +18,16 @@
  * `npm run build`); both agents run the same build.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { METRICS_CHANNEL } from '../shared/src/keys.js';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
-import { makeCgroup, type BenchCgroup } from './bench-cgroup.js';
+import { HOST_BENCH_ROOTS as ROOTS, makeCgroup, makeParentCgroup, type BenchCgroup } from './bench-cgroup.js';
 import { threadsCpuNs } from './thread-cpu.js';
 
 const WARMUP_TICKS = 6;
-const ROOTS = ['cpu', 'cpuacct', 'memory', 'blkio', 'pids', 'unified'].map((c) => `/sys/fs/cgroup/${c}`).filter((r) => existsSync(join(r, 'cgroup.procs')));
 
 function vmRssMb(pid: number): number {
   const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
@@ -103,7 +102,7 @@ async function main(): Promise<void> {
   try {
     for (const n of sizes) {
       const parent = `smhost-bench-${process.pid}-${n}`;
-      for (const r of ROOTS) mkdirSync(join(r, parent));
+      const removeParent = makeParentCgroup(parent);
       const kids: BenchCgroup[] = [];
       const procs: ChildProcess[] = [];
       try {
@@ -133,16 +132,7 @@ async function main(): Promise<void> {
       } finally {
         for (const p of procs) await stop(p);
         for (const k of kids.reverse()) await k.cleanup();
-        for (const r of ROOTS) {
-          for (let i = 0; i < 100; i++) {
-            try {
-              rmdirSync(join(r, parent));
-              break;
-            } catch {
-              await sleep(50);
-            }
-          }
-        }
+        await removeParent();
       }
     }
   } finally {

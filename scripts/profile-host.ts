@@ -4,13 +4,10 @@
  * containers on real kernel cgroups, as bench:host makes them.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
-import { makeCgroup, type BenchCgroup } from './bench-cgroup.js';
+import { makeCgroup, makeParentCgroup, type BenchCgroup } from './bench-cgroup.js';
 
-const ROOTS = ['cpu', 'cpuacct', 'memory', 'blkio', 'pids', 'unified'].map((c) => `/sys/fs/cgroup/${c}`).filter((r) => existsSync(join(r, 'cgroup.procs')));
 
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? '100');
@@ -20,7 +17,7 @@ async function main(): Promise<void> {
   const server = new RedisServer(port);
   await server.start();
   const parent = `smhost-prof-${process.pid}`;
-  for (const r of ROOTS) mkdirSync(join(r, parent));
+  const removeParent = makeParentCgroup(parent);
   const kids: BenchCgroup[] = [];
   try {
     for (let i = 0; i < n; i++) kids.push(await makeCgroup(`${parent}/c${i}`, 1));
@@ -31,16 +28,7 @@ async function main(): Promise<void> {
     await new Promise((r) => p.once('exit', r));
   } finally {
     for (const k of kids.reverse()) await k.cleanup();
-    for (const r of ROOTS) {
-      for (let i = 0; i < 100; i++) {
-        try {
-          rmdirSync(join(r, parent));
-          break;
-        } catch {
-          await sleep(50);
-        }
-      }
-    }
+    await removeParent();
     await server.stop();
   }
 }
