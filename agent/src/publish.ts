@@ -1,22 +1,9 @@
-import type { Logger } from 'pino';
 import type { Payload, PublishStatus } from '../../shared/src/payload.js';
-import type { ValkeyConfig } from '../../shared/src/valkey.js';
-import { HostPublisher, type ContainerFeed } from './host/host-publisher.js';
+import { HostPublisher, type ContainerFeed, type HostPublisherOptions } from './host/host-publisher.js';
 
-export interface PublisherOptions {
-  valkey: ValkeyConfig;
+/** The host writer's options (connection, ttls, deadline, log, clock) and the one container's name. */
+export interface PublisherOptions extends HostPublisherOptions {
   containerName: string;
-  /** `SET .. EX` of the metrics key. */
-  ttlSeconds: number;
-  /** `XADD .. MAXLEN ~` of the history stream. */
-  historyLength: number;
-  /** Expiry of Sirius log keys (and of their index entries). */
-  logTtlSeconds: number;
-  /** Deadline for each write; a server that does not answer in time has its connection replaced. */
-  commandTimeoutMs: number;
-  log: Logger;
-  /** Wall clock in unix ms (tests fix it). */
-  now?: () => number;
 }
 
 export type LogLevel = 'info' | 'warn' | 'error';
