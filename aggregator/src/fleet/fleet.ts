@@ -5,6 +5,7 @@ import type { IngestEvent, Rejected } from '../ingest/protocol.js';
 import { DEFAULT_MAX_SAMPLE_BYTES, type RejectReason } from '../ingest/sample.js';
 import { IngestThread } from '../ingest/thread.js';
 import { FleetEntry, type ContainerView } from './entry.js';
+import { IngestBacklog } from './backlog.js';
 
 export type { ContainerView } from './entry.js';
 
@@ -37,6 +38,8 @@ export interface FleetOptions {
   chunk?: number;
   /** Byte cap of one value before parsing (default 256 KiB). */
   maxSampleBytes?: number;
+  /** Bound of the ingest events waiting for this thread (default 32 MiB); past it the oldest live samples are dropped and counted. */
+  maxBacklogBytes?: number;
 }
 
 export interface FleetStats {
@@ -55,9 +58,14 @@ export interface FleetStats {
   samples_received_total: number;
   /** Times the ingest thread died and was started again. */
   ingest_restarts_total: number;
+  /** Live samples dropped because this thread fell behind the ingest thread by more than the backlog bound. */
+  ingest_dropped_samples_total: number;
 }
 
 type Listener = (e: FleetEvent) => void;
+
+/** The ingest backlog's default bound: a few seconds of a 10,000-container fleet's samples. */
+const DEFAULT_MAX_BACKLOG_BYTES = 32 * 1024 * 1024;
 
 /** Refusals that are values under `system:metrics:*` (not registry entries, not unregistered names). */
 const VALUE_REASONS: ReadonlySet<RejectReason> = new Set(['too_large', 'not_json', 'schema', 'name_mismatch']);
@@ -80,7 +88,7 @@ export class Fleet {
   private cmd: ValkeyClient | null = null;
   private ingest: IngestThread | null = null;
   private ingestUp = false;
-  private readonly queue: IngestEvent[] = [];
+  private readonly backlog: IngestBacklog;
   private draining = false;
   private statusTimer: NodeJS.Timeout | null = null;
   private synced = false;
@@ -93,10 +101,12 @@ export class Fleet {
   readonly stats: FleetStats = {
     polls_total: 0, poll_errors_total: 0, last_poll_ms: null, last_poll_loop_ms: null, last_poll_ingest_ms: null,
     invalid_payloads_total: 0, rejected_by_reason: {}, samples_received_total: 0, ingest_restarts_total: 0,
+    ingest_dropped_samples_total: 0,
   };
 
   constructor(private readonly opts: FleetOptions) {
     this.now = opts.now ?? Date.now;
+    this.backlog = new IngestBacklog(opts.maxBacklogBytes ?? DEFAULT_MAX_BACKLOG_BYTES);
   }
 
   /** Every event, in order. A listener that throws is logged; the others and the fleet carry on. */
@@ -204,7 +214,8 @@ export class Fleet {
    * sockets of the turns in which they drain.
    */
   private enqueue(e: IngestEvent): void {
-    this.queue.push(e);
+    this.backlog.push(e);
+    this.stats.ingest_dropped_samples_total = this.backlog.droppedSamples;
     if (this.draining) return;
     this.draining = true;
     setImmediate(() => {
@@ -213,9 +224,9 @@ export class Fleet {
   }
 
   private drainOne(): void {
-    const e = this.queue.shift();
+    const e = this.backlog.shift();
     if (e !== undefined) this.apply(e);
-    if (this.queue.length === 0) {
+    if (this.backlog.length === 0) {
       this.draining = false;
       return;
     }

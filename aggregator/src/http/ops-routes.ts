@@ -69,6 +69,7 @@ export function opsRoutes(d: OpsRouteDeps, extra: { warnings: string[]; connecti
         pollLoopSeconds: st.last_poll_loop_ms === null ? null : st.last_poll_loop_ms / 1000,
         pollIngestSeconds: st.last_poll_ingest_ms === null ? null : st.last_poll_ingest_ms / 1000,
         ingestRestartsTotal: st.ingest_restarts_total,
+        ingestDroppedSamplesTotal: st.ingest_dropped_samples_total,
         pollsTotal: st.polls_total,
         pollErrorsTotal: st.poll_errors_total,
         invalidPayloadsTotal: st.invalid_payloads_total,

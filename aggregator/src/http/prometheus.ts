@@ -128,6 +128,7 @@ export interface AggregatorMetrics {
   pollIngestSeconds?: number | null;
   /** Times the ingest thread died and was started again. */
   ingestRestartsTotal?: number;
+  ingestDroppedSamplesTotal?: number;
   pollsTotal: number;
   pollErrorsTotal: number;
   invalidPayloadsTotal: number;
@@ -174,6 +175,7 @@ export async function renderMetrics(containers: readonly ContainerView[], own: A
   x.add('system_monitor_poll_event_loop_seconds', 'gauge', 'Main event-loop time the last re-sync used (applying what changed; reading and validating run on the ingest thread).', {}, own.pollLoopSeconds);
   x.add('system_monitor_poll_ingest_seconds', 'gauge', 'Busy time of the ingest thread in the last re-sync (decoding and validating, not waiting on Valkey).', {}, own.pollIngestSeconds ?? null);
   x.add('system_monitor_ingest_restarts_total', 'counter', 'Times the fleet ingest thread died and was started again.', {}, own.ingestRestartsTotal ?? 0);
+  x.add('system_monitor_ingest_dropped_samples_total', 'counter', 'Live samples dropped because the main thread fell behind the ingest thread by more than its backlog bound (an overloaded machine); the next samples and the re-sync replace them.', {}, own.ingestDroppedSamplesTotal ?? 0);
   x.add('system_monitor_polls_total', 'counter', 'Full fleet re-syncs done.', {}, own.pollsTotal);
   x.add('system_monitor_poll_errors_total', 'counter', 'Fleet re-syncs that failed.', {}, own.pollErrorsTotal);
   x.add('system_monitor_invalid_payloads_total', 'counter', 'Values in Valkey that were not valid samples (skipped).', {}, own.invalidPayloadsTotal);
