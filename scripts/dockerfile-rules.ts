@@ -106,7 +106,22 @@ function finalStage(stages: Stage[]): Stage {
 const BUILD_TOOLS = /\b(npm (ci|install|i)|yarn|pnpm|gcc|g\+\+|cc|make|build-essential|node-gyp|apt-get install)\b/;
 
 /** The aggregator runtime rules: non-root USER, HEALTHCHECK on /healthz, EXPOSE, STOPSIGNAL, no build tools. */
-export function aggregatorRuntimeProblems(stages: Stage[]): string[] {
+/** Node flags and environment the image must start the aggregator with (scripts/aggregator-runtime.ts). */
+export interface AggregatorRuntime {
+  flags: readonly string[];
+  env: Readonly<Record<string, string>>;
+}
+
+/** `KEY=value` pairs of one ENV instruction (the legacy `ENV KEY value` form as one pair). */
+function envPairs(args: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const legacy = /^([A-Za-z_][A-Za-z0-9_]*)\s+([^=]*)$/.exec(args.trim());
+  if (legacy?.[1] !== undefined && legacy[2] !== undefined) return out.set(legacy[1], legacy[2].trim());
+  for (const m of args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("([^"]*)"|\S*)/g)) if (m[1] !== undefined) out.set(m[1], m[3] ?? m[2] ?? '');
+  return out;
+}
+
+export function aggregatorRuntimeProblems(stages: Stage[], runtime?: AggregatorRuntime): string[] {
   const s = finalStage(stages);
   const problems: string[] = [];
   const last = (k: string): Instruction | undefined => s.instructions.filter((i) => i.keyword === k).at(-1);
@@ -124,6 +139,19 @@ export function aggregatorRuntimeProblems(stages: Stage[]): string[] {
   }
   const cmd = last('CMD') ?? last('ENTRYPOINT');
   if (cmd === undefined || !cmd.args.includes('dist/aggregator.cjs')) problems.push('the final stage does not run dist/aggregator.cjs');
+  if (runtime !== undefined && cmd !== undefined) {
+    const want = JSON.stringify(['node', ...runtime.flags, 'dist/aggregator.cjs']);
+    let got: unknown = null;
+    try {
+      got = JSON.parse(cmd.args);
+    } catch {
+      // shell form: reported below
+    }
+    if (JSON.stringify(got) !== want) problems.push(`line ${cmd.line}: ${cmd.keyword} ${cmd.args}; want ${cmd.keyword} ${want.replaceAll(',', ', ')}`);
+    const env = new Map<string, string>();
+    for (const i of s.instructions) if (i.keyword === 'ENV') for (const [k, v] of envPairs(i.args)) env.set(k, v);
+    for (const [k, v] of Object.entries(runtime.env)) if (env.get(k) !== v) problems.push(`the final stage sets ${k}=${env.get(k) ?? '(nothing)'}; want ENV ${k}=${v}`);
+  }
   return problems;
 }
 

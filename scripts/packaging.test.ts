@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { composeServices, serviceHas, serviceScalar, serviceText } from './compose-services.js';
+import { AGGREGATOR_ENV, AGGREGATOR_NODE_FLAGS } from './aggregator-runtime.js';
 import { agentFinalStageProblems, aggregatorRuntimeProblems, npmScriptsRun, parseStages, unpinnedBases, unpinnedReason } from './dockerfile-rules.js';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
@@ -56,6 +57,21 @@ describe('Dockerfile rules (tested on broken Dockerfiles)', () => {
     assert.ok(aggregatorRuntimeProblems(parseStages('FROM node:26.12.1-slim\nCMD ["node","dist/aggregator.cjs"]\n')).some((x) => /no USER/.test(x)));
   });
 
+  it('checks the aggregator image starts Node with the launchers’ flags and environment', () => {
+    const runtime = { flags: ['--max-semi-space-size=4'], env: { MALLOC_ARENA_MAX: '2' } };
+    const head = 'FROM node:26.12.1-slim\nUSER node\nEXPOSE 8080\nSTOPSIGNAL SIGTERM\nHEALTHCHECK CMD ["node","-e","fetch(\'/healthz\')"]\n';
+    assert.deepEqual(aggregatorRuntimeProblems(parseStages(`${head}ENV A=1 MALLOC_ARENA_MAX=2\nCMD ["node", "--max-semi-space-size=4", "dist/aggregator.cjs"]\n`), runtime), []);
+    const noFlag = aggregatorRuntimeProblems(parseStages(`${head}ENV MALLOC_ARENA_MAX=2\nCMD ["node", "dist/aggregator.cjs"]\n`), runtime);
+    assert.deepEqual(noFlag.length, 1, noFlag.join(' | '));
+    assert.match(noFlag[0] ?? '', /want CMD \["node", "--max-semi-space-size=4", "dist\/aggregator\.cjs"\]/);
+    const shellForm = aggregatorRuntimeProblems(parseStages(`${head}ENV MALLOC_ARENA_MAX=2\nCMD node --max-semi-space-size=4 dist/aggregator.cjs\n`), runtime);
+    assert.equal(shellForm.length, 1, shellForm.join(' | '));
+    const wrongEnv = aggregatorRuntimeProblems(parseStages(`${head}ENV MALLOC_ARENA_MAX 8\nCMD ["node", "--max-semi-space-size=4", "dist/aggregator.cjs"]\n`), runtime);
+    assert.deepEqual(wrongEnv, ['the final stage sets MALLOC_ARENA_MAX=8; want ENV MALLOC_ARENA_MAX=2']);
+    const noEnv = aggregatorRuntimeProblems(parseStages(`${head}CMD ["node", "--max-semi-space-size=4", "dist/aggregator.cjs"]\n`), runtime);
+    assert.deepEqual(noEnv, ['the final stage sets MALLOC_ARENA_MAX=(nothing); want ENV MALLOC_ARENA_MAX=2']);
+  });
+
   it('names what does not belong in the agent final stage', () => {
     const p = agentFinalStageProblems(parseStages('FROM node:26.12.1 AS b\nFROM busybox:1.37.0\nCOPY --from=b /x /system-monitor\nRUN true\n'));
     assert.ok(p.some((x) => /not scratch/.test(x)));
@@ -83,7 +99,7 @@ describe('the repository Dockerfiles', () => {
   });
 
   it('run the aggregator as non-root with HEALTHCHECK, EXPOSE, STOPSIGNAL and no build tools', () => {
-    assert.deepEqual(aggregatorRuntimeProblems(aggregator), []);
+    assert.deepEqual(aggregatorRuntimeProblems(aggregator, { flags: AGGREGATOR_NODE_FLAGS, env: AGGREGATOR_ENV }), []);
   });
 
   it('build with npm ci and npm scripts that exist in package.json', () => {

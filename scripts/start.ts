@@ -20,6 +20,7 @@ import { Redis } from 'ioredis';
 import { ConfigError } from '../shared/src/config.js';
 import { metricsKey } from '../shared/src/keys.js';
 import { parseStartOptions, START_USAGE, wantsHelp, type StartOptions } from './start-options.js';
+import { AGGREGATOR_ENV, AGGREGATOR_NODE_FLAGS } from './aggregator-runtime.js';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 /** SYSTEM_MONITOR_AGGREGATOR_MAIN: another entry point, relative to the checkout (the tests' stand-in). */
@@ -260,7 +261,7 @@ export async function startCli(argv: string[]): Promise<number> {
     const tsx = [process.execPath, '--import', 'tsx'] as const;
     let aggregator: Managed | null = null;
     if (existsSync(join(REPO, AGGREGATOR_MAIN))) {
-      aggregator = new Managed('aggregator', tsx[0], [...tsx.slice(1), AGGREGATOR_MAIN, '--port', String(opts.port), '--host', opts.host], { MALLOC_ARENA_MAX: '2', ...childEnv, PORT: String(opts.port), HOST: opts.host });
+      aggregator = new Managed('aggregator', tsx[0], [...AGGREGATOR_NODE_FLAGS, ...tsx.slice(1), AGGREGATOR_MAIN, '--port', String(opts.port), '--host', opts.host], { ...AGGREGATOR_ENV, ...childEnv, PORT: String(opts.port), HOST: opts.host });
       children.push(aggregator);
     }
     const agent = new Managed('agent', tsx[0], [...tsx.slice(1), 'agent/src/main.ts', 'run'], childEnv);
