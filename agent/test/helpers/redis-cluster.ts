@@ -5,18 +5,23 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { RedisServer, freePort } from './redis-server.js';
+import { RedisServer, freePort, portIsFree } from './redis-server.js';
 
 const run = promisify(execFile);
 
-/** A port whose cluster-bus port (port + 10000) is also free and valid. */
+/**
+ * A port whose cluster-bus port (port + 10000) is also free and valid, and
+ * neither of them one another node of this cluster already uses (as its
+ * port or its bus port): a node whose bus port is taken exits at start.
+ */
 async function freeClusterPort(taken: Set<number>): Promise<number> {
   for (let i = 0; i < 200; i++) {
     const p = await freePort();
-    if (p + 10_000 > 65_535 || taken.has(p) || taken.has(p + 10_000)) continue;
-    const bus = await freePort();
-    if (bus === p + 10_000) continue;
+    const bus = p + 10_000;
+    if (bus > 65_535 || taken.has(p) || taken.has(bus)) continue;
+    if (!(await portIsFree(bus))) continue;
     taken.add(p);
+    taken.add(bus);
     return p;
   }
   throw new Error('no free port pair (port, port + 10000) for a cluster node');

@@ -21,8 +21,25 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Whether 127.0.0.1:`port` can be listened on now. */
+export async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => {
+      resolve(false);
+    });
+    srv.listen(port, '127.0.0.1', () => {
+      srv.close(() => {
+        resolve(true);
+      });
+    });
+  });
+}
+
 export class RedisServer {
   private child: ChildProcess | null = null;
+  /** The server's last 2,000 characters of output, for errors. */
+  private output = '';
   /**
    * `readyPort` is the port to wait on when it differs from `port` (a
    * TLS-only server runs with `--port 0` and listens on its `--tls-port`).
@@ -41,9 +58,15 @@ export class RedisServer {
     const child = spawn(
       RedisServer.binary(),
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.extraArgs],
-      { stdio: 'ignore' },
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child = child;
+    this.output = '';
+    const keep = (chunk: Buffer): void => {
+      this.output = (this.output + chunk.toString('utf8')).slice(-2000);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
     await new Promise<void>((resolve, reject) => {
       child.once('error', (err) => {
         reject(new Error(`cannot start ${RedisServer.binary()} (install Debian's redis-server package): ${err.message}`));
@@ -57,8 +80,11 @@ export class RedisServer {
 
   private async waitReady(timeoutMs: number): Promise<void> {
     const until = Date.now() + timeoutMs;
+    const child = this.child;
     while (Date.now() < until) {
-      if (await canConnect(this.readyPort)) return;
+      if (await canConnect(this.readyPort, this.readyPort === this.port)) return;
+      // A server that cannot bind its port (or its cluster bus port) exits at once: say so instead of waiting.
+      if (child !== null && child.exitCode !== null) throw new Error(`${RedisServer.binary()} on port ${this.readyPort} exited with code ${child.exitCode} at start:\n${this.output.trim()}`);
       await sleep(25);
     }
     throw new Error(`redis-server on port ${this.readyPort} did not accept connections within ${timeoutMs} ms`);
@@ -85,15 +111,38 @@ export class RedisServer {
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
+/**
+ * Whether a server answers on `port`. With `ping`, it must answer PING with a
+ * RESP reply (`+PONG`, or an error such as `-NOAUTH`), so another program
+ * that happens to hold the port is not taken for the server; without (a
+ * TLS-only port), accepting the connection is enough.
+ */
+function canConnect(port: number, ping: boolean): Promise<boolean> {
   return new Promise((resolve) => {
     const s = new Socket();
-    s.once('connect', () => {
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
       s.destroy();
-      resolve(true);
+      resolve(ok);
+    };
+    const timer = setTimeout(() => {
+      done(false);
+    }, 500);
+    s.once('connect', () => {
+      if (!ping) {
+        done(true);
+        return;
+      }
+      s.write('PING\r\n');
+    });
+    s.once('data', (b: Buffer) => {
+      done(b[0] === 0x2b || b[0] === 0x2d);
     });
     s.once('error', () => {
-      resolve(false);
+      done(false);
+    });
+    s.once('close', () => {
+      done(false);
     });
     s.connect(port, '127.0.0.1');
   });
