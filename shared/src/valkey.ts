@@ -141,10 +141,20 @@ export function describeValkey(cfg: ValkeyConfig): string {
   return `${cfg.tls ? 'rediss' : 'redis'}://${cfg.host}:${cfg.port}/${cfg.db}`;
 }
 
+/**
+ * ioredis sends `CLIENT SETINFO` (library name and version) on every
+ * connection unless told not to. Servers since Redis 7.2 and Valkey know the
+ * command, so the least-privilege users (acl.ts), which do not grant it, had
+ * it refused twice per connection, each refusal an ACL LOG entry (found
+ * running the suite on Valkey 8.0). It only labels `CLIENT LIST`; not sent.
+ */
+const NO_CLIENT_INFO = { disableClientInfo: true } as const;
+
 /** ioredis options for the config; callers add their own retry and queue settings. */
 export function ioredisOptions(cfg: ValkeyConfig): RedisOptions {
   if (cfg.sentinel !== null) {
     return {
+      ...NO_CLIENT_INFO,
       sentinels: cfg.sentinel.nodes,
       name: cfg.sentinel.name,
       sentinelPassword: cfg.sentinel.password,
@@ -155,6 +165,7 @@ export function ioredisOptions(cfg: ValkeyConfig): RedisOptions {
     };
   }
   return {
+    ...NO_CLIENT_INFO,
     host: cfg.host,
     port: cfg.port,
     username: cfg.username,
@@ -199,7 +210,7 @@ export function createValkeyClient(cfg: ValkeyConfig, opts: RedisOptions, extras
     clusterRetryStrategy: typeof retryStrategy === 'function' ? (times) => retryStrategy(times) : undefined,
     shardedSubscribers: extras.shardedSubscribers ?? false,
     ...(extras.maxRedirections === undefined ? {} : { maxRedirections: extras.maxRedirections }),
-    redisOptions: { ...perNode, username: cfg.username, password: cfg.password, ...(cfg.tls ? { tls: {} } : {}) },
+    redisOptions: { ...NO_CLIENT_INFO, ...perNode, username: cfg.username, password: cfg.password, ...(cfg.tls ? { tls: {} } : {}) },
   };
   return new Cluster(cfg.cluster.nodes, options);
 }
