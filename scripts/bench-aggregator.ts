@@ -78,8 +78,9 @@ async function main(): Promise<void> {
   const nodeBin = nodeAt === -1 ? process.execPath : argv[nodeAt + 1];
   if (nodeBin === undefined) throw new Error('--node needs the path of a node binary');
   const args = argv.filter((a, i) => a !== '--cluster' && (nodeAt === -1 || (i !== nodeAt && i !== nodeAt + 1)));
-  const nodeVersion = spawnSync(nodeBin, ['--version'], { encoding: 'utf8' }).stdout.trim();
-  if (!/^v\d+\./.test(nodeVersion)) throw new Error(`--node ${nodeBin}: not a runnable node binary`);
+  const probe = spawnSync(nodeBin, ['--version'], { encoding: 'utf8' });
+  const nodeVersion = probe.error === undefined ? probe.stdout.trim() : '';
+  if (!/^v\d+\./.test(nodeVersion)) throw new Error(`--node ${nodeBin}: not a runnable node binary (${probe.error?.message ?? probe.stderr})`);
   const n = Number(args[0] ?? 10_000);
   const seconds = Number(args[1] ?? 30);
   const built = spawnSync(process.execPath, ['scripts/build.mjs', '--no-sea'], { cwd: REPO, encoding: 'utf8' });
