@@ -57,15 +57,33 @@ function redisBenchmark(port: number, cluster: boolean): Record<string, number> 
   return out;
 }
 
+/**
+ * What must not outlive this script if it fails half-way: the aggregator and
+ * the store's servers (once, a failed run left both running for an hour,
+ * taking CPU from every later measurement).
+ */
+const leftovers: (() => void)[] = [];
+process.on('exit', () => {
+  for (const kill of leftovers) kill();
+});
+process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
+
 /** One redis-server, or a 3-master cluster: where the fleet lives, how to reach it and how to stop it. */
 async function startStore(cluster: boolean): Promise<{ redis: Redis | Cluster; env: Record<string, string>; peerPort: number; stop: () => Promise<void> }> {
   if (cluster) {
     const c = new RedisCluster(3, 5000);
+    leftovers.push(() => {
+      for (const node of c.nodes) node.killNow();
+    });
     await c.start();
     const redis = new Cluster(c.ports.map((port) => ({ host: '127.0.0.1', port })), { enableAutoPipelining: true });
     return { redis, env: { VALKEY_CLUSTER_NODES: c.seeds }, peerPort: c.ports[0] ?? 0, stop: () => c.stop() };
   }
   const server = new RedisServer(await freePort());
+  leftovers.push(() => {
+    server.killNow();
+  });
   await server.start();
   const redis = new Redis({ port: server.port, host: '127.0.0.1' });
   return { redis, env: { VALKEY_URL: `redis://127.0.0.1:${server.port}` }, peerPort: server.port, stop: () => server.stop() };
@@ -108,6 +126,7 @@ async function main(): Promise<void> {
     env: { ...AGGREGATOR_ENV, ...(process.env.MALLOC_ARENA_MAX === undefined ? {} : { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX }), PATH: process.env.PATH ?? '', PORT: String(aggPort), ...store.env, LOG_LEVEL: 'warn', INTERVAL_SECONDS: '5' },
     stdio: 'ignore',
   });
+  leftovers.push(() => agg.kill('SIGKILL'));
   const base = `http://127.0.0.1:${aggPort}`;
   for (let i = 0; i < 600; i++) {
     try {

@@ -90,6 +90,11 @@ export class RedisServer {
     throw new Error(`redis-server on port ${this.readyPort} did not accept connections within ${timeoutMs} ms`);
   }
 
+  /** SIGKILL at once, synchronously: for a process 'exit' handler, where nothing can be awaited. */
+  killNow(): void {
+    this.child?.kill('SIGKILL');
+  }
+
   /** Freezes the server (SIGSTOP): it keeps its connections open but answers nothing. */
   pause(): void {
     this.child?.kill('SIGSTOP');
