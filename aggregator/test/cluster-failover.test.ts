@@ -206,7 +206,9 @@ describe('Valkey Cluster failover with 5 agents and 2 aggregators', () => {
         if (listedOkAt === null && republished.size === agents.size && (await Promise.all(aggs.map((a) => allOk(a.base)))).every(Boolean)) listedOkAt = Date.now();
       }),
     ]);
-    assert.notEqual(failoverAt, null, `a replica took over port ${killedPort}'s slots within 30 s (survivors ${survivors.join(',')})`);
+    // The survivors' own logs say why no replica took over (too old data, no votes, ...).
+    const logs = (): string => survivors.map((p) => `--- ${p}\n${cluster.node(p).lastOutput().split('\n').slice(-8).join('\n')}`).join('\n');
+    assert.notEqual(failoverAt, null, failoverAt === null ? `no replica took over port ${killedPort}'s slots within 30 s (survivors ${survivors.join(',')}); their last log lines:\n${logs()}` : '');
     const failoverMs = (failoverAt ?? 0) - killedAt;
     const republishMs = [...agents.keys()].map((n) => (republished.get(n) ?? Infinity) - killedAt);
     const round: Round = { killedPort, failoverMs, republishMs, listedOkMs: (listedOkAt ?? Infinity) - killedAt };

@@ -40,6 +40,11 @@ export class RedisServer {
   private child: ChildProcess | null = null;
   /** The server's last 2,000 characters of output, for errors. */
   private output = '';
+
+  /** The server's own last log lines (for a test's failure message). */
+  lastOutput(): string {
+    return this.output.trim();
+  }
   /**
    * `readyPort` is the port to wait on when it differs from `port` (a
    * TLS-only server runs with `--port 0` and listens on its `--tls-port`).
