@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Socket } from 'node:net';
@@ -36,14 +39,22 @@ export async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
+/** This test process's server logs (one folder, so a failed run leaves them to read). */
+const LOG_DIR = mkdtempSync(join(tmpdir(), 'sm-redis-logs-'));
+
 export class RedisServer {
   private child: ChildProcess | null = null;
-  /** The server's last 2,000 characters of output, for errors. */
-  private output = '';
+  /** Where the running (or last) server logs. */
+  private logFile: string | null = null;
 
-  /** The server's own last log lines (for a test's failure message). */
+  /** The server's own last log lines, up to 2,000 characters (for a test's failure message). */
   lastOutput(): string {
-    return this.output.trim();
+    if (this.logFile === null) return '';
+    try {
+      return readFileSync(this.logFile, 'utf8').slice(-2000).trim();
+    } catch {
+      return '';
+    }
   }
   /**
    * `readyPort` is the port to wait on when it differs from `port` (a
@@ -60,18 +71,16 @@ export class RedisServer {
   }
 
   async start(): Promise<void> {
+    // The server logs to a file, not to a pipe this process must drain: a pipe
+    // left unread while the test's event loop is busy would stall the server.
+    const logFile = join(LOG_DIR, `redis-${this.port}-${Date.now()}.log`);
     const child = spawn(
       RedisServer.binary(),
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.extraArgs],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--logfile', logFile, ...this.extraArgs],
+      { stdio: 'ignore' },
     );
     this.child = child;
-    this.output = '';
-    const keep = (chunk: Buffer): void => {
-      this.output = (this.output + chunk.toString('utf8')).slice(-2000);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
+    this.logFile = logFile;
     await new Promise<void>((resolve, reject) => {
       child.once('error', (err) => {
         reject(new Error(`cannot start ${RedisServer.binary()} (install Debian's redis-server package): ${err.message}`));
@@ -89,7 +98,7 @@ export class RedisServer {
     while (Date.now() < until) {
       if (await canConnect(this.readyPort, this.readyPort === this.port)) return;
       // A server that cannot bind its port (or its cluster bus port) exits at once: say so instead of waiting.
-      if (child !== null && child.exitCode !== null) throw new Error(`${RedisServer.binary()} on port ${this.readyPort} exited with code ${child.exitCode} at start:\n${this.output.trim()}`);
+      if (child !== null && child.exitCode !== null) throw new Error(`${RedisServer.binary()} on port ${this.readyPort} exited with code ${child.exitCode} at start:\n${this.lastOutput()}`);
       await sleep(25);
     }
     throw new Error(`redis-server on port ${this.readyPort} did not accept connections within ${timeoutMs} ms`);
