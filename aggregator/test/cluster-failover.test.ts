@@ -268,6 +268,8 @@ describe('Valkey Cluster failover with 5 agents and 2 aggregators', () => {
     for (const a of agents.values()) await a.waitForLog(/Valkey connected; publishing/, 30_000);
     const firingCount = (): number => [...deliveries().keys()].filter((k) => k.includes('/firing/')).length;
     await until('a firing webhook for every container', () => (firingCount() >= AGENTS ? true : null), 30_000);
+    // Every replica synced, or the killed master's replica refuses to take over (its data counts as too old).
+    await cluster.waitReplicasLinked(30_000);
     const first = await failoverRound();
     // The killed node comes back: it rejoins as a replica of the master that took its slots.
     const back = cluster.node(first.killedPort);

@@ -83,6 +83,27 @@ export class RedisCluster {
       throw new Error(`redis-cli --cluster create failed (install Debian's redis-tools): ${err instanceof Error ? err.message : String(err)}`);
     }
     await this.waitHealthy(30_000);
+    await this.waitReplicasLinked(30_000);
+  }
+
+  /**
+   * Until every running replica reports its link to its master up. A replica
+   * that has never finished syncing refuses to fail over ("Disconnected from
+   * master for longer than allowed"), so a master killed before then is not
+   * replaced at all: seen under load, where a master answered a new
+   * replica's PSYNC 5 s late.
+   */
+  async waitReplicasLinked(timeoutMs: number, except: number[] = []): Promise<void> {
+    const t0 = Date.now();
+    let last = '';
+    while (Date.now() - t0 < timeoutMs) {
+      const infos = await Promise.all(this.ports.filter((p) => !except.includes(p)).map((p) => this.command(p, ['info', 'replication']).catch((e: unknown) => String(e))));
+      const unlinked = infos.filter((s) => typeof s !== 'string' || (s.includes('role:slave') && !s.includes('master_link_status:up')));
+      if (unlinked.length === 0) return;
+      last = unlinked.map(String).join(' | ').slice(0, 400);
+      await sleep(100);
+    }
+    throw new Error(`replicas not linked to their masters within ${timeoutMs} ms: ${last}`);
   }
 
   /** Until every running node says cluster_state:ok and agrees that all 16384 slots are served. */
