@@ -71,8 +71,8 @@ export class RedisServer {
   }
 
   async start(): Promise<void> {
-    // The server logs to a file, not to a pipe this process must drain: a pipe
-    // left unread while the test's event loop is busy would stall the server.
+    // The server logs to a file, which a failure message can quote (lastOutput)
+    // without this process having to drain a pipe for the server's whole life.
     const logFile = join(LOG_DIR, `redis-${this.port}-${Date.now()}.log`);
     const child = spawn(
       RedisServer.binary(),
