@@ -1,5 +1,5 @@
 /**
- * `npm run bench:agent -- [ticks] [siRounds] [--sizes 1,20,200] [--interval S] [--bin FILE]...`:
+ * `npm run bench:agent -- [ticks] [siRounds] [--sizes 1,20,200] [--interval S] [--warmup N] [--bin FILE]...`:
  * what one tick of the built agent costs inside a real cgroup holding 1, 20
  * and 200 ordinary processes, against systeminformation's equivalent
  * collection measured in the same run with the same processes present.
@@ -28,12 +28,14 @@ import { Redis } from 'ioredis';
 import si from 'systeminformation';
 import { METRICS_CHANNEL } from '../shared/src/keys.js';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
+import { kernelFloor, keptKernelFiles } from './kernel-floor.js';
 import { threadsCpuNs } from './thread-cpu.js';
 import { EXTRA_FDS, makeCgroup, type BenchCgroup } from './bench-cgroup.js';
 
 const USER_HZ = 100;
 const REPO = process.cwd();
-const WARMUP_TICKS = 6;
+/** Ticks before the measurement: the start-up pages are released at the third; `--warmup` sets more (steady state of a JIT build). */
+const DEFAULT_WARMUP_TICKS = 6;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -63,6 +65,9 @@ interface TickFigures {
   collect_ms_median: number;
   processes_collector_ms_median: number;
   vmrss_mb: number;
+  /** The peer: the kernel's CPU for one read of every file the agent keeps open (kernel-floor.ts). */
+  kernel_floor_files: number;
+  kernel_floor_us: number;
 }
 
 /** Samples of one container name as they are published. */
@@ -94,7 +99,7 @@ function num(v: unknown): number {
   return typeof v === 'number' ? v : NaN;
 }
 
-async function measureAgent(bin: string, cg: BenchCgroup, port: number, sub: Redis, seconds: number, intervalSeconds: number, tag: string): Promise<TickFigures> {
+async function measureAgent(bin: string, cg: BenchCgroup, port: number, sub: Redis, seconds: number, intervalSeconds: number, warmup: number, tag: string): Promise<TickFigures> {
   const name = `bench-${tag}`;
   const samples = samplesOf(sub, name);
   const joins = cg.dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join(' && ');
@@ -104,7 +109,7 @@ async function measureAgent(bin: string, cg: BenchCgroup, port: number, sub: Red
   });
   try {
     const pid = agent.pid ?? 0;
-    for (let i = 0; i < WARMUP_TICKS; i++) await samples.next();
+    for (let i = 0; i < warmup; i++) await samples.next();
     const first = await samples.next();
     const cpu0 = threadsCpuNs(pid);
     const collect: number[] = [];
@@ -118,6 +123,7 @@ async function measureAgent(bin: string, cg: BenchCgroup, port: number, sub: Red
     }
     const cpu1 = threadsCpuNs(pid);
     const ticks = num(last.seq) - num(first.seq);
+    const floor = kernelFloor(REPO, keptKernelFiles(pid));
     return {
       bin,
       processes_in_cgroup: num(last.process_count),
@@ -127,6 +133,8 @@ async function measureAgent(bin: string, cg: BenchCgroup, port: number, sub: Red
       collect_ms_median: Number(median(collect).toFixed(3)),
       processes_collector_ms_median: Number(median(proc).toFixed(3)),
       vmrss_mb: vmRssMb(pid),
+      kernel_floor_files: floor.files,
+      kernel_floor_us: Math.round(floor.cpu_ns_per_round / 1e3),
     };
   } finally {
     agent.kill('SIGKILL');
@@ -146,25 +154,28 @@ async function measureSystemInformation(rounds: number): Promise<number> {
   return Math.round(median(xs));
 }
 
-function parseArgs(argv: string[]): { seconds: number; siRounds: number; sizes: number[]; bins: string[]; interval: number } {
+function parseArgs(argv: string[]): { seconds: number; siRounds: number; sizes: number[]; bins: string[]; interval: number; warmup: number } {
   const bins: string[] = [];
   const plain: string[] = [];
   let sizes = [1, 20, 200];
   let interval = 1;
+  let warmup = DEFAULT_WARMUP_TICKS;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] ?? '';
     if (a === '--bin') bins.push(argv[++i] ?? '');
     else if (a === '--sizes') sizes = (argv[++i] ?? '').split(',').map(Number);
     else if (a === '--interval') interval = Number(argv[++i] ?? 1);
+    else if (a === '--warmup') warmup = Number(argv[++i] ?? DEFAULT_WARMUP_TICKS);
     else plain.push(a);
   }
   if (bins.length === 0) bins.push(join(REPO, 'dist/system-monitor/system-monitor'));
   for (const b of bins) if (!existsSync(b)) throw new Error(`${b} is missing: run \`npm run build\` first`);
-  return { seconds: Number(plain[0] ?? 20), siRounds: Number(plain[1] ?? 10), sizes, bins, interval };
+  if (!Number.isInteger(warmup) || warmup < 3) throw new Error(`--warmup: at least 3 ticks (the start-up pages are released at the third), got ${warmup}`);
+  return { seconds: Number(plain[0] ?? 20), siRounds: Number(plain[1] ?? 10), sizes, bins, interval, warmup };
 }
 
 async function main(): Promise<void> {
-  const { seconds, siRounds, sizes, bins, interval } = parseArgs(process.argv.slice(2));
+  const { seconds, siRounds, sizes, bins, interval, warmup } = parseArgs(process.argv.slice(2));
   const server = new RedisServer(await freePort());
   await server.start();
   const sub = new Redis({ port: server.port, host: '127.0.0.1' });
@@ -177,7 +188,7 @@ async function main(): Promise<void> {
         const siUs = await measureSystemInformation(siRounds);
         for (const [i, bin] of bins.entries()) {
           process.stderr.write(`size ${size}, ${bin}\n`);
-          rows.push({ size, ...(await measureAgent(bin, cg, server.port, sub, seconds, interval, `${size}-${i}`)), systeminformation_cpu_us: siUs });
+          rows.push({ size, ...(await measureAgent(bin, cg, server.port, sub, seconds, interval, warmup, `${size}-${i}`)), systeminformation_cpu_us: siUs });
         }
       } finally {
         await cg.cleanup();
@@ -205,6 +216,9 @@ async function main(): Promise<void> {
         collect_ms_median: r.collect_ms_median,
         processes_collector_ms_median: r.processes_collector_ms_median,
         vmrss_mb: r.vmrss_mb,
+        kernel_floor_files: r.kernel_floor_files,
+        kernel_floor_us: r.kernel_floor_us,
+        whole_tick_over_kernel_floor: Number((r.cpu_per_tick_us / r.kernel_floor_us).toFixed(1)),
         systeminformation_cpu_us: r.systeminformation_cpu_us,
         ratio_systeminformation_over_whole_tick: Number((r.systeminformation_cpu_us / r.cpu_per_tick_us).toFixed(1)),
       })),
@@ -215,7 +229,7 @@ async function main(): Promise<void> {
     `${JSON.stringify(
       {
         machine: { node: process.version, load_average: readFileSync('/proc/loadavg', 'utf8').trim() },
-        method: `agent at INTERVAL_SECONDS=${interval} in a cgroup with N sleeping processes (${EXTRA_FDS} extra fds each); CPU of all its threads over ${seconds} published ticks after ${WARMUP_TICKS} warm-up ticks; systeminformation median of ${siRounds} rounds with children`,
+        method: `agent at INTERVAL_SECONDS=${interval} in a cgroup with N sleeping processes (${EXTRA_FDS} extra fds each); CPU of all its threads over ${seconds} published ticks after ${warmup} warm-up ticks; kernel floor: CPU of one pread (fstat for a directory) of every kernel file the agent keeps open, by scripts/kernel-floor.c; systeminformation median of ${siRounds} rounds with children`,
         results: byBin,
         targets: '<= 1000 us per tick at 20 processes; <= 15 us per extra process; VmRSS <= 48 MB; systeminformation >= 10x',
       },

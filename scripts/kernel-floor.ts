@@ -1,0 +1,59 @@
+/**
+ * The peer of the tick benchmarks (`bench:agent`, `bench:host`): what the
+ * kernel alone costs to hand over the files a running agent reads every
+ * tick. The files are the agent's own kept descriptors (`/proc/PID/fd`),
+ * which are exactly the cgroup and /proc files it re-reads each tick; the
+ * few it opens anew each time (`cgroup.procs`, `/proc/self/stat`) and its
+ * `statfs` are left out, so the figure is a lower bound. A small C program
+ * (`kernel-floor.c`, built here with `cc`) reads them all the way the agent
+ * does, round after round, with no parsing: agent ÷ floor is what the
+ * runtime and the agent's own code add on top of the kernel.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+const FloorOutput = z.object({ files: z.number().int(), unreadable: z.number().int(), rounds: z.number().int(), cpu_ns_per_round: z.number() });
+export type KernelFloor = z.infer<typeof FloorOutput>;
+
+/** Kernel files `pid` holds open: cgroupfs and procfs paths among its descriptors (sockets, pipes and its own executable left out). */
+export function keptKernelFiles(pid: number): string[] {
+  const out: string[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue; // closed between the listing and the readlink
+    }
+    if (target.startsWith('/sys/fs/cgroup/') || /^\/proc\/\d+\//.test(target) || /^\/proc\/[a-z]+$/.test(target)) out.push(target);
+  }
+  return out;
+}
+
+/** Builds `kernel-floor.c` into `.bench/` when missing or older than its source; throws naming `cc` when it cannot. */
+function floorBinary(repo: string): string {
+  const src = join(repo, 'scripts/kernel-floor.c');
+  const bin = join(repo, '.bench/kernel-floor');
+  if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) return bin;
+  mkdirSync(join(repo, '.bench'), { recursive: true });
+  const cc = spawnSync('cc', ['-O2', '-Wall', '-Werror', '-o', bin, src], { encoding: 'utf8' });
+  if (cc.error !== undefined || cc.status !== 0) throw new Error(`building scripts/kernel-floor.c needs a C compiler (cc: ${cc.error?.message ?? cc.stderr}); install gcc`);
+  return bin;
+}
+
+/** CPU the kernel takes to serve `files` once each (ns per round, median of `repeats` runs of `rounds` rounds). */
+export function kernelFloor(repo: string, files: readonly string[], rounds = 200, repeats = 3): KernelFloor {
+  const bin = floorBinary(repo);
+  const runs: KernelFloor[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const r = spawnSync(bin, [String(rounds)], { input: `${files.join('\n')}\n`, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`kernel-floor failed (${r.status}): ${r.stderr}`);
+    runs.push(FloorOutput.parse(JSON.parse(r.stdout)));
+  }
+  runs.sort((a, b) => a.cpu_ns_per_round - b.cpu_ns_per_round);
+  const mid = runs[Math.floor(runs.length / 2)];
+  if (mid === undefined) throw new Error('kernel-floor: no run');
+  return mid;
+}
