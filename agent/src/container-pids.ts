@@ -1,5 +1,5 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from './fsread/join.js';
 import type { CgroupLocation, Hierarchy } from './cgroup/location.js';
 import { readText, readTextFresh } from './fsread/read-text.js';
 
@@ -59,6 +59,11 @@ function collect(dir: string, out: Set<number>): void {
     const pid = Number(line);
     if (Number.isInteger(pid) && pid > 0) out.add(pid);
   }
+  // A directory's link count is 2 plus its subdirectories on cgroupfs (kernfs
+  // keeps it so) and on the usual disk and memory filesystems: at exactly 2
+  // there is no child cgroup, and one stat replaces listing every control
+  // file of the cgroup. Filesystems that do not count (btrfs says 1) are listed.
+  if (statSync(dir).nlink === 2) return;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     if (entry.isDirectory()) collect(join(dir, entry.name), out);
   }

@@ -71,3 +71,44 @@ for (const version of ['v1', 'v2'] as const) {
     });
   });
 }
+
+/**
+ * The subtree walk lists a cgroup's children only when its link count says
+ * it has any (2 + subdirectories on cgroupfs): a child made after a first
+ * read, and a grandchild, must still be found.
+ */
+for (const version of ['v1', 'v2'] as const) {
+  describe(`cgroup ${version}: processes in child cgroups, made before and after a read, are listed`, () => {
+    let top: TestCgroup;
+    const nested: TestCgroup[] = [];
+    let root: string;
+
+    before(() => {
+      requireKernelCgroups(version === 'v1' ? { v1: ['pids'], v2: false } : { v1: [], v2: true });
+      root = version === 'v1' ? join(V1_ROOT, 'pids') : V2_ROOT;
+      top = new TestCgroup(uniqueName(`sm-nest-${version}`), [root]);
+    });
+
+    after(async () => {
+      for (const c of nested.reverse()) await c.remove();
+      await top.remove();
+    });
+
+    it('a leaf read alone, then a child and a grandchild added under it', async () => {
+      const dir = top.dir(root);
+      const a = await sleeperIn(top);
+      for (let i = 0; i < 100 && readCgroupPids(dir).length < 1; i++) await sleep(20);
+      assert.deepEqual(readCgroupPids(dir), [a.pid ?? 0]);
+      // On v2 a cgroup with processes cannot enable controllers for children, but plain child directories are allowed.
+      const child = new TestCgroup(`${top.name}/init`, [root]);
+      nested.push(child);
+      const grandchild = new TestCgroup(`${top.name}/init/worker`, [root]);
+      nested.push(grandchild);
+      const b = await sleeperIn(child);
+      const c = await sleeperIn(grandchild);
+      const want = [a.pid ?? 0, b.pid ?? 0, c.pid ?? 0].sort((x, y) => x - y);
+      for (let i = 0; i < 100 && readCgroupPids(dir).length < 3; i++) await sleep(20);
+      assert.deepEqual(readCgroupPids(dir).sort((x, y) => x - y), want);
+    });
+  });
+}

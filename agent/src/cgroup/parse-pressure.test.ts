@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { describe, it } from 'node:test';
-import { parsePressure } from './parse-pressure.js';
+import { parsePressure, parsePressureAnyLayout } from './parse-pressure.js';
 import { ParseError } from './values.js';
 
 describe('parsePressure', () => {
@@ -35,5 +36,30 @@ describe('parsePressure', () => {
     assert.throws(() => parsePressure('some avg10=abc avg60=0.00 avg300=0.00 total=1\n', 'x'), /avg10 is not a number/);
     assert.throws(() => parsePressure('some avg10=1.00 avg60=0.00 avg300=0.00 total=-5\n', 'x'), ParseError);
     assert.throws(() => parsePressure('some avg10=1.00 avg60 avg300=0.00 total=5\n', 'x'), /line 1/);
+  });
+});
+
+describe('parsePressure: the kernel-layout fast path', () => {
+  /** Figures or the error message, so both paths are compared whole. */
+  const outcome = (f: () => unknown): unknown => {
+    try {
+      return { ok: f() };
+    } catch (err) {
+      return { error: err instanceof ParseError ? err.message : String(err) };
+    }
+  };
+
+  it('gives exactly what the any-layout reader gives, for kernel lines and for everything else', () => {
+    const num = fc.oneof(fc.constantFrom('0.00', '1.50', '100.00', '7', '0.5', '', 'abc', '-1.00'), fc.integer({ min: 0, max: 99_999 }).map((n) => (n / 100).toFixed(2)));
+    const total = fc.oneof(fc.bigInt({ min: 0n, max: 10n ** 20n }).map(String), fc.constantFrom('-5', 'x', ''));
+    const kernelLine = fc.tuple(fc.constantFrom('some', 'full', 'half'), num, num, num, total).map(([k, a, b, c, t]) => `${k} avg10=${a} avg60=${b} avg300=${c} total=${t}`);
+    const oddLine = fc.constantFrom('', '  ', 'some avg10=1.00 avg60=0.00 avg300=0.00', 'full  avg10=1.00 avg60=2.00 avg300=3.00 total=4', 'some avg10=1.00 avg60=0.00 avg300=0.00 total=5 extra=1', 'some avg60', 'new thing');
+    fc.assert(
+      fc.property(fc.array(fc.oneof(kernelLine, kernelLine, oddLine), { maxLength: 4 }), fc.boolean(), (lines, trailing) => {
+        const text = lines.join('\n') + (trailing ? '\n' : '');
+        assert.deepEqual(outcome(() => parsePressure(text, 'cpu.pressure')), outcome(() => parsePressureAnyLayout(text, 'cpu.pressure')), JSON.stringify(text));
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

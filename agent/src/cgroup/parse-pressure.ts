@@ -27,7 +27,39 @@ const DECIMAL = /^\d+(?:\.\d+)?$/;
 /** Up to 15 digits: a safe integer, so `Number` is exact. */
 const SHORT_UNSIGNED = /^\d{1,15}$/;
 
+/** A PSI line exactly as the kernel prints it, totals of at most 15 digits (exact as a double). */
+const KERNEL_LINE = /^(some|full) avg10=(\d+(?:\.\d+)?) avg60=(\d+(?:\.\d+)?) avg300=(\d+(?:\.\d+)?) total=(\d{1,15})$/;
+
+/**
+ * PSI file → figures. The kernel's own layout (every line a `some` or `full`
+ * line as above) is read with one match per line; anything else (more
+ * fields, other spacing, huge totals, or an error to report) is read by
+ * {@link parsePressureAnyLayout}, which gives the same figures for the
+ * kernel's layout (tested) and names what is wrong otherwise. Host mode reads
+ * three of these per container per tick, so the common case is kept short.
+ */
 export function parsePressure(text: string, what: string): Pressure {
+  let some: PressureFigures | null = null;
+  let full: PressureFigures | null = null;
+  let from = 0;
+  while (from < text.length) {
+    let end = text.indexOf('\n', from);
+    if (end < 0) end = text.length;
+    if (end > from) {
+      const m = KERNEL_LINE.exec(text.slice(from, end));
+      if (m === null) return parsePressureAnyLayout(text, what);
+      const figures = { avg10: Number(m[2]), avg60: Number(m[3]), avg300: Number(m[4]), totalUs: Number(m[5]) };
+      if (m[1] === 'some') some = figures;
+      else full = figures;
+    }
+    from = end + 1;
+  }
+  if (some === null) return parsePressureAnyLayout(text, what);
+  return { some, full };
+}
+
+/** PSI file in any layout the kernel could grow into: whitespace-separated `key=value` fields, extra fields and lines ignored. */
+export function parsePressureAnyLayout(text: string, what: string): Pressure {
   let some: PressureFigures | null = null;
   let full: PressureFigures | null = null;
   const lines = text.split('\n');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { describe, it } from 'node:test';
 import { countToken, keyedCount, parseCpuListCount, parseKeyedFile, parseLimit, parseSingleCount, ParseError, toCount, toSafeNumber, parseBigIntToken } from './values.js';
 
@@ -50,6 +51,41 @@ describe('parseKeyedFile with a wanted set', () => {
   it('returns only the wanted keys', () => {
     const m = parseKeyedFile('anon 1\nfile 2\nshmem 3\n', new Set(['file']));
     assert.deepEqual([...m], [['file', 2n]]);
+  });
+
+  it('gives what reading every line and keeping the wanted keys gives, on any text', () => {
+    // The rule it stands for, written independently: every line, split at its first space, last valid one wins.
+    const everyLine = (text: string, wanted: ReadonlySet<string>): [string, bigint][] => {
+      const out = new Map<string, bigint>();
+      for (const line of text.split('\n')) {
+        const sp = line.indexOf(' ');
+        if (sp <= 0 || !wanted.has(line.slice(0, sp))) continue;
+        const tok = line.slice(sp + 1).trim();
+        if (/^-?\d+$/.test(tok)) out.set(line.slice(0, sp), BigInt(tok));
+      }
+      return [...out].sort(([a], [b]) => a.localeCompare(b));
+    };
+    const keys = ['cache', 'total_cache', 'rss', 'total_rss', 'rss_huge', 'x'];
+    const line = fc.tuple(fc.constantFrom(...keys, '', ' cache', 'cache\t'), fc.constantFrom(' ', '  ', '', ' \t'), fc.constantFrom('0', '12', '-7', '99999999999999999999', 'abc', '1 2', '', '5\r'));
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 12 }), fc.subarray(keys), fc.boolean(), (lines, want, trailing) => {
+        const text = lines.map(([k, sep, v]) => `${k}${sep}${v}`).join('\n') + (trailing ? '\n' : '');
+        const wanted = new Set(want);
+        const got = [...parseKeyedFile(text, wanted)].sort(([a], [b]) => a.localeCompare(b));
+        assert.deepEqual(got, everyLine(text, wanted), JSON.stringify(text));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('finds the v1 memory.stat keys beside their non-total twins', () => {
+    const text = 'cache 1\nrss 2\ntotal_cache 30\ntotal_rss 40\nhierarchical_memory_limit 9223372036854771712\n';
+    const m = parseKeyedFile(text, new Set(['total_cache', 'total_rss', 'rss', 'hierarchical_memory_limit']));
+    assert.equal(m.get('total_cache'), 30n);
+    assert.equal(m.get('total_rss'), 40n);
+    assert.equal(m.get('rss'), 2n);
+    assert.equal(m.get('hierarchical_memory_limit'), 9223372036854771712n);
+    assert.equal(m.has('cache'), false);
   });
 });
 

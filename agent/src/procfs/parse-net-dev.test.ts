@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { describe, it } from 'node:test';
 import { ParseError } from '../cgroup/values.js';
 import { parseNetDev } from './parse-net-dev.js';
@@ -80,5 +81,38 @@ describe('parseNetDev', () => {
 
   it('refuses counters a double cannot hold exactly', () => {
     assert.throws(() => parseNetDev(`${HEADER}eth0: 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n`), /safe integer/);
+  });
+
+  it('reads any line as the field-by-field rule does: the same counters, or a refusal', () => {
+    /** The rule, written here on its own: split at the first colon, 16 whitespace-separated unsigned integers, exact as doubles. */
+    const byFields = (text: string): unknown => {
+      const out: unknown[] = [];
+      for (const line of text.split('\n').slice(2)) {
+        if (line.trim() === '') continue;
+        const colon = line.indexOf(':');
+        const name = colon < 0 ? '' : line.slice(0, colon).trim();
+        const tokens = line.slice(colon + 1).trim().split(/\s+/);
+        if (colon < 0 || name === '' || tokens.length !== 16 || !tokens.every((t) => /^\d+$/.test(t) && BigInt(t) <= BigInt(Number.MAX_SAFE_INTEGER))) return 'refused';
+        out.push([name, ...tokens.map(Number)]);
+      }
+      return out;
+    };
+    const counter = fc.oneof(fc.nat({ max: 99_999 }).map(String), fc.bigInt({ min: 0n, max: 10n ** 17n }).map(String), fc.constantFrom('x', '-1', ''));
+    const space = fc.constantFrom(' ', '  ', '\t', '');
+    const line = fc.tuple(fc.constantFrom('lo', 'eth0', 'veth1a2b3c4', 'br one', ''), space, fc.array(fc.tuple(space, counter), { minLength: 14, maxLength: 17 })).map(([name, pad, cs]) => `${pad}${name}:${cs.map(([sp, c]) => `${sp}${c}`).join('')}`);
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 3 }), (lines) => {
+        const text = `${HEADER}${lines.join('\n')}\n`;
+        let got: unknown;
+        try {
+          got = parseNetDev(text).map((c): unknown[] => [c.name, ...(Object.values(c) as unknown[]).slice(1)]);
+        } catch (err) {
+          assert.ok(err instanceof ParseError, String(err));
+          got = 'refused';
+        }
+        assert.deepEqual(got, byFields(text), JSON.stringify(text));
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

@@ -27,6 +27,14 @@ export interface NetDevCounters {
 const COUNTERS = 16;
 
 /**
+ * An interface line as the kernel prints it (a name without spaces, 16
+ * counters of at most 15 digits): matched whole, in one step. Any other line
+ * is read field by field below, which gives the same counters for these
+ * lines (tested) and names what is wrong in the others.
+ */
+const KERNEL_LINE = new RegExp(`^\\s*([^:\\s]+):\\s*(\\d{1,15})${'\\s+(\\d{1,15})'.repeat(COUNTERS - 1)}\\s*$`);
+
+/**
  * `/proc/net/dev` → one entry per interface, in the kernel's order.
  *
  * The kernel prints the name right-aligned in 6 columns followed by `:` and
@@ -42,7 +50,13 @@ export function parseNetDev(text: string): NetDevCounters[] {
     throw new ParseError(`/proc/net/dev: expected two header lines, got ${JSON.stringify((lines[0] ?? '').slice(0, 40))}`);
   }
   const out: NetDevCounters[] = [];
-  for (const line of lines.slice(2)) {
+  for (let l = 2; l < lines.length; l++) {
+    const line = lines[l] ?? '';
+    const m = KERNEL_LINE.exec(line);
+    if (m !== null) {
+      out.push(countersOf(m[1] ?? '', m, 2));
+      continue;
+    }
     if (line.trim() === '') continue;
     const colon = line.indexOf(':');
     if (colon < 0) throw new ParseError(`/proc/net/dev: no ':' in line ${JSON.stringify(line.slice(0, 60))}`);
@@ -55,33 +69,43 @@ export function parseNetDev(text: string): NetDevCounters[] {
     if (tokens.length !== COUNTERS) {
       throw new ParseError(`/proc/net/dev: ${name} has ${tokens.length} counters, expected ${COUNTERS}`);
     }
-    const v = tokens.map((token, i) => {
+    const v: number[] = [];
+    for (let i = 0; i < COUNTERS; i++) {
+      const token = tokens[i] ?? '';
       // The common case, 16 per interface every tick: no BigInt, no error text made.
-      if (SHORT_UNSIGNED.test(token)) return Number(token);
+      if (SHORT_UNSIGNED.test(token)) {
+        v.push(Number(token));
+        continue;
+      }
       const what = `/proc/net/dev ${name} counter ${i + 1}`;
       if (!/^\d+$/.test(token)) throw new ParseError(`${what}: expected an unsigned integer, got ${JSON.stringify(token.slice(0, 40))}`);
-      return toSafeNumber(BigInt(token), what);
-    });
-    const at = (i: number): number => v[i] ?? 0;
-    out.push({
-      name,
-      rxBytes: at(0),
-      rxPackets: at(1),
-      rxErrors: at(2),
-      rxDropped: at(3),
-      rxFifo: at(4),
-      rxFrame: at(5),
-      rxCompressed: at(6),
-      rxMulticast: at(7),
-      txBytes: at(8),
-      txPackets: at(9),
-      txErrors: at(10),
-      txDropped: at(11),
-      txFifo: at(12),
-      txCollisions: at(13),
-      txCarrier: at(14),
-      txCompressed: at(15),
-    });
+      v.push(toSafeNumber(BigInt(token), what));
+    }
+    out.push(countersOf(name, v, 0));
   }
   return out;
+}
+
+/** The counters from `v[from]` on (numbers, or the regex's digit strings) under their names. */
+function countersOf(name: string, v: ArrayLike<string | number | undefined>, from: number): NetDevCounters {
+  const at = (i: number): number => Number(v[from + i] ?? 0);
+  return {
+    name,
+    rxBytes: at(0),
+    rxPackets: at(1),
+    rxErrors: at(2),
+    rxDropped: at(3),
+    rxFifo: at(4),
+    rxFrame: at(5),
+    rxCompressed: at(6),
+    rxMulticast: at(7),
+    txBytes: at(8),
+    txPackets: at(9),
+    txErrors: at(10),
+    txDropped: at(11),
+    txFifo: at(12),
+    txCollisions: at(13),
+    txCarrier: at(14),
+    txCompressed: at(15),
+  };
 }
