@@ -1,5 +1,5 @@
 /**
- * `npm run bench:host -- [ticks] [--sizes 10,100] [--interval S] [--bin FILE]`:
+ * `npm run bench:host -- [ticks] [--sizes 10,100] [--interval S] [--bin FILE] [--docker]`:
  * what one host agent (`system-monitor host`, cgroup-only mode) costs for N
  * containers, beside what one sidecar costs for one of them, in the same run.
  *
@@ -19,8 +19,14 @@
  *
  * `--bin` defaults to the release (`dist/system-monitor/system-monitor`,
  * `npm run build`); both agents run the same build.
+ *
+ * `--docker` measures real containers instead: N containers of the musl
+ * stand-in image (`system-monitor-test/musl`, made by `npm run
+ * test:docker`) running `sleep`, each in its own network namespace on
+ * Docker's default bridge, found by the host agent through the engine's
+ * socket. No sidecar runs beside it in this mode.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -80,8 +86,48 @@ async function stop(p: ChildProcess): Promise<void> {
   await new Promise((r) => p.once('exit', r));
 }
 
+const DOCKER_IMAGE = 'system-monitor-test/musl:latest';
+
+function docker(...args: string[]): string {
+  const r = spawnSync('docker', args, { encoding: 'utf8' });
+  if (r.error !== undefined || r.status !== 0) throw new Error(`docker ${args.slice(0, 3).join(' ')}: ${r.error?.message ?? r.stderr.trim()}`);
+  return r.stdout.trim();
+}
+
+/** The host agent over N real containers; containers are removed whatever happens. */
+async function measureDocker(bin: string, n: number, ticks: number, env: Record<string, string>, sub: Redis): Promise<Record<string, unknown>> {
+  docker('image', 'inspect', DOCKER_IMAGE);
+  const prefix = `smhost-bench-${process.pid}-${n}`;
+  const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+  let host: ChildProcess | null = null;
+  try {
+    for (const name of names) docker('run', '-d', '--name', name, DOCKER_IMAGE, 'sleep', '3600');
+    host = spawn(bin, ['host'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+    const h = await measure(host, samplesOf(sub, names[n - 1] ?? ''), ticks);
+    const floor = kernelFloor(process.cwd(), keptKernelFiles(host.pid ?? 0));
+    const floorMs = floor.cpu_ns_per_round / 1e6;
+    return {
+      containers: n,
+      discovery: 'docker',
+      host_cpu_per_tick_ms: h.cpu_per_tick_ms,
+      host_cpu_target_ms: 1 + 0.1 * n,
+      host_cpu_per_container_ms: Number((h.cpu_per_tick_ms / n).toFixed(3)),
+      host_vmrss_mb: h.vmrss_mb,
+      kernel_floor_files: floor.files,
+      kernel_floor_ms: Number(floorMs.toFixed(3)),
+      host_over_kernel_floor: Number((h.cpu_per_tick_ms / floorMs).toFixed(1)),
+      host_ticks: h.ticks,
+    };
+  } finally {
+    if (host !== null) await stop(host);
+    spawnSync('docker', ['rm', '-f', ...names], { encoding: 'utf8' });
+  }
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  const dockerMode = args.includes('--docker');
+  if (dockerMode) args.splice(args.indexOf('--docker'), 1);
   const opt = (name: string): string | undefined => {
     const i = args.indexOf(name);
     if (i < 0) return undefined;
@@ -105,6 +151,11 @@ async function main(): Promise<void> {
   const rows: Record<string, unknown>[] = [];
   try {
     for (const n of sizes) {
+      if (dockerMode) {
+        rows.push(await measureDocker(bin, n, ticks, env, sub));
+        process.stderr.write(`${JSON.stringify(rows[rows.length - 1])}\n`);
+        continue;
+      }
       const parent = `smhost-bench-${process.pid}-${n}`;
       const removeParent = makeParentCgroup(parent);
       const kids: BenchCgroup[] = [];
@@ -149,7 +200,7 @@ async function main(): Promise<void> {
     sub.disconnect();
     await server.stop();
   }
-  process.stdout.write(`${JSON.stringify({ bin, interval_s: interval, ticks, method: `host agent (cgroup-only, N children of one cgroup, one sleep each) and a sidecar in the first child, same build, same run; CPU of all threads over ${ticks} published ticks after ${WARMUP_TICKS} warm-up ticks; kernel floor: CPU of one pread (fstat for a directory) of every kernel file the host agent keeps open, by scripts/kernel-floor.c, median of 3 × 200 rounds`, rows }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ bin, interval_s: interval, ticks, method: `${dockerMode ? `host agent (Docker discovery) over N real containers of ${DOCKER_IMAGE} running sleep, each in its own network namespace` : 'host agent (cgroup-only, N children of one cgroup, one sleep each) and a sidecar in the first child, same build, same run'}; CPU of all threads over ${ticks} published ticks after ${WARMUP_TICKS} warm-up ticks; kernel floor: CPU of one pread (fstat for a directory) of every kernel file the host agent keeps open, by scripts/kernel-floor.c, median of 3 × 200 rounds`, rows }, null, 2)}\n`);
 }
 
 main().catch((err: unknown) => {
