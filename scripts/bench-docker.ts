@@ -21,6 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { METRICS_CHANNEL } from '../shared/src/keys.js';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
+import { docker, MUSL_STAND_IN } from './docker-cli.js';
 import { ensureStandIns } from './docker/stand-ins.js';
 
 const REPO = join(import.meta.dirname, '..');
@@ -28,15 +29,9 @@ const REPO = join(import.meta.dirname, '..');
 const releaseAt = process.argv.indexOf('--release');
 const RELEASE = releaseAt === -1 ? join(REPO, 'dist/system-monitor') : (process.argv[releaseAt + 1] ?? '');
 const TARBALL = join(REPO, 'dist/system-monitor-linux-x64.tar.gz');
-const IMAGE = 'system-monitor-test/musl:latest';
+const IMAGE = MUSL_STAND_IN;
 const NAME = 'smbench-musl';
 const MEMORY_SECONDS = 40;
-
-function docker(...args: string[]): string {
-  const r = spawnSync('docker', args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`docker ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout.trim();
-}
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]));

@@ -21,8 +21,8 @@
  * `npm run build`); both agents run the same build.
  *
  * `--docker` measures real containers instead: N containers of the musl
- * stand-in image (`system-monitor-test/musl`, made by `npm run
- * test:docker`) running `sleep`, each in its own network namespace on
+ * stand-in image (`system-monitor-test/musl`, made here when missing, as
+ * `npm run test:docker` makes it) running `sleep`, each in its own network namespace on
  * Docker's default bridge, found by the host agent through the engine's
  * socket. No sidecar runs beside it in this mode.
  */
@@ -34,6 +34,8 @@ import { Redis } from 'ioredis';
 import { METRICS_CHANNEL } from '../shared/src/keys.js';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
 import { HOST_BENCH_ROOTS as ROOTS, makeCgroup, makeParentCgroup, type BenchCgroup } from './bench-cgroup.js';
+import { docker, MUSL_STAND_IN } from './docker-cli.js';
+import { ensureStandIns } from './docker/stand-ins.js';
 import { kernelFloor, keptKernelFiles } from './kernel-floor.js';
 import { threadsCpuNs } from './thread-cpu.js';
 
@@ -86,38 +88,34 @@ async function stop(p: ChildProcess): Promise<void> {
   await new Promise((r) => p.once('exit', r));
 }
 
-const DOCKER_IMAGE = 'system-monitor-test/musl:latest';
-
-function docker(...args: string[]): string {
-  const r = spawnSync('docker', args, { encoding: 'utf8' });
-  if (r.error !== undefined || r.status !== 0) throw new Error(`docker ${args.slice(0, 3).join(' ')}: ${r.error?.message ?? r.stderr.trim()}`);
-  return r.stdout.trim();
+/** A row's host-agent figures, and the kernel floor of the files it keeps open (read once each, nothing else). */
+function hostRow(n: number, h: Figures, hostPid: number): Record<string, unknown> {
+  const floor = kernelFloor(process.cwd(), keptKernelFiles(hostPid));
+  const floorMs = floor.cpu_ns_per_round / 1e6;
+  return {
+    containers: n,
+    host_cpu_per_tick_ms: h.cpu_per_tick_ms,
+    host_cpu_target_ms: 1 + 0.1 * n,
+    host_cpu_per_container_ms: Number((h.cpu_per_tick_ms / n).toFixed(3)),
+    host_vmrss_mb: h.vmrss_mb,
+    kernel_floor_files: floor.files,
+    kernel_floor_ms: Number(floorMs.toFixed(3)),
+    host_over_kernel_floor: Number((h.cpu_per_tick_ms / floorMs).toFixed(1)),
+    host_ticks: h.ticks,
+  };
 }
 
 /** The host agent over N real containers; containers are removed whatever happens. */
 async function measureDocker(bin: string, n: number, ticks: number, env: Record<string, string>, sub: Redis): Promise<Record<string, unknown>> {
-  docker('image', 'inspect', DOCKER_IMAGE);
+  await ensureStandIns();
   const prefix = `smhost-bench-${process.pid}-${n}`;
   const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
   let host: ChildProcess | null = null;
   try {
-    for (const name of names) docker('run', '-d', '--name', name, DOCKER_IMAGE, 'sleep', '3600');
+    for (const name of names) docker('run', '-d', '--name', name, MUSL_STAND_IN, 'sleep', '3600');
     host = spawn(bin, ['host'], { stdio: ['ignore', 'ignore', 'inherit'], env });
     const h = await measure(host, samplesOf(sub, names[n - 1] ?? ''), ticks);
-    const floor = kernelFloor(process.cwd(), keptKernelFiles(host.pid ?? 0));
-    const floorMs = floor.cpu_ns_per_round / 1e6;
-    return {
-      containers: n,
-      discovery: 'docker',
-      host_cpu_per_tick_ms: h.cpu_per_tick_ms,
-      host_cpu_target_ms: 1 + 0.1 * n,
-      host_cpu_per_container_ms: Number((h.cpu_per_tick_ms / n).toFixed(3)),
-      host_vmrss_mb: h.vmrss_mb,
-      kernel_floor_files: floor.files,
-      kernel_floor_ms: Number(floorMs.toFixed(3)),
-      host_over_kernel_floor: Number((h.cpu_per_tick_ms / floorMs).toFixed(1)),
-      host_ticks: h.ticks,
-    };
+    return { ...hostRow(n, h, host.pid ?? 0), discovery: 'docker' };
   } finally {
     if (host !== null) await stop(host);
     spawnSync('docker', ['rm', '-f', ...names], { encoding: 'utf8' });
@@ -170,24 +168,12 @@ async function main(): Promise<void> {
         const sidecar = spawn('sh', ['-c', `${joins} && exec "$0" run --container-name smhost-bench-sidecar`, bin], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...env, CGROUP_PATH: `/${parent}/c0` } });
         procs.push(sidecar);
         const [h, s] = await Promise.all([measure(host, samplesOf(sub, `c${n - 1}`), ticks), measure(sidecar, samplesOf(sub, 'smhost-bench-sidecar'), ticks)]);
-        // The peer: the kernel's own cost of the files the host agent keeps open, read once each with nothing else.
-        const floor = kernelFloor(process.cwd(), keptKernelFiles(host.pid ?? 0));
-        const floorMs = floor.cpu_ns_per_round / 1e6;
-        const target = 1 + 0.1 * n;
         rows.push({
-          containers: n,
-          host_cpu_per_tick_ms: h.cpu_per_tick_ms,
-          host_cpu_target_ms: target,
-          host_cpu_per_container_ms: Number((h.cpu_per_tick_ms / n).toFixed(3)),
-          host_vmrss_mb: h.vmrss_mb,
-          kernel_floor_files: floor.files,
-          kernel_floor_ms: Number(floorMs.toFixed(3)),
-          host_over_kernel_floor: Number((h.cpu_per_tick_ms / floorMs).toFixed(1)),
+          ...hostRow(n, h, host.pid ?? 0),
           sidecar_cpu_per_tick_ms: s.cpu_per_tick_ms,
           sidecar_vmrss_mb: s.vmrss_mb,
           n_sidecars_cpu_ms: Number((s.cpu_per_tick_ms * n).toFixed(1)),
           n_sidecars_rss_mb: Number((s.vmrss_mb * n).toFixed(0)),
-          host_ticks: h.ticks,
         });
         process.stderr.write(`${JSON.stringify(rows[rows.length - 1])}\n`);
       } finally {
@@ -200,7 +186,7 @@ async function main(): Promise<void> {
     sub.disconnect();
     await server.stop();
   }
-  process.stdout.write(`${JSON.stringify({ bin, interval_s: interval, ticks, method: `${dockerMode ? `host agent (Docker discovery) over N real containers of ${DOCKER_IMAGE} running sleep, each in its own network namespace` : 'host agent (cgroup-only, N children of one cgroup, one sleep each) and a sidecar in the first child, same build, same run'}; CPU of all threads over ${ticks} published ticks after ${WARMUP_TICKS} warm-up ticks; kernel floor: CPU of one pread (fstat for a directory) of every kernel file the host agent keeps open, by scripts/kernel-floor.c, median of 3 × 200 rounds`, rows }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ bin, interval_s: interval, ticks, method: `${dockerMode ? `host agent (Docker discovery) over N real containers of ${MUSL_STAND_IN} running sleep, each in its own network namespace` : 'host agent (cgroup-only, N children of one cgroup, one sleep each) and a sidecar in the first child, same build, same run'}; CPU of all threads over ${ticks} published ticks after ${WARMUP_TICKS} warm-up ticks; kernel floor: CPU of one pread (fstat for a directory) of every kernel file the host agent keeps open, by scripts/kernel-floor.c, median of 3 × 200 rounds`, rows }, null, 2)}\n`);
 }
 
 main().catch((err: unknown) => {

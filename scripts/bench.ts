@@ -26,6 +26,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { METRICS_CHANNEL } from '../shared/src/keys.js';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
@@ -162,20 +163,12 @@ async function measureSystemInformation(rounds: number): Promise<number> {
     const joins = cg.dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join(' && ');
     const child = spawn('sh', ['-c', `${joins} && exec "$0" --input-type=module -e "$1" "$2"`, process.execPath, script, String(rounds)], { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'] });
     try {
-      const lines: string[] = [];
-      let wake: (() => void) | null = null;
-      child.stdout.on('data', (d: Buffer) => {
-        lines.push(...d.toString().split('\n').filter((l) => l !== ''));
-        wake?.();
-      });
+      const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
       const line = async (want: string): Promise<void> => {
-        const until = Date.now() + 120_000;
-        while (!lines.includes(want)) {
-          if (child.exitCode !== null || Date.now() > until) throw new Error(`systeminformation child: no "${want}" (exit ${child.exitCode})`);
-          await new Promise<void>((r) => {
-            wake = r;
-            setTimeout(r, 200);
-          });
+        for (;;) {
+          const next = await lines.next();
+          if (next.done === true) throw new Error(`systeminformation child: ended before "${want}" (exit ${child.exitCode})`);
+          if (next.value === want) return;
         }
       };
       await line('ready');
