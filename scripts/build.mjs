@@ -14,7 +14,8 @@
 //       the agent starts through lib/'s loader
 //   dist/system-monitor/lib/                  glibc's loader and the libraries the
 //       SEA links (libc, libm, libstdc++, libgcc_s, libatomic ...) plus
-//       koffi's native module
+//       koffi's native module and the agent's per-process reader
+//       (agent/native/pid-stats.c), which it loads through koffi
 //   dist/system-monitor/LICENSES/
 //
 // and the same directory as dist/system-monitor-linux-x64.tar.gz.
@@ -33,6 +34,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { libraryPaths, parseLdd } from './release-libs.mjs';
 import { compileNvmlWorker, NVML_WORKER_NAME } from '../agent/native/build-worker.mjs';
+import { compilePidStats, PID_STATS_LIB_NAME } from '../agent/native/build-pid-stats.mjs';
 
 /** The LTS Node embedded in the single binary (Node 26: Active LTS since October 2026). */
 export const SEA_NODE_VERSION = '26.12.1';
@@ -172,7 +174,9 @@ async function bundles() {
   await build({ ...common, entryPoints: [join(repo, 'agent/src/main.ts')], outfile: join(dist, 'agent.cjs'), external: [...common.external, '@koromix/koffi-linux-x64'] });
   // The bundle's NVML worker, found beside it (agent/src/gpu/worker-command.ts).
   compileNvmlWorker(join(repo, 'agent/native/nvml-worker.c'), join(dist, NVML_WORKER_NAME));
-  const out = ['dist/agent.cjs', `dist/${NVML_WORKER_NAME}`];
+  // The bundle's per-process reader, found beside it (agent/src/procfs/native-pid-stats.ts).
+  compilePidStats(join(repo, 'agent/native/pid-stats.c'), join(dist, PID_STATS_LIB_NAME));
+  const out = ['dist/agent.cjs', `dist/${NVML_WORKER_NAME}`, `dist/${PID_STATS_LIB_NAME}`];
   if (existsSync(join(repo, 'aggregator/src/main.ts'))) {
     await build({
       ...common,
@@ -343,6 +347,11 @@ function releaseDir(sea) {
   // It runs with lib/ as its only library path: everything it links must be there.
   const missing = Object.keys(parseLdd(run('ldd', [worker])).libs).filter((name) => libs[name] === undefined);
   if (missing.length > 0) throw new Error(`the NVML worker links ${missing.join(', ')}, which the release's lib/ does not hold`);
+  const pidStats = join(top, 'lib', PID_STATS_LIB_NAME);
+  compilePidStats(join(repo, 'agent/native/pid-stats.c'), pidStats);
+  chmodSync(pidStats, 0o644);
+  const pidStatsMissing = Object.keys(parseLdd(run('ldd', [pidStats])).libs).filter((name) => libs[name] === undefined);
+  if (pidStatsMissing.length > 0) throw new Error(`the per-process reader links ${pidStatsMissing.join(', ')}, which the release's lib/ does not hold`);
   const koffiDir = dirname(require.resolve('@koromix/koffi-linux-x64/package.json'));
   copyFileSync(join(koffiDir, 'linux_x64/koffi.node'), join(top, 'lib/koffi.node'));
   chmodSync(join(top, 'lib/koffi.node'), 0o644);
@@ -358,6 +367,7 @@ function releaseDir(sea) {
       '                             the agent and its npm dependencies (commander, ioredis, koffi, pino, zod): MIT.',
       `lib/koffi.node               koffi ${koffiVersion}: MIT.`,
       'libexec/system-monitor-nvml  the NVML worker (agent/native/nvml-worker.c), this project: MIT.',
+      `lib/${PID_STATS_LIB_NAME} the per-process reader (agent/native/pid-stats.c), this project: MIT.`,
       `lib/ld-linux-x86-64.so.2, libc.so.6, libm.so.6, libdl.so.2, libpthread.so.0, librt.so.1`,
       `                             GNU C Library, Debian libc6 ${dpkgVersion('libc6')}: LGPL-2.1-or-later.`,
       `lib/libstdc++.so.6           GCC runtime, Debian libstdc++6 ${dpkgVersion('libstdc++6')}: GPL-3.0 with the GCC Runtime Library Exception.`,

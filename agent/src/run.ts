@@ -5,6 +5,7 @@ import { buildAgentEnv } from './agent-env.js';
 import { createGpuSource } from './collectors/gpu.js';
 import { createCollectors } from './collectors/index.js';
 import type { AgentConfig } from './config.js';
+import { nativePidStatsOrNull } from './procfs/native-pid-stats.js';
 import { Publisher } from './publish.js';
 import { dropReleaseCache, releaseStartupPages } from './release-pages.js';
 import { Sampler } from './sampler.js';
@@ -41,7 +42,8 @@ export async function runAgent(config: AgentConfig, valkey: ValkeyConfig, log: L
   });
   // Without a visible NVML library the worker starts after the first publish, off the start-up path.
   const gpu = createGpuSource(config, log, {}, { deferWhenAbsent: true });
-  const sampler = new Sampler(env, createCollectors(env), {
+  const native = await nativePidStatsOrNull(log);
+  const sampler = new Sampler(env, createCollectors(env, { processes: { native } }), {
     gpu,
     containerName: config.containerName,
     version: VERSION,
@@ -53,7 +55,14 @@ export async function runAgent(config: AgentConfig, valkey: ValkeyConfig, log: L
   });
 
   log.info(
-    { container: config.containerName, interval_s: config.intervalMs / 1000, valkey: describeValkey(valkey), cgroup: env.cgroup.mode, ttl_s: config.ttlSeconds },
+    {
+      container: config.containerName,
+      interval_s: config.intervalMs / 1000,
+      valkey: describeValkey(valkey),
+      cgroup: env.cgroup.mode,
+      ttl_s: config.ttlSeconds,
+      process_reader: native === null ? 'javascript' : native.path,
+    },
     'system-monitor starting',
   );
   publisher.event('info', `system-monitor ${VERSION} started (pid ${process.pid}, cgroup ${env.cgroup.mode}, every ${config.intervalMs / 1000} s)`);

@@ -343,8 +343,9 @@ describe('the release (dist/system-monitor-linux-x64.tar.gz)', () => {
   });
 
   /**
-   * `run` at a 1 s interval until the start-up page release (the one user of
-   * koffi) has run, then the process's mappings and its log.
+   * `run` at a 1 s interval until the start-up page release (koffi's second
+   * user, after the per-process reader loaded at start) has run, then the
+   * process's mappings and its log.
    */
   async function runPastPageRelease(env: Record<string, string>, exe = bin): Promise<{ maps: string; log: string }> {
     const server = new RedisServer(await freePort());
@@ -383,6 +384,8 @@ describe('the release (dist/system-monitor-linux-x64.tar.gz)', () => {
       const { maps, log } = await runPastPageRelease({ TMPDIR: tmp, CONTAINER_NAME: 'planted' });
       assert.match(log, /start-up pages released/, 'koffi was loaded and used');
       assert.ok(maps.includes(join(realpathSync(dir), 'system-monitor/lib/koffi.node')), "koffi mapped from the release's lib/");
+      assert.ok(maps.includes(join(realpathSync(dir), 'system-monitor/lib/system-monitor-pid-stats.so')), "the per-process reader mapped from the release's lib/");
+      assert.match(log, /"process_reader":"[^"]*system-monitor\/lib\/system-monitor-pid-stats\.so"/);
       assert.ok(!maps.includes(tmp), 'nothing mapped from the temporary directory');
       assert.equal(existsSync(marker), false, 'the planted library was loaded');
     } finally {
@@ -399,6 +402,10 @@ describe('the release (dist/system-monitor-linux-x64.tar.gz)', () => {
       assert.match(log, /start-up pages kept/);
       assert.match(log, /writable by its group \(mode 664\)/, 'the reason names the mode');
       assert.ok(!maps.includes('koffi.node'), 'koffi not mapped');
+      // Nor the per-process reader, which koffi loads: the processes are read in JavaScript instead.
+      assert.ok(!maps.includes('system-monitor-pid-stats.so'), 'the per-process reader not mapped');
+      assert.match(log, /per-process files are read in JavaScript/);
+      assert.match(log, /"process_reader":"javascript"/);
       // The samples go on: GPUs never needed koffi (the NVML worker is a C program).
       const r = onceWithTwoGpus({ CONTAINER_NAME: 'gw' }, join(copy, 'system-monitor/system-monitor'));
       assert.equal(r.status, 0, r.stderr);

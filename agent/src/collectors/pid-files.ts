@@ -1,5 +1,6 @@
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { FileReadError, readDescriptor, readTextFresh } from '../fsread/read-text.js';
+import { PS, PS_COMM_SLOT, PS_FIELDS, type NativePidStats } from '../procfs/native-pid-stats.js';
 import { countFds, type FdCountMethod } from './processes-fds.js';
 
 /**
@@ -33,12 +34,56 @@ export interface PidFiles {
 export class PidFileReader {
   /** Descriptors this reader holds now. */
   held = 0;
+  /** The last {@link readKept}'s results, row i for the i-th process given (PS columns). */
+  rows = new Float64Array(0);
+  /** comm bytes of row i at i × PS_COMM_SLOT. */
+  comms = new Uint8Array(0);
+  private statFds = new Int32Array(0);
+  private dirFds = new Int32Array(0);
 
+  /**
+   * `native`: the per-process reader of agent/native/pid-stats.c, which reads
+   * the kept descriptors of a whole container in one call ({@link readKept});
+   * null reads each process in JavaScript.
+   */
   constructor(
     private readonly keep: boolean,
     private readonly fdMethod: FdCountMethod,
     private readonly maxKept: number = MAX_KEPT_PROCESSES,
+    private readonly native: NativePidStats | null = null,
   ) {}
+
+  /**
+   * Reads the stat line and fd count of every process of `procs` whose files
+   * are kept, in one native call, into {@link rows} (row i for procs[i]).
+   * False when there is no native reader or nothing is kept (fixture trees): nothing was read. A row whose
+   * status is not 0 (a process not kept, gone, or a line not in the kernel's
+   * layout) is for {@link readStat} to read again, which reports why.
+   */
+  readKept(procs: readonly PidFiles[]): boolean {
+    if (this.native === null || !this.keep) return false;
+    const n = procs.length;
+    if (this.statFds.length < n) {
+      const cap = Math.max(n, this.statFds.length * 2, 16);
+      this.statFds = new Int32Array(cap);
+      this.dirFds = new Int32Array(cap);
+      this.rows = new Float64Array(cap * PS_FIELDS);
+      this.comms = new Uint8Array(cap * PS_COMM_SLOT);
+    }
+    for (let i = 0; i < n; i++) {
+      const f = procs[i];
+      this.statFds[i] = f?.statFd ?? -1;
+      this.dirFds[i] = f?.fdDirFd ?? -1;
+    }
+    this.native.read(n, this.statFds, this.dirFds, this.rows, this.comms);
+    return true;
+  }
+
+  /** Process i's comm from the last {@link readKept}, decoded as the whole line would be (UTF-8; comm is between ASCII bytes). */
+  commOf(i: number): string {
+    const start = i * PS_COMM_SLOT;
+    return Buffer.from(this.comms.buffer, this.comms.byteOffset + start, this.rows[i * PS_FIELDS + PS.COMM_LEN] ?? 0).toString('utf8');
+  }
 
   /** The stat line. Throws {@link FileReadError} (ENOENT/ESRCH when the process is gone). */
   readStat(f: PidFiles): string {

@@ -6,6 +6,7 @@ import { FileReadError, readTextFresh } from '../fsread/read-text.js';
 import { parseAuxvPageSize, parsePidStat, parseStatState, USER_HZ, type PidStat } from '../procfs/parse-pid-stat.js';
 import { CounterRate } from '../rate.js';
 import { fdCountMethod, isProcfs, type FdCountMethod } from './processes-fds.js';
+import { PS, PS_FIELDS, type NativePidStats } from '../procfs/native-pid-stats.js';
 import { MAX_KEPT_PROCESSES, PidFileReader, type PidFiles } from './pid-files.js';
 import type { AgentEnv, Collector, CollectorReport, Tick } from './types.js';
 
@@ -100,6 +101,17 @@ interface KnownProcess extends PidFiles {
   seenTick: number;
 }
 
+/** One-letter strings by character code, so a native row's state costs no allocation. */
+const STATE_LETTERS = new Map<number, string>();
+function stateLetter(code: number): string {
+  let s = STATE_LETTERS.get(code);
+  if (s === undefined) {
+    s = String.fromCharCode(code);
+    STATE_LETTERS.set(code, s);
+  }
+  return s;
+}
+
 /**
  * Orders `top`: most cores first (no rate yet last), then rss, then pid.
  * Negative when a process with these figures goes before `b`; taking the
@@ -148,6 +160,8 @@ export interface ProcessesOptions {
    * container's fds unless the agent itself is in that container.
    */
   files?: PidFileReader;
+  /** The native per-process reader for this collector's own {@link PidFileReader} (ignored with `files`, which has its own); absent: JavaScript. */
+  native?: NativePidStats | null;
 }
 
 /** Synchronous (proc files are read with sync reads), which tests rely on. */
@@ -167,7 +181,7 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
   const maxTasks = opts.maxTasksPerTick ?? env.loadTaskReads ?? MAX_TASKS_PER_TICK;
   const self = ownPid(env.procRoot);
   const fdMethod = opts.fdCount ?? fdCountMethod(env.procRoot);
-  const files = opts.files ?? new PidFileReader(opts.keepPidFiles ?? isProcfs(env.procRoot), fdMethod, opts.maxKeptProcesses ?? MAX_KEPT_PROCESSES);
+  const files = opts.files ?? new PidFileReader(opts.keepPidFiles ?? isProcfs(env.procRoot), fdMethod, opts.maxKeptProcesses ?? MAX_KEPT_PROCESSES, opts.native ?? null);
   const known = new Map<number, KnownProcess>();
   let tickNo = 0;
   const entryOf = (pid: number): KnownProcess => {
@@ -187,7 +201,7 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
   let loadAtNs: bigint | null = null;
 
   /** R and D tasks of one process; `budget` is what is left of MAX_TASKS_PER_TICK. */
-  function countActive(pid: number, taskPath: string, st: PidStat, budget: number): { running: number; blocked: number; tasksRead: number } {
+  function countActive(pid: number, taskPath: string, state: string, numThreads: number, budget: number): { running: number; blocked: number; tasksRead: number } {
     const out = { running: 0, blocked: 0, tasksRead: 0 };
     const add = (state: string): void => {
       if (state === 'R') out.running += 1;
@@ -198,8 +212,8 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
     // observer would add load the kernel's average never sees (and reading
     // its dozen threads would cost more than the rest of the sample).
     if (pid === self) return out;
-    if (st.numThreads <= 1 || st.numThreads > budget || budget <= 0) {
-      add(st.state);
+    if (numThreads <= 1 || numThreads > budget || budget <= 0) {
+      add(state);
       return out;
     }
     let tids: string[];
@@ -207,7 +221,7 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
       tids = readdirSync(taskPath);
     } catch {
       // Gone since its stat line was read: the main thread's state is the best we have.
-      add(st.state);
+      add(state);
       return out;
     }
     for (const tid of tids) {
@@ -244,53 +258,86 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
       let blocked = 0;
       let budget = maxTasks;
 
-      for (const pid of pids) {
-        const proc = entryOf(pid);
-        let st: PidStat;
+      const procs = pids.map(entryOf);
+      // One native call reads every kept process (pid-files.ts); the clock after it stands for all of them.
+      const batched = files.readKept(procs);
+      const batchAt = batched ? env.clock() : 0n;
+      const rows = files.rows;
+      for (let i = 0; i < pids.length; i++) {
+        const pid = pids[i] ?? 0;
+        const proc = procs[i];
+        if (proc === undefined) continue;
+        const r = i * PS_FIELDS;
+        let state: string;
+        let cpuTicks: number;
+        let numThreads: number;
+        let starttime: number;
+        let rssPages: number;
+        let comm: string | null = null;
         let at: bigint;
-        try {
-          const text = files.readStat(proc);
-          at = env.clock();
-          st = parsePidStat(text, proc.statPath);
-        } catch (err) {
-          if (classifyPidError(err) === 'gone') {
-            fdsUnreadable += 1;
+        let fdCount = -1;
+        if (batched && rows[r + PS.STATUS] === 0) {
+          state = stateLetter(rows[r + PS.STATE] ?? 0);
+          cpuTicks = (rows[r + PS.UTIME] ?? 0) + (rows[r + PS.STIME] ?? 0);
+          numThreads = rows[r + PS.THREADS] ?? 0;
+          starttime = rows[r + PS.START] ?? 0;
+          rssPages = rows[r + PS.RSS] ?? 0;
+          fdCount = rows[r + PS.FDS] ?? -1;
+          at = batchAt;
+        } else {
+          let st: PidStat;
+          try {
+            const text = files.readStat(proc);
+            at = env.clock();
+            st = parsePidStat(text, proc.statPath);
+          } catch (err) {
+            if (classifyPidError(err) === 'gone') {
+              fdsUnreadable += 1;
+              continue;
+            }
+            statError ??= err;
             continue;
           }
-          statError ??= err;
-          continue;
+          state = st.state;
+          cpuTicks = st.utime + st.stime;
+          numThreads = st.numThreads;
+          starttime = st.starttime;
+          rssPages = st.rssPages;
+          comm = st.comm;
         }
 
         try {
+          // A count the native read could not take (no kept directory, or its fstat failed) is taken here, which says why.
+          const n = fdCount >= 0 ? fdCount : files.countFds(proc);
           // Our own table holds the descriptors kept for reading the others: they are the observer's, not the container's.
-          fds += pid === self ? files.countFds(proc) - files.held : files.countFds(proc);
+          fds += pid === self ? n - files.held : n;
         } catch (err) {
           fdsUnreadable += 1;
           if (classifyPidError(err) === 'other') fdsError ??= err;
         }
 
-        threads += st.numThreads;
-        if (proc.starttime !== st.starttime) {
+        threads += numThreads;
+        if (proc.starttime !== starttime) {
           // First seen, or the pid was recycled: a new process, a new baseline.
-          proc.starttime = st.starttime;
+          proc.starttime = starttime;
           proc.cpu = new CounterRate(env.minRateDeltaNs);
         }
-        const ticksPerSec = proc.cpu.update(st.utime + st.stime, at).rate;
+        const ticksPerSec = proc.cpu.update(cpuTicks, at).rate;
         const cores = ticksPerSec === null ? null : ticksPerSec / USER_HZ;
-        const rss = st.rssPages * pageSize;
-        // Most processes do not make the top: compared before an entry is made for them.
-        if (entersTop(top, TOP_N, cores, rss, pid)) insertTop(top, { pid, name: st.comm, cores, rss_bytes: rss, threads: st.numThreads }, TOP_N);
+        const rss = rssPages * pageSize;
+        // Most processes do not make the top: compared before an entry (or a name) is made for them.
+        if (entersTop(top, TOP_N, cores, rss, pid)) insertTop(top, { pid, name: comm ?? files.commOf(i), cores, rss_bytes: rss, threads: numThreads }, TOP_N);
 
-        if (statError === null && (pid === self || st.numThreads <= 1 || budget <= 0)) {
+        if (statError === null && (pid === self || numThreads <= 1 || budget <= 0)) {
           // Counted by the stat line just read (or not at all, for the agent): no per-thread reads, nothing to allocate.
           if (pid !== self) {
-            if (st.state === 'R') running += 1;
-            else if (st.state === 'D') blocked += 1;
+            if (state === 'R') running += 1;
+            else if (state === 'D') blocked += 1;
           }
           budget -= 1;
         } else if (statError === null) {
           try {
-            const c = countActive(pid, proc.taskPath, st, budget);
+            const c = countActive(pid, proc.taskPath, state, numThreads, budget);
             running += c.running;
             blocked += c.blocked;
             budget -= Math.max(1, c.tasksRead);

@@ -10,6 +10,7 @@ import { MAX_KEPT_PROCESSES, PidFileReader } from '../collectors/pid-files.js';
 import type { GpuCollection, GpuRunner } from '../gpu/runner.js';
 import { join, setJoinMemoLimit } from '../fsread/join.js';
 import { closeKeptUnder, readTextFresh, setKeptFileLimit } from '../fsread/read-text.js';
+import { nativePidStatsOrNull } from '../procfs/native-pid-stats.js';
 import { dropReleaseCache, releaseStartupPages } from '../release-pages.js';
 import { RELEASE_PAGES_AFTER_TICKS } from '../run.js';
 import { monoNs } from '../rate.js';
@@ -146,7 +147,7 @@ export async function runHostAgent(config: HostConfig, valkey: ValkeyConfig, log
   setKeptFileLimit(keptFileLimit(a.procRoot));
   setJoinMemoLimit(HOST_JOIN_MEMO);
   // One reader for every container, so the cap on kept descriptors is the agent's.
-  const files = new PidFileReader(isProcfs(a.procRoot), fdCountMethod(a.procRoot), Math.max(MAX_KEPT_PROCESSES, 1024));
+  const files = new PidFileReader(isProcfs(a.procRoot), fdCountMethod(a.procRoot), Math.max(MAX_KEPT_PROCESSES, 1024), await nativePidStatsOrNull(log));
   // NVML reports host PIDs: they are mapped to containers here, not by the runner.
   const gpu: GpuRunner = createGpuSource({ ...a, hostProc: null }, log, {}, { deferWhenAbsent: true });
   const owners = new ProcessOwners(a.procRoot);

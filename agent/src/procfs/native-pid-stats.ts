@@ -1,0 +1,124 @@
+import { existsSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { dirname, join } from 'node:path';
+import { compilePidStats, PID_STATS_LIB_NAME, pidStatsCcArgs } from '../../native/build-pid-stats.mjs';
+import { compileCached } from '../release/compile-cached.js';
+import { releaseHome } from '../release/home.js';
+import { releaseKoffiPath } from '../release/koffi-native.js';
+import { assertTrustedCode } from '../release/trust.js';
+
+/**
+ * Columns of one process's row of doubles filled by agent/native/pid-stats.c
+ * (its enum, in the same order; the library's field count is checked at load).
+ */
+export const PS = {
+  /** 0: parsed; > 0: errno of the read; {@link PS_NOT_KERNEL_LAYOUT}. */
+  STATUS: 0,
+  /** The state letter's character code. */
+  STATE: 1,
+  UTIME: 2,
+  STIME: 3,
+  THREADS: 4,
+  START: 5,
+  /** Pages; a negative field is 0. */
+  RSS: 6,
+  /** Size of the fd directory (open files on Linux ≥ 6.2); -1 when it has no kept descriptor. */
+  FDS: 7,
+  /** errno of the fd directory's fstat, 0 when it worked. */
+  FDS_ERRNO: 8,
+  COMM_LEN: 9,
+} as const;
+export const PS_FIELDS = 10;
+/** Bytes of comm per process. */
+export const PS_COMM_SLOT = 64;
+/** The line is not in the kernel's own layout: the JavaScript parser reads that process. */
+export const PS_NOT_KERNEL_LAYOUT = -1;
+/** The row layout's version; a library built from another is refused. */
+const PS_ABI = 1;
+
+/** The library's calls (pointers are typed arrays, read and written in place). */
+export interface NativePidStats {
+  /** Where it was loaded from. */
+  readonly path: string;
+  /** Reads n processes through kept descriptors (stat fd; fd directory fd or -1) into rows and comms; returns how many parsed. */
+  read(n: number, statFds: Int32Array, dirFds: Int32Array, rows: Float64Array, comms: Uint8Array): number;
+  /** Parses one stat line of `len` bytes into row and comm (the same parser `read` uses); returns row[STATUS]. */
+  parse(line: Uint8Array, len: number, row: Float64Array, comm: Uint8Array): number;
+}
+
+export interface PidStatsLookup {
+  /** The release directory when running from one. */
+  releaseHome: string | null;
+  /** process.argv[1]: the TypeScript entry under tsx, or the bundle. */
+  script: string | undefined;
+  exists: (path: string) => boolean;
+  /** Compiles the C source when running from TypeScript. */
+  compile: (source: string) => string;
+}
+
+/** The library compiled from a checkout's agent/native/pid-stats.c (the tests, an agent run by tsx). */
+export function compilePidStatsSource(source: string): string {
+  return compileCached({ source, name: PID_STATS_LIB_NAME, ccArgs: pidStatsCcArgs, compile: compilePidStats });
+}
+
+/**
+ * Where the library is: the release's lib/ (checked like any native code
+ * it loads), beside the bundle, or compiled from agent/native/ when the agent
+ * runs from its TypeScript source. Throws with what to do when none applies.
+ */
+export function pidStatsLibraryPath(self: PidStatsLookup): string {
+  if (self.releaseHome !== null) {
+    const file = join(self.releaseHome, 'lib', PID_STATS_LIB_NAME);
+    assertTrustedCode(file, self.releaseHome);
+    return file;
+  }
+  if (self.script === undefined) throw new Error(`${PID_STATS_LIB_NAME} cannot be found without the program's path`);
+  if (self.script.endsWith('.ts')) return self.compile(join(dirname(self.script), '..', 'native', 'pid-stats.c'));
+  const beside = join(dirname(self.script), PID_STATS_LIB_NAME);
+  if (self.exists(beside)) return beside;
+  throw new Error(`${beside} is missing: it is built with the agent (npm run build)`);
+}
+
+/** The library for this process (see {@link pidStatsLibraryPath}). */
+export function selfPidStatsPath(): string {
+  return pidStatsLibraryPath({ releaseHome: releaseHome(), script: process.argv[1], exists: existsSync, compile: compilePidStatsSource });
+}
+
+/**
+ * Loads the library through koffi and checks that its row layout is the one
+ * this code reads. Throws with the reason (no library, refused by the trust
+ * check, another layout, koffi not loadable).
+ */
+export async function loadNativePidStats(path: string = selfPidStatsPath()): Promise<NativePidStats> {
+  // In a release, koffi's own module is checked first: koffi reports a refused load with one generic message.
+  if (releaseHome() !== null) releaseKoffiPath();
+  const koffi = await import('koffi');
+  let lib: ReturnType<typeof koffi.load>;
+  try {
+    lib = koffi.load(path);
+  } catch (err) {
+    throw new Error(`${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  const abi = lib.func('int sm_pid_stats_abi(void)') as () => number;
+  const fields = lib.func('int sm_pid_stats_fields(void)') as () => number;
+  const slot = lib.func('int sm_pid_stats_comm_slot(void)') as () => number;
+  if (abi() !== PS_ABI || fields() !== PS_FIELDS || slot() !== PS_COMM_SLOT) {
+    throw new Error(`${path} has row layout ${abi()} (${fields()} fields, comm ${slot()} bytes), this agent reads layout ${PS_ABI} (${PS_FIELDS}, ${PS_COMM_SLOT}): it is from another build; rebuild (npm run build)`);
+  }
+  const read = lib.func('int sm_pid_stats(int n, const int32_t *stat_fds, const int32_t *dir_fds, _Inout_ double *rows, _Inout_ uint8_t *comms)') as NativePidStats['read'];
+  const parse = lib.func('int sm_parse_pid_stat(const uint8_t *buf, int len, _Inout_ double *row, _Inout_ uint8_t *comm)') as NativePidStats['parse'];
+  return { path, read, parse };
+}
+
+/**
+ * The library for this process, or null with a warning: the agent then reads
+ * each process in JavaScript, with the same values at more CPU per process.
+ */
+export async function nativePidStatsOrNull(log: Pick<Logger, 'warn'>): Promise<NativePidStats | null> {
+  try {
+    return await loadNativePidStats();
+  } catch (err) {
+    log.warn({ err }, 'per-process files are read in JavaScript: the native reader could not be loaded (same values, ~20 µs more CPU per process and tick)');
+    return null;
+  }
+}
