@@ -9,6 +9,7 @@ import { createGpuSource } from './collectors/gpu.js';
 import { createCollectors } from './collectors/index.js';
 import type { AgentConfig } from './config.js';
 import type { GpuDiagnosis } from './gpu/runner.js';
+import { loadNativePidStats, type NativePidStats } from './procfs/native-pid-stats.js';
 import { Sampler } from './sampler.js';
 
 export type CheckStatus = 'ok' | 'unsupported' | 'error' | 'skipped';
@@ -30,6 +31,8 @@ export interface DoctorReport {
     notes: string[];
   };
   collectors: Record<string, DoctorCheck>;
+  /** How the processes collector reads each process: the native reader's path, or why it is not used. */
+  process_reader: string;
   valkey: DoctorCheck;
   nvml: DoctorCheck;
   /** What NVML reported; null when no library was found or it could not be used. */
@@ -64,8 +67,16 @@ export async function runDoctor(
   const gpu = createGpuSource(config, log);
   let sample: Payload;
   let diagnosis: GpuDiagnosis;
+  let native: NativePidStats | null = null;
+  let reader: string;
   try {
-    const sampler = new Sampler(env, createCollectors(env), { containerName: config.containerName, version: VERSION, log, gpu });
+    native = await loadNativePidStats();
+    reader = `per-process files read by ${native.path}`;
+  } catch (err) {
+    reader = `per-process files read in JavaScript (same values, more CPU): the native reader could not be loaded: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  try {
+    const sampler = new Sampler(env, createCollectors(env, { processes: { native } }), { containerName: config.containerName, version: VERSION, log, gpu });
     await sampler.sample();
     await sleep(env.intervalMs);
     sample = await sampler.sample();
@@ -112,6 +123,7 @@ export async function runDoctor(
     container_name: config.containerName,
     cgroup: { mode: cg.mode, scope: cg.scope, source: cg.source, paths: sample.cgroup.paths, notes: cg.notes },
     collectors,
+    process_reader: reader,
     valkey,
     nvml,
     gpus,
@@ -186,6 +198,7 @@ export function formatDoctor(r: DoctorReport): string {
     lines.push(`  [${mark(c.status).padEnd(6)}] ${name}`);
     if (c.status !== 'ok') for (const d of c.details) lines.push(`           ${d}`);
   }
+  lines.push(r.process_reader);
   lines.push(`valkey: [${mark(r.valkey.status)}] ${r.valkey.details.join('; ')}`);
   lines.push(`nvml:   [${mark(r.nvml.status)}] ${r.nvml.details[0] ?? ''}`);
   for (const d of r.nvml.details.slice(1)) lines.push(`           ${d}`);

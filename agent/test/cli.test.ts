@@ -76,8 +76,10 @@ describe('system-monitor doctor', () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const report: unknown = JSON.parse(r.stdout);
     assert.ok(typeof report === 'object' && report !== null && 'collectors' in report && 'valkey' in report && 'cgroup' in report);
-    const { collectors, valkey, cgroup } = report as { collectors: Record<string, { status: string }>; valkey: { status: string }; cgroup: { mode: string } };
+    const { collectors, valkey, cgroup, process_reader } = report as { collectors: Record<string, { status: string }>; valkey: { status: string }; cgroup: { mode: string }; process_reader: string };
     assert.equal(valkey.status, 'ok');
+    // Run from the TypeScript source: the reader is compiled from agent/native/ on first use.
+    assert.match(process_reader, /^per-process files read by \S+\/system-monitor-pid-stats\.so$/);
     assert.equal(cgroup.mode, 'v2');
     assert.deepEqual(Object.keys(collectors).sort(), ['cpu', 'disk', 'gpu', 'io', 'memory', 'network', 'pids', 'pressure', 'processes', 'system']);
     assert.equal(collectors.memory?.status, 'ok');

@@ -147,7 +147,8 @@ export async function runHostAgent(config: HostConfig, valkey: ValkeyConfig, log
   setKeptFileLimit(keptFileLimit(a.procRoot));
   setJoinMemoLimit(HOST_JOIN_MEMO);
   // One reader for every container, so the cap on kept descriptors is the agent's.
-  const files = new PidFileReader(isProcfs(a.procRoot), fdCountMethod(a.procRoot), Math.max(MAX_KEPT_PROCESSES, 1024), await nativePidStatsOrNull(log));
+  const native = await nativePidStatsOrNull(log);
+  const files = new PidFileReader(isProcfs(a.procRoot), fdCountMethod(a.procRoot), Math.max(MAX_KEPT_PROCESSES, 1024), native);
   // NVML reports host PIDs: they are mapped to containers here, not by the runner.
   const gpu: GpuRunner = createGpuSource({ ...a, hostProc: null }, log, {}, { deferWhenAbsent: true });
   const owners = new ProcessOwners(a.procRoot);
@@ -208,7 +209,10 @@ export async function runHostAgent(config: HostConfig, valkey: ValkeyConfig, log
     await Promise.all([gpu.close(), publisher.close(200)]);
     return 1;
   }
-  log.info({ source: discovery.describe, containers: monitored.size, interval_s: a.intervalMs / 1000, valkey: describeValkey(valkey) }, 'system-monitor host agent starting');
+  log.info(
+    { source: discovery.describe, containers: monitored.size, interval_s: a.intervalMs / 1000, valkey: describeValkey(valkey), process_reader: native === null ? 'javascript' : native.path },
+    'system-monitor host agent starting',
+  );
 
   let ticks = 0;
   const ticker = new DeadlineTicker({
