@@ -233,7 +233,8 @@ describe('the processes collector with the native reader', () => {
       await settledThreads(threaded.pid ?? 0);
       const pids = kids.map((k) => k.pid ?? 0);
       const env = testEnv({ procRoot: '/proc', clock: () => process.hrtime.bigint(), minRateDeltaNs: 0n });
-      const withNative = createProcessesCollector(env, { native, keepPidFiles: true, pageSize: 4096 });
+      // Files kept for 3 of the 8 processes only: the rest are read by path each tick, between the native rows.
+      const withNative = createProcessesCollector(env, { native, keepPidFiles: true, pageSize: 4096, maxKeptProcesses: 3 });
       const withJs = createProcessesCollector(env, { keepPidFiles: true, pageSize: 4096 });
       const tick = fixedTick({ pids });
       /** Both blocks, their `top` cores compared apart: the two read the busy processes microseconds apart. */
@@ -272,6 +273,9 @@ describe('the processes collector with the native reader', () => {
       const after = await both('after one exited');
       assert.equal(after.fds_unreadable_pids, 1);
       assert.equal(after.count, kids.length);
+      // Its kept files went to the next process listed: that one now reads natively after a row-less one.
+      const next = await both('the next tick');
+      assert.equal(next.fds_unreadable_pids, 1);
       withNative.close?.();
       withJs.close?.();
     } finally {

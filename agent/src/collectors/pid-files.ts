@@ -34,9 +34,11 @@ export interface PidFiles {
 export class PidFileReader {
   /** Descriptors this reader holds now. */
   held = 0;
-  /** The last {@link readKept}'s results, row i for the i-th process given (PS columns). */
+  /** The last {@link readKept}'s row of procs[i] in {@link rows}, or -1 (not kept: read by path). */
+  rowOf = new Int32Array(0);
+  /** The last {@link readKept}'s results, one row of PS columns per kept process. */
   rows = new Float64Array(0);
-  /** comm bytes of row i at i × PS_COMM_SLOT. */
+  /** comm bytes of row r at r × PS_COMM_SLOT. */
   comms = new Uint8Array(0);
   private statFds = new Int32Array(0);
   private dirFds = new Int32Array(0);
@@ -55,34 +57,45 @@ export class PidFileReader {
 
   /**
    * Reads the stat line and fd count of every process of `procs` whose files
-   * are kept, in one native call, into {@link rows} (row i for procs[i]).
-   * False when there is no native reader or nothing is kept (fixture trees): nothing was read. A row whose
-   * status is not 0 (a process not kept, gone, or a line not in the kernel's
-   * layout) is for {@link readStat} to read again, which reports why.
+   * are kept, in one native call: procs[i]'s row is {@link rowOf}[i]. False
+   * when there is no native reader or nothing is kept (fixture trees):
+   * nothing was read. A process with no row, or a row whose status is not 0
+   * (gone, or a line not in the kernel's layout), is for {@link readStat} to
+   * read again, which reports why. The rows are bounded by the kept
+   * processes (maxKept), however many the container has.
    */
   readKept(procs: readonly PidFiles[]): boolean {
     if (this.native === null || !this.keep) return false;
     const n = procs.length;
-    if (this.statFds.length < n) {
-      const cap = Math.max(n, this.statFds.length * 2, 16);
+    if (this.rowOf.length < n) this.rowOf = new Int32Array(Math.max(n, this.rowOf.length * 2, 16));
+    let kept = 0;
+    for (const f of procs) if (f.statFd !== null) kept++;
+    if (this.statFds.length < kept) {
+      const cap = Math.min(Math.max(kept, this.statFds.length * 2, 16), Math.max(kept, this.maxKept));
       this.statFds = new Int32Array(cap);
       this.dirFds = new Int32Array(cap);
       this.rows = new Float64Array(cap * PS_FIELDS);
       this.comms = new Uint8Array(cap * PS_COMM_SLOT);
     }
+    let r = 0;
     for (let i = 0; i < n; i++) {
       const f = procs[i];
-      this.statFds[i] = f?.statFd ?? -1;
-      this.dirFds[i] = f?.fdDirFd ?? -1;
+      if (f === undefined || f.statFd === null) {
+        this.rowOf[i] = -1;
+        continue;
+      }
+      this.statFds[r] = f.statFd;
+      this.dirFds[r] = f.fdDirFd ?? -1;
+      this.rowOf[i] = r++;
     }
-    this.native.read(n, this.statFds, this.dirFds, this.rows, this.comms);
+    this.native.read(r, this.statFds, this.dirFds, this.rows, this.comms);
     return true;
   }
 
-  /** Process i's comm from the last {@link readKept}, decoded as the whole line would be (UTF-8; comm is between ASCII bytes). */
-  commOf(i: number): string {
-    const start = i * PS_COMM_SLOT;
-    return Buffer.from(this.comms.buffer, this.comms.byteOffset + start, this.rows[i * PS_FIELDS + PS.COMM_LEN] ?? 0).toString('utf8');
+  /** Row r's comm from the last {@link readKept}, decoded as the whole line would be (UTF-8; comm is between ASCII bytes). */
+  commOf(r: number): string {
+    const start = r * PS_COMM_SLOT;
+    return Buffer.from(this.comms.buffer, this.comms.byteOffset + start, this.rows[r * PS_FIELDS + PS.COMM_LEN] ?? 0).toString('utf8');
   }
 
   /** The stat line. Throws {@link FileReadError} (ENOENT/ESRCH when the process is gone). */

@@ -267,7 +267,8 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
         const pid = pids[i] ?? 0;
         const proc = procs[i];
         if (proc === undefined) continue;
-        const r = i * PS_FIELDS;
+        const row = batched ? (files.rowOf[i] ?? -1) : -1;
+        const r = row * PS_FIELDS;
         let state: string;
         let cpuTicks: number;
         let numThreads: number;
@@ -276,7 +277,7 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
         let comm: string | null = null;
         let at: bigint;
         let fdCount = -1;
-        if (batched && rows[r + PS.STATUS] === 0) {
+        if (row >= 0 && rows[r + PS.STATUS] === 0) {
           state = stateLetter(rows[r + PS.STATE] ?? 0);
           cpuTicks = (rows[r + PS.UTIME] ?? 0) + (rows[r + PS.STIME] ?? 0);
           numThreads = rows[r + PS.THREADS] ?? 0;
@@ -326,7 +327,7 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
         const cores = ticksPerSec === null ? null : ticksPerSec / USER_HZ;
         const rss = rssPages * pageSize;
         // Most processes do not make the top: compared before an entry (or a name) is made for them.
-        if (entersTop(top, TOP_N, cores, rss, pid)) insertTop(top, { pid, name: comm ?? files.commOf(i), cores, rss_bytes: rss, threads: numThreads }, TOP_N);
+        if (entersTop(top, TOP_N, cores, rss, pid)) insertTop(top, { pid, name: comm ?? files.commOf(row), cores, rss_bytes: rss, threads: numThreads }, TOP_N);
 
         if (statError === null && (pid === self || numThreads <= 1 || budget <= 0)) {
           // Counted by the stat line just read (or not at all, for the agent): no per-thread reads, nothing to allocate.
