@@ -4,6 +4,8 @@ import { VERSION } from '../../shared/src/version.js';
 import { buildAgentEnv } from './agent-env.js';
 import { createGpuSource } from './collectors/gpu.js';
 import { createCollectors } from './collectors/index.js';
+import { PidFileReader } from './collectors/pid-files.js';
+import { fdCountMethod, isProcfs } from './collectors/processes-fds.js';
 import type { AgentConfig } from './config.js';
 import { nativePidStatsOrNull } from './procfs/native-pid-stats.js';
 import { Publisher } from './publish.js';
@@ -42,8 +44,9 @@ export async function runAgent(config: AgentConfig, valkey: ValkeyConfig, log: L
   });
   // Without a visible NVML library the worker starts after the first publish, off the start-up path.
   const gpu = createGpuSource(config, log, {}, { deferWhenAbsent: true });
-  const native = await nativePidStatsOrNull(log);
-  const sampler = new Sampler(env, createCollectors(env, { processes: { native } }), {
+  // The processes are read in JavaScript until the native reader is loaded, after the first sample.
+  const files = new PidFileReader(isProcfs(env.procRoot), fdCountMethod(env.procRoot));
+  const sampler = new Sampler(env, createCollectors(env, { processes: { files } }), {
     gpu,
     containerName: config.containerName,
     version: VERSION,
@@ -61,7 +64,6 @@ export async function runAgent(config: AgentConfig, valkey: ValkeyConfig, log: L
       valkey: describeValkey(valkey),
       cgroup: env.cgroup.mode,
       ttl_s: config.ttlSeconds,
-      process_reader: native === null ? 'javascript' : native.path,
     },
     'system-monitor starting',
   );
@@ -81,7 +83,12 @@ export async function runAgent(config: AgentConfig, valkey: ValkeyConfig, log: L
       const sample = await sampler.sample();
       await publisher.publish(sample);
       ticks++;
-      if (ticks === 1) gpu.start();
+      if (ticks === 1) {
+        gpu.start();
+        const native = await nativePidStatsOrNull(log);
+        files.useNative(native);
+        if (native !== null) log.info({ process_reader: native.path }, 'processes read by the native reader from the next tick');
+      }
     },
     onSkip: (n) => {
       sampler.skippedTicks += n;

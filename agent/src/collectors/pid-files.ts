@@ -52,8 +52,13 @@ export class PidFileReader {
     private readonly keep: boolean,
     private readonly fdMethod: FdCountMethod,
     private readonly maxKept: number = MAX_KEPT_PROCESSES,
-    private readonly native: NativePidStats | null = null,
+    private native: NativePidStats | null = null,
   ) {}
+
+  /** Reads through `native` from the next tick on (the sidecar loads it after its first sample, off the start-up path). */
+  useNative(native: NativePidStats | null): void {
+    this.native = native;
+  }
 
   /**
    * Reads the stat line and fd count of every process of `procs` whose files
