@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { FileReadError, readDescriptor, readTextFresh } from '../fsread/read-text.js';
-import { PS, PS_COMM_SLOT, PS_FIELDS, type NativePidStats } from '../procfs/native-pid-stats.js';
+import type { NativePidStats } from '../procfs/native-pid-stats.js';
+import { PS, PS_COMM_SLOT, PS_FIELDS } from '../procfs/pid-stats-layout.js';
 import { countFds, type FdCountMethod } from './processes-fds.js';
 
 /**

@@ -6,7 +6,8 @@ import { FileReadError, readTextFresh } from '../fsread/read-text.js';
 import { parseAuxvPageSize, parsePidStat, parseStatState, USER_HZ, type PidStat } from '../procfs/parse-pid-stat.js';
 import { CounterRate } from '../rate.js';
 import { fdCountMethod, isProcfs, type FdCountMethod } from './processes-fds.js';
-import { PS, PS_FIELDS, type NativePidStats } from '../procfs/native-pid-stats.js';
+import type { NativePidStats } from '../procfs/native-pid-stats.js';
+import { PS, PS_FIELDS } from '../procfs/pid-stats-layout.js';
 import { MAX_KEPT_PROCESSES, PidFileReader, type PidFiles } from './pid-files.js';
 import type { AgentEnv, Collector, CollectorReport, Tick } from './types.js';
 
