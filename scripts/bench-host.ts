@@ -88,10 +88,16 @@ async function stop(p: ChildProcess): Promise<void> {
   await new Promise((r) => p.once('exit', r));
 }
 
-/** A row's host-agent figures, and the kernel floor of the files it keeps open (read once each, nothing else). */
-function hostRow(n: number, h: Figures, hostPid: number): Record<string, unknown> {
-  const floor = kernelFloor(process.cwd(), keptKernelFiles(hostPid));
+/**
+ * A row's host-agent figures, and the kernel floor of the files it keeps
+ * open (read once each, nothing else): back to back, and once per interval
+ * (5 rounds), as cold as the agent finds them.
+ */
+function hostRow(n: number, h: Figures, hostPid: number, intervalS: number): Record<string, unknown> {
+  const kept = keptKernelFiles(hostPid);
+  const floor = kernelFloor(process.cwd(), kept);
   const floorMs = floor.cpu_ns_per_round / 1e6;
+  const coldMs = kernelFloor(process.cwd(), kept, 5, 1, intervalS * 1000).cpu_ns_per_round / 1e6;
   return {
     containers: n,
     host_cpu_per_tick_ms: h.cpu_per_tick_ms,
@@ -101,6 +107,8 @@ function hostRow(n: number, h: Figures, hostPid: number): Record<string, unknown
     kernel_floor_files: floor.files,
     kernel_floor_ms: Number(floorMs.toFixed(3)),
     host_over_kernel_floor: Number((h.cpu_per_tick_ms / floorMs).toFixed(1)),
+    kernel_floor_at_interval_ms: Number(coldMs.toFixed(3)),
+    host_over_kernel_floor_at_interval: Number((h.cpu_per_tick_ms / coldMs).toFixed(1)),
     host_ticks: h.ticks,
   };
 }
@@ -115,7 +123,7 @@ async function measureDocker(bin: string, n: number, ticks: number, env: Record<
     for (const name of names) docker('run', '-d', '--name', name, MUSL_STAND_IN, 'sleep', '3600');
     host = spawn(bin, ['host'], { stdio: ['ignore', 'ignore', 'inherit'], env });
     const h = await measure(host, samplesOf(sub, names[n - 1] ?? ''), ticks);
-    return { ...hostRow(n, h, host.pid ?? 0), discovery: 'docker' };
+    return { ...hostRow(n, h, host.pid ?? 0, Number(env.INTERVAL_SECONDS ?? '1')), discovery: 'docker' };
   } finally {
     if (host !== null) await stop(host);
     spawnSync('docker', ['rm', '-f', ...names], { encoding: 'utf8' });
@@ -169,7 +177,7 @@ async function main(): Promise<void> {
         procs.push(sidecar);
         const [h, s] = await Promise.all([measure(host, samplesOf(sub, `c${n - 1}`), ticks), measure(sidecar, samplesOf(sub, 'smhost-bench-sidecar'), ticks)]);
         rows.push({
-          ...hostRow(n, h, host.pid ?? 0),
+          ...hostRow(n, h, host.pid ?? 0, interval),
           sidecar_cpu_per_tick_ms: s.cpu_per_tick_ms,
           sidecar_vmrss_mb: s.vmrss_mb,
           n_sidecars_cpu_ms: Number((s.cpu_per_tick_ms * n).toFixed(1)),
@@ -186,7 +194,7 @@ async function main(): Promise<void> {
     sub.disconnect();
     await server.stop();
   }
-  process.stdout.write(`${JSON.stringify({ bin, interval_s: interval, ticks, method: `${dockerMode ? `host agent (Docker discovery) over N real containers of ${MUSL_STAND_IN} running sleep, each in its own network namespace` : 'host agent (cgroup-only, N children of one cgroup, one sleep each) and a sidecar in the first child, same build, same run'}; CPU of all threads over ${ticks} published ticks after ${WARMUP_TICKS} warm-up ticks; kernel floor: CPU of one pread (fstat for a directory) of every kernel file the host agent keeps open, by scripts/kernel-floor.c, median of 3 × 200 rounds`, rows }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ bin, interval_s: interval, ticks, method: `${dockerMode ? `host agent (Docker discovery) over N real containers of ${MUSL_STAND_IN} running sleep, each in its own network namespace` : 'host agent (cgroup-only, N children of one cgroup, one sleep each) and a sidecar in the first child, same build, same run'}; CPU of all threads over ${ticks} published ticks after ${WARMUP_TICKS} warm-up ticks; kernel floor: CPU of one pread (fstat for a directory) of every kernel file the host agent keeps open, by scripts/kernel-floor.c, median of 3 × 200 rounds back to back, and 5 rounds one interval apart`, rows }, null, 2)}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -38,4 +38,16 @@ test('kernelFloor reads every readable file, counts the ones it cannot open, and
   assert.ok(floor.cpu_ns_per_round > 0, `cpu per round ${floor.cpu_ns_per_round}`);
   // Three syscalls cannot take a whole millisecond of CPU per round.
   assert.ok(floor.cpu_ns_per_round < 1e6, `cpu per round ${floor.cpu_ns_per_round} ns`);
+  assert.equal(floor.gap_ms, 0);
+});
+
+test('kernelFloor with a gap sleeps between rounds and counts only the reads', () => {
+  const started = Date.now();
+  const floor = kernelFloor(repo, ['/proc/self/stat', `/proc/${process.pid}/fd`], 4, 1, 60);
+  const elapsed = Date.now() - started;
+  assert.equal(floor.gap_ms, 60);
+  assert.equal(floor.rounds, 4);
+  assert.ok(elapsed >= 4 * 60, `4 rounds 60 ms apart took ${elapsed} ms`);
+  // The sleeps are not CPU: two syscalls a round stay far below a millisecond.
+  assert.ok(floor.cpu_ns_per_round > 0 && floor.cpu_ns_per_round < 1e6, `cpu per round ${floor.cpu_ns_per_round} ns`);
 });
