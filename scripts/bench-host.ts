@@ -36,7 +36,7 @@ import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
 import { HOST_BENCH_ROOTS as ROOTS, makeCgroup, makeParentCgroup, type BenchCgroup } from './bench-cgroup.js';
 import { docker, MUSL_STAND_IN } from './docker-cli.js';
 import { ensureStandIns } from './docker/stand-ins.js';
-import { kernelFloor, keptKernelFiles } from './kernel-floor.js';
+import { kernelFloors } from './kernel-floor.js';
 import { threadsCpuNs } from './thread-cpu.js';
 
 const WARMUP_TICKS = 6;
@@ -94,10 +94,9 @@ async function stop(p: ChildProcess): Promise<void> {
  * (5 rounds), as cold as the agent finds them.
  */
 function hostRow(n: number, h: Figures, hostPid: number, intervalS: number): Record<string, unknown> {
-  const kept = keptKernelFiles(hostPid);
-  const floor = kernelFloor(process.cwd(), kept);
+  const { hot: floor, atInterval } = kernelFloors(process.cwd(), hostPid, intervalS);
   const floorMs = floor.cpu_ns_per_round / 1e6;
-  const coldMs = kernelFloor(process.cwd(), kept, 5, 1, intervalS * 1000).cpu_ns_per_round / 1e6;
+  const coldMs = atInterval.cpu_ns_per_round / 1e6;
   return {
     containers: n,
     host_cpu_per_tick_ms: h.cpu_per_tick_ms,

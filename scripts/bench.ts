@@ -30,7 +30,7 @@ import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { METRICS_CHANNEL } from '../shared/src/keys.js';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
-import { kernelFloor, keptKernelFiles } from './kernel-floor.js';
+import { kernelFloors } from './kernel-floor.js';
 import { threadsCpuNs } from './thread-cpu.js';
 import { EXTRA_FDS, makeCgroup, type BenchCgroup } from './bench-cgroup.js';
 
@@ -117,10 +117,7 @@ async function measureAgent(bin: string, cg: BenchCgroup, port: number, sub: Red
     }
     const cpu1 = threadsCpuNs(pid);
     const ticks = num(last.seq) - num(first.seq);
-    const kept = keptKernelFiles(pid);
-    const floor = kernelFloor(REPO, kept);
-    // The same reads once per interval, as cold as the agent finds them: 5 rounds.
-    const coldFloor = kernelFloor(REPO, kept, 5, 1, intervalSeconds * 1000);
+    const { hot: floor, atInterval: coldFloor } = kernelFloors(REPO, pid, intervalSeconds);
     return {
       bin,
       processes_in_cgroup: num(last.process_count),

@@ -63,3 +63,9 @@ export function kernelFloor(repo: string, files: readonly string[], rounds = 200
   if (mid === undefined) throw new Error('kernel-floor: no run');
   return mid;
 }
+
+/** The floor of the kernel files `pid` keeps open, back to back and at `intervalS` (5 rounds one interval apart). */
+export function kernelFloors(repo: string, pid: number, intervalS: number): { hot: KernelFloor; atInterval: KernelFloor } {
+  const kept = keptKernelFiles(pid);
+  return { hot: kernelFloor(repo, kept), atInterval: kernelFloor(repo, kept, 5, 1, intervalS * 1000) };
+}

@@ -2,7 +2,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { sep } from 'node:path';
 import type { Logger } from 'pino';
 import { releaseHome } from './release/home.js';
-import { releaseKoffiPath } from './release/koffi-native.js';
+import { importKoffi } from './release/koffi-native.js';
 
 /**
  * Releasing the file-backed pages the agent touched only while starting
@@ -126,10 +126,7 @@ export function dropFromPageCache(libc: Pick<Libc, 'fadvise'>, path: string): bo
 }
 
 export async function openLibc(): Promise<Libc> {
-  // In a release, the native module's check first: koffi reports any failure to load it with one
-  // generic message, which would hide the reason (owner, mode, symlink) from the user.
-  if (releaseHome() !== null) releaseKoffiPath();
-  const koffi = await import('koffi');
+  const koffi = await importKoffi();
   const libc = koffi.load('libc.so.6');
   // uintptr_t rather than void *: the address is a number we computed, and the register is the same.
   const madvise = libc.func('int madvise(uintptr_t addr, size_t length, int advice)') as Libc['madvise'];

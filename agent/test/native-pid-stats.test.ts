@@ -10,16 +10,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import fc from 'fast-check';
 import { fdCountMethod } from '../src/collectors/processes-fds.js';
 import { createProcessesCollector } from '../src/collectors/processes.js';
-import {
-  compilePidStatsSource,
-  loadNativePidStats,
-  pidStatsLibraryPath,
-  PS,
-  PS_COMM_SLOT,
-  PS_FIELDS,
-  PS_NOT_KERNEL_LAYOUT,
-  type NativePidStats,
-} from '../src/procfs/native-pid-stats.js';
+import { compilePidStatsSource, loadNativePidStats, pidStatsLibraryPath, type NativePidStats } from '../src/procfs/native-pid-stats.js';
+import { PS, PS_COMM_SLOT, PS_FIELDS, PS_NOT_KERNEL_LAYOUT } from '../src/procfs/pid-stats-layout.js';
 import { parsePidStat, type PidStat } from '../src/procfs/parse-pid-stat.js';
 import type { ProcessesBlock } from '../../shared/src/payload.js';
 import { testEnv } from './helpers/env.js';

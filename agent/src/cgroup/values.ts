@@ -80,6 +80,9 @@ export function parseSingleCount(text: string, what: string): number {
   return toCount(parseBigIntToken(text.trim(), what), what);
 }
 
+/** A keyed file's value: an integer, maybe negative. */
+const KEYED_TOKEN = /^-?\d+$/;
+
 /**
  * Flat keyed files (`cpu.stat`, `memory.stat`, `memory.events`,
  * `memory.oom_control`): `key value` per line. Unknown keys are kept but
@@ -94,13 +97,11 @@ export function parseKeyedFile(text: string, wanted?: ReadonlySet<string>): Map<
     if (space <= 0) continue;
     const key = line.slice(0, space);
     const token = line.slice(space + 1).trim();
-    if (!/^-?\d+$/.test(token)) continue;
+    if (!KEYED_TOKEN.test(token)) continue;
     out.set(key, BigInt(token));
   }
   return out;
 }
-
-const KEYED_TOKEN = /^-?\d+$/;
 
 /**
  * `parseKeyedFile` for a few wanted keys of a long file (v1 `memory.stat`

@@ -181,8 +181,8 @@ export function createProcessesCollector(env: AgentEnv, opts: ProcessesOptions =
   const pageSize = opts.pageSize ?? systemPageSize();
   const maxTasks = opts.maxTasksPerTick ?? env.loadTaskReads ?? MAX_TASKS_PER_TICK;
   const self = ownPid(env.procRoot);
-  const fdMethod = opts.fdCount ?? fdCountMethod(env.procRoot);
-  const files = opts.files ?? new PidFileReader(opts.keepPidFiles ?? isProcfs(env.procRoot), fdMethod, opts.maxKeptProcesses ?? MAX_KEPT_PROCESSES, opts.native ?? null);
+  const files =
+    opts.files ?? new PidFileReader(opts.keepPidFiles ?? isProcfs(env.procRoot), opts.fdCount ?? fdCountMethod(env.procRoot), opts.maxKeptProcesses ?? MAX_KEPT_PROCESSES, opts.native ?? null);
   const known = new Map<number, KnownProcess>();
   let tickNo = 0;
   const entryOf = (pid: number): KnownProcess => {

@@ -4,11 +4,9 @@ import { dirname, join } from 'node:path';
 import { compilePidStats, PID_STATS_LIB_NAME, pidStatsCcArgs } from '../../native/build-pid-stats.mjs';
 import { compileCached } from '../release/compile-cached.js';
 import { releaseHome } from '../release/home.js';
-import { releaseKoffiPath } from '../release/koffi-native.js';
+import { importKoffi } from '../release/koffi-native.js';
 import { assertTrustedCode } from '../release/trust.js';
 import { PS_ABI, PS_COMM_SLOT, PS_FIELDS } from './pid-stats-layout.js';
-
-export { PS, PS_COMM_SLOT, PS_FIELDS, PS_NOT_KERNEL_LAYOUT } from './pid-stats-layout.js';
 
 /** The library's calls (pointers are typed arrays, read and written in place). */
 export interface NativePidStats {
@@ -64,9 +62,7 @@ export function selfPidStatsPath(): string {
  * check, another layout, koffi not loadable).
  */
 export async function loadNativePidStats(path: string = selfPidStatsPath()): Promise<NativePidStats> {
-  // In a release, koffi's own module is checked first: koffi reports a refused load with one generic message.
-  if (releaseHome() !== null) releaseKoffiPath();
-  const koffi = await import('koffi');
+  const koffi = await importKoffi();
   let lib: ReturnType<typeof koffi.load>;
   try {
     lib = koffi.load(path);

@@ -1,3 +1,4 @@
+import type * as Koffi from 'koffi';
 import { join } from 'node:path';
 import { releaseHome } from './home.js';
 import { assertTrustedCode } from './trust.js';
@@ -29,4 +30,15 @@ export function loadReleaseKoffi(): unknown {
   const mod = { exports: {} };
   process.dlopen(mod, releaseKoffiPath());
   return mod.exports;
+}
+
+/**
+ * koffi itself, for the agent's native calls. In a release its native module
+ * is checked first: koffi reports any failure to load that module with one
+ * generic message, which would hide the reason (owner, mode, symlink) from
+ * the user.
+ */
+export async function importKoffi(): Promise<typeof Koffi> {
+  if (releaseHome() !== null) releaseKoffiPath();
+  return import('koffi');
 }
