@@ -18,6 +18,7 @@ import { historyFields } from '../shared/src/history.js';
 import { CONTAINERS_KEY, METRICS_CHANNEL, historyKey, metricsKey } from '../shared/src/keys.js';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
 import { fixtureSample } from './fixture-sample.js';
+import { encodeCommand } from './resp.js';
 
 const PAUSE_MS = 20;
 
@@ -29,13 +30,6 @@ function median(xs: number[]): number {
 function cpuUs(): number {
   const u = process.cpuUsage();
   return u.user + u.system;
-}
-
-function resp(args: (string | number | Buffer)[]): Buffer {
-  return Buffer.concat([Buffer.from(`*${args.length}\r\n`), ...args.flatMap((a) => {
-    const b = Buffer.isBuffer(a) ? a : Buffer.from(String(a));
-    return [Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n')];
-  })]);
 }
 
 async function main(): Promise<void> {
@@ -69,10 +63,10 @@ async function main(): Promise<void> {
     const json = JSON.stringify(sample);
     const now = Date.now();
     const bytes = Buffer.concat([
-      resp(['SET', metricsKey(name), json, 'EX', 15]),
-      resp(['ZADD', CONTAINERS_KEY, now, name]),
-      resp(['XADD', historyKey(name), 'MAXLEN', '~', 720, '*', ...historyFields(sample, now)]),
-      resp(['PUBLISH', METRICS_CHANNEL, json]),
+      encodeCommand(['SET', metricsKey(name), json, 'EX', 15]),
+      encodeCommand(['ZADD', CONTAINERS_KEY, now, name]),
+      encodeCommand(['XADD', historyKey(name), 'MAXLEN', '~', 720, '*', ...historyFields(sample, now)]),
+      encodeCommand(['PUBLISH', METRICS_CHANNEL, json]),
     ]);
     const sock = connect(server.port, '127.0.0.1');
     await new Promise((r) => sock.once('connect', r));
