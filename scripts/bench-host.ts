@@ -14,7 +14,11 @@
  * and VmRSS at the end. The peer, measured in the same run: the kernel's
  * own CPU for one read of every file the host agent keeps open
  * (`kernel-floor.ts`), so `host_over_kernel_floor` is what the runtime and
- * the agent's code add to the kernel. The target (issue #18) is, at 100 containers,
+ * the agent's code add to the kernel. The write floors (write-floor.ts),
+ * measured after the agents stop: a tick that only wakes and writes the N
+ * containers' last samples' commands on a plain socket, in the release's
+ * Node (serialising the samples too) and in C; with the kernel floor at the interval they give the least
+ * a host tick can cost in each runtime. The target (issue #18) is, at 100 containers,
  * RSS ≤ 60 MB and CPU per tick ≤ 1 ms + 0.1 ms per container.
  *
  * `--bin` defaults to the release (`dist/system-monitor/system-monitor`,
@@ -36,7 +40,10 @@ import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
 import { HOST_BENCH_ROOTS as ROOTS, makeCgroup, makeParentCgroup, type BenchCgroup } from './bench-cgroup.js';
 import { docker, MUSL_STAND_IN } from './docker-cli.js';
 import { ensureStandIns } from './docker/stand-ins.js';
+import { metricsKey } from '../shared/src/keys.js';
+import { payloadSchema, type Payload } from '../shared/src/payload.js';
 import { kernelFloors } from './kernel-floor.js';
+import { tickCommands, writeFloors } from './write-floor.js';
 import { threadsCpuNs } from './thread-cpu.js';
 
 const WARMUP_TICKS = 6;
@@ -112,8 +119,41 @@ function hostRow(n: number, h: Figures, hostPid: number, intervalS: number): Rec
   };
 }
 
+/**
+ * The write floors of one host tick: the N containers' last samples (as the
+ * host agent left them in Valkey) written once per interval, after the
+ * agents have stopped; and the least a host tick can cost in each runtime.
+ */
+async function withWriteFloors(row: Record<string, unknown>, port: number, names: readonly string[], intervalS: number, ticks: number): Promise<Record<string, unknown>> {
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true });
+  await client.connect();
+  let samples: { name: string; payload: Payload }[];
+  try {
+    const values = await client.mget(names.map(metricsKey));
+    samples = values.map((v, i) => {
+      if (v === null) throw new Error(`write floors: no sample of ${names[i] ?? '?'} in Valkey`);
+      return { name: names[i] ?? '', payload: payloadSchema.parse(JSON.parse(v)) };
+    });
+  } finally {
+    client.disconnect();
+  }
+  const floors = await writeFloors(process.cwd(), { port, intervalMs: intervalS * 1000, ticks, commands: tickCommands(samples, Date.now()), payloads: samples.map((x) => x.payload) });
+  const cold = Number(row.kernel_floor_at_interval_ms);
+  const nodeMs = floors.node.cpu_ns_per_tick / 1e6;
+  const cMs = floors.c.cpu_ns_per_tick / 1e6;
+  return {
+    ...row,
+    write_floor_bytes: floors.node.bytes_per_tick,
+    write_floor_node_ms: Number(nodeMs.toFixed(3)),
+    write_floor_c_ms: Number(cMs.toFixed(3)),
+    least_tick_node_ms: Number((cold + nodeMs).toFixed(3)),
+    least_tick_c_ms: Number((cold + cMs).toFixed(3)),
+    host_over_least_tick_node: Number((Number(row.host_cpu_per_tick_ms) / (cold + nodeMs)).toFixed(1)),
+  };
+}
+
 /** The host agent over N real containers; containers are removed whatever happens. */
-async function measureDocker(bin: string, n: number, ticks: number, env: Record<string, string>, sub: Redis): Promise<Record<string, unknown>> {
+async function measureDocker(bin: string, n: number, ticks: number, env: Record<string, string>, sub: Redis, port: number): Promise<Record<string, unknown>> {
   await ensureStandIns();
   const prefix = `smhost-bench-${process.pid}-${n}`;
   const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
@@ -122,7 +162,10 @@ async function measureDocker(bin: string, n: number, ticks: number, env: Record<
     for (const name of names) docker('run', '-d', '--name', name, MUSL_STAND_IN, 'sleep', '3600');
     host = spawn(bin, ['host'], { stdio: ['ignore', 'ignore', 'inherit'], env });
     const h = await measure(host, samplesOf(sub, names[n - 1] ?? ''), ticks);
-    return { ...hostRow(n, h, host.pid ?? 0, Number(env.INTERVAL_SECONDS ?? '1')), discovery: 'docker' };
+    const intervalS = Number(env.INTERVAL_SECONDS ?? '1');
+    const row = { ...hostRow(n, h, host.pid ?? 0, intervalS), discovery: 'docker' };
+    await stop(host);
+    return await withWriteFloors(row, port, names, intervalS, ticks);
   } finally {
     if (host !== null) await stop(host);
     spawnSync('docker', ['rm', '-f', ...names], { encoding: 'utf8' });
@@ -157,7 +200,7 @@ async function main(): Promise<void> {
   try {
     for (const n of sizes) {
       if (dockerMode) {
-        rows.push(await measureDocker(bin, n, ticks, env, sub));
+        rows.push(await measureDocker(bin, n, ticks, env, sub, port));
         process.stderr.write(`${JSON.stringify(rows[rows.length - 1])}\n`);
         continue;
       }
@@ -175,13 +218,15 @@ async function main(): Promise<void> {
         const sidecar = spawn('sh', ['-c', `${joins} && exec "$0" run --container-name smhost-bench-sidecar`, bin], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...env, CGROUP_PATH: `/${parent}/c0` } });
         procs.push(sidecar);
         const [h, s] = await Promise.all([measure(host, samplesOf(sub, `c${n - 1}`), ticks), measure(sidecar, samplesOf(sub, 'smhost-bench-sidecar'), ticks)]);
-        rows.push({
+        const row = {
           ...hostRow(n, h, host.pid ?? 0, interval),
           sidecar_cpu_per_tick_ms: s.cpu_per_tick_ms,
           sidecar_vmrss_mb: s.vmrss_mb,
           n_sidecars_cpu_ms: Number((s.cpu_per_tick_ms * n).toFixed(1)),
           n_sidecars_rss_mb: Number((s.vmrss_mb * n).toFixed(0)),
-        });
+        };
+        for (const p of procs) await stop(p);
+        rows.push(await withWriteFloors(row, port, Array.from({ length: n }, (_, i) => `c${i}`), interval, ticks));
         process.stderr.write(`${JSON.stringify(rows[rows.length - 1])}\n`);
       } finally {
         for (const p of procs) await stop(p);
@@ -193,7 +238,7 @@ async function main(): Promise<void> {
     sub.disconnect();
     await server.stop();
   }
-  process.stdout.write(`${JSON.stringify({ bin, interval_s: interval, ticks, method: `${dockerMode ? `host agent (Docker discovery) over N real containers of ${MUSL_STAND_IN} running sleep, each in its own network namespace` : 'host agent (cgroup-only, N children of one cgroup, one sleep each) and a sidecar in the first child, same build, same run'}; CPU of all threads over ${ticks} published ticks after ${WARMUP_TICKS} warm-up ticks; kernel floor: CPU of one pread (fstat for a directory) of every kernel file the host agent keeps open, by scripts/kernel-floor.c, median of 3 × 200 rounds back to back, and 5 rounds one interval apart`, rows }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ bin, interval_s: interval, ticks, method: `${dockerMode ? `host agent (Docker discovery) over N real containers of ${MUSL_STAND_IN} running sleep, each in its own network namespace` : 'host agent (cgroup-only, N children of one cgroup, one sleep each) and a sidecar in the first child, same build, same run'}; CPU of all threads over ${ticks} published ticks after ${WARMUP_TICKS} warm-up ticks; kernel floor: CPU of one pread (fstat for a directory) of every kernel file the host agent keeps open, by scripts/kernel-floor.c, median of 3 × 200 rounds back to back, and 5 rounds one interval apart; write floors: CPU per tick of waking once per interval and writing the N containers' last samples' commands (encoded once) on a plain socket, awaiting the replies, by scripts/write-floor.mjs in the release's Node and flags (which also JSON.stringify()s the samples each tick) and by scripts/write-floor.c; least_tick = kernel floor at the interval + write floor`, rows }, null, 2)}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -30,7 +30,9 @@ import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { METRICS_CHANNEL } from '../shared/src/keys.js';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
+import { payloadSchema, type Payload } from '../shared/src/payload.js';
 import { kernelFloors } from './kernel-floor.js';
+import { tickCommands, writeFloors } from './write-floor.js';
 import { threadsCpuNs } from './thread-cpu.js';
 import { EXTRA_FDS, makeCgroup, type BenchCgroup } from './bench-cgroup.js';
 
@@ -62,6 +64,8 @@ interface TickFigures {
   kernel_floor_files: number;
   kernel_floor_us: number;
   kernel_floor_at_interval_us: number;
+  /** The last published sample, for the write floors. */
+  last: { name: string; payload: Payload };
 }
 
 /** Samples of one container name as they are published. */
@@ -130,6 +134,7 @@ async function measureAgent(bin: string, cg: BenchCgroup, port: number, sub: Red
       kernel_floor_files: floor.files,
       kernel_floor_us: Math.round(floor.cpu_ns_per_round / 1e3),
       kernel_floor_at_interval_us: Math.round(coldFloor.cpu_ns_per_round / 1e3),
+      last: { name, payload: payloadSchema.parse(last) },
     };
   } finally {
     agent.kill('SIGKILL');
@@ -213,15 +218,24 @@ async function main(): Promise<void> {
   await server.start();
   const sub = new Redis({ port: server.port, host: '127.0.0.1' });
   await sub.subscribe(METRICS_CHANNEL);
-  const rows: (TickFigures & { size: number; systeminformation_cpu_us: number })[] = [];
+  const rows: (TickFigures & { size: number; systeminformation_cpu_us: number; write_floor_node_us: number; write_floor_c_us: number })[] = [];
   try {
     for (const size of sizes) {
       const cg = await makeCgroup(`sm-bench-${process.pid}-${size}`, size);
       try {
         const siUs = await measureSystemInformation(siRounds);
+        const measured: TickFigures[] = [];
         for (const [i, bin] of bins.entries()) {
           process.stderr.write(`size ${size}, ${bin}\n`);
-          rows.push({ size, ...(await measureAgent(bin, cg, server.port, sub, seconds, interval, warmup, `${size}-${i}`)), systeminformation_cpu_us: siUs });
+          measured.push(await measureAgent(bin, cg, server.port, sub, seconds, interval, warmup, `${size}-${i}`));
+        }
+        // The write floors send the first build's last sample, once per interval, after the agents have stopped.
+        const sample = measured[0]?.last;
+        if (sample === undefined) throw new Error('no agent measured');
+        process.stderr.write(`size ${size}, write floors\n`);
+        const floors = await writeFloors(REPO, { port: server.port, intervalMs: interval * 1000, ticks: seconds, commands: tickCommands([sample], Date.now()), payloads: [sample.payload] });
+        for (const m of measured) {
+          rows.push({ size, ...m, systeminformation_cpu_us: siUs, write_floor_node_us: Math.round(floors.node.cpu_ns_per_tick / 1e3), write_floor_c_us: Math.round(floors.c.cpu_ns_per_tick / 1e3) });
         }
       } finally {
         await cg.cleanup();
@@ -254,6 +268,12 @@ async function main(): Promise<void> {
         whole_tick_over_kernel_floor: Number((r.cpu_per_tick_us / r.kernel_floor_us).toFixed(1)),
         kernel_floor_at_interval_us: r.kernel_floor_at_interval_us,
         whole_tick_over_kernel_floor_at_interval: Number((r.cpu_per_tick_us / r.kernel_floor_at_interval_us).toFixed(1)),
+        write_floor_node_us: r.write_floor_node_us,
+        write_floor_c_us: r.write_floor_c_us,
+        // The least a whole tick can cost: it must read (the kernel's part at the interval) and wake and write (the write floor), in the release's Node or in C.
+        least_tick_node_us: r.kernel_floor_at_interval_us + r.write_floor_node_us,
+        least_tick_c_us: r.kernel_floor_at_interval_us + r.write_floor_c_us,
+        whole_tick_over_least_tick_node: Number((r.cpu_per_tick_us / (r.kernel_floor_at_interval_us + r.write_floor_node_us)).toFixed(1)),
         systeminformation_cpu_us: r.systeminformation_cpu_us,
         ratio_systeminformation_over_whole_tick: Number((r.systeminformation_cpu_us / r.cpu_per_tick_us).toFixed(1)),
         // The issue's own comparison: collection against collection (ours is the sampler's wall time, all synchronous reads and parsing on one thread).
@@ -266,7 +286,7 @@ async function main(): Promise<void> {
     `${JSON.stringify(
       {
         machine: { node: process.version, load_average: readFileSync('/proc/loadavg', 'utf8').trim() },
-        method: `agent at INTERVAL_SECONDS=${interval} in a cgroup with N sleeping processes (${EXTRA_FDS} extra fds each); CPU of all its threads over ${seconds} published ticks after ${warmup} warm-up ticks; kernel floor: CPU of one pread (fstat for a directory) of every kernel file the agent keeps open, by scripts/kernel-floor.c, back to back and (at_interval) 5 rounds one interval apart; systeminformation: mean CPU of ${siRounds} rounds by its cgroup, children included`,
+        method: `agent at INTERVAL_SECONDS=${interval} in a cgroup with N sleeping processes (${EXTRA_FDS} extra fds each); CPU of all its threads over ${seconds} published ticks after ${warmup} warm-up ticks; kernel floor: CPU of one pread (fstat for a directory) of every kernel file the agent keeps open, by scripts/kernel-floor.c, back to back and (at_interval) 5 rounds one interval apart; write floors: CPU per tick of waking once per interval and writing the last sample's commands (encoded once) on a plain socket, awaiting the replies, ${seconds} ticks, by scripts/write-floor.mjs in the release's Node and flags (which also JSON.stringify()s the sample each tick) and by scripts/write-floor.c; least_tick = kernel floor at the interval + write floor; systeminformation: mean CPU of ${siRounds} rounds by its cgroup, children included`,
         results: byBin,
         targets: '<= 1000 us per tick at 20 processes; <= 15 us per extra process; VmRSS <= 48 MB; systeminformation >= 10x our collection',
       },
