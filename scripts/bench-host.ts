@@ -17,8 +17,8 @@
  * the agent's code add to the kernel. The write floors (write-floor.ts),
  * measured after the agents stop: a tick that only wakes and writes the N
  * containers' last samples' commands on a plain socket, in the release's
- * Node (serialising the samples too) and in C; with the kernel floor at the interval they give the least
- * a host tick can cost in each runtime. The target (issue #18) is, at 100 containers,
+ * Node (serialising the samples too) and in C; with the kernel floor at the
+ * interval they give the least a host tick can cost in each runtime. The target (issue #18) is, at 100 containers,
  * RSS ≤ 60 MB and CPU per tick ≤ 1 ms + 0.1 ms per container.
  *
  * `--bin` defaults to the release (`dist/system-monitor/system-monitor`,
@@ -35,15 +35,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { METRICS_CHANNEL } from '../shared/src/keys.js';
+import { METRICS_CHANNEL, metricsKey } from '../shared/src/keys.js';
+import { payloadSchema, type Payload } from '../shared/src/payload.js';
 import { freePort, RedisServer } from '../agent/test/helpers/redis-server.js';
 import { HOST_BENCH_ROOTS as ROOTS, makeCgroup, makeParentCgroup, type BenchCgroup } from './bench-cgroup.js';
 import { docker, MUSL_STAND_IN } from './docker-cli.js';
 import { ensureStandIns } from './docker/stand-ins.js';
-import { metricsKey } from '../shared/src/keys.js';
-import { payloadSchema, type Payload } from '../shared/src/payload.js';
 import { kernelFloors } from './kernel-floor.js';
-import { tickCommands, writeFloors } from './write-floor.js';
+import { leastTicks, tickCommands, writeFloors } from './write-floor.js';
 import { threadsCpuNs } from './thread-cpu.js';
 
 const WARMUP_TICKS = 6;
@@ -100,11 +99,11 @@ async function stop(p: ChildProcess): Promise<void> {
  * open (read once each, nothing else): back to back, and once per interval
  * (5 rounds), as cold as the agent finds them.
  */
-function hostRow(n: number, h: Figures, hostPid: number, intervalS: number): Record<string, unknown> {
+function hostRow(n: number, h: Figures, hostPid: number, intervalS: number): { row: Record<string, unknown>; kernelAtIntervalNs: number } {
   const { hot: floor, atInterval } = kernelFloors(process.cwd(), hostPid, intervalS);
   const floorMs = floor.cpu_ns_per_round / 1e6;
   const coldMs = atInterval.cpu_ns_per_round / 1e6;
-  return {
+  const row = {
     containers: n,
     host_cpu_per_tick_ms: h.cpu_per_tick_ms,
     host_cpu_target_ms: 1 + 0.1 * n,
@@ -117,6 +116,7 @@ function hostRow(n: number, h: Figures, hostPid: number, intervalS: number): Rec
     host_over_kernel_floor_at_interval: Number((h.cpu_per_tick_ms / coldMs).toFixed(1)),
     host_ticks: h.ticks,
   };
+  return { row, kernelAtIntervalNs: atInterval.cpu_ns_per_round };
 }
 
 /**
@@ -124,7 +124,7 @@ function hostRow(n: number, h: Figures, hostPid: number, intervalS: number): Rec
  * host agent left them in Valkey) written once per interval, after the
  * agents have stopped; and the least a host tick can cost in each runtime.
  */
-async function withWriteFloors(row: Record<string, unknown>, port: number, names: readonly string[], intervalS: number, ticks: number): Promise<Record<string, unknown>> {
+async function withWriteFloors(row: Record<string, unknown>, kernelAtIntervalNs: number, port: number, names: readonly string[], intervalS: number, ticks: number): Promise<Record<string, unknown>> {
   const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true });
   await client.connect();
   let samples: { name: string; payload: Payload }[];
@@ -138,17 +138,16 @@ async function withWriteFloors(row: Record<string, unknown>, port: number, names
     client.disconnect();
   }
   const floors = await writeFloors(process.cwd(), { port, intervalMs: intervalS * 1000, ticks, commands: tickCommands(samples, Date.now()), payloads: samples.map((x) => x.payload) });
-  const cold = Number(row.kernel_floor_at_interval_ms);
-  const nodeMs = floors.node.cpu_ns_per_tick / 1e6;
-  const cMs = floors.c.cpu_ns_per_tick / 1e6;
+  const least = leastTicks(kernelAtIntervalNs, floors);
+  const ms = (ns: number): number => Number((ns / 1e6).toFixed(3));
   return {
     ...row,
     write_floor_bytes: floors.node.bytes_per_tick,
-    write_floor_node_ms: Number(nodeMs.toFixed(3)),
-    write_floor_c_ms: Number(cMs.toFixed(3)),
-    least_tick_node_ms: Number((cold + nodeMs).toFixed(3)),
-    least_tick_c_ms: Number((cold + cMs).toFixed(3)),
-    host_over_least_tick_node: Number((Number(row.host_cpu_per_tick_ms) / (cold + nodeMs)).toFixed(1)),
+    write_floor_node_ms: ms(floors.node.cpu_ns_per_tick),
+    write_floor_c_ms: ms(floors.c.cpu_ns_per_tick),
+    least_tick_node_ms: ms(least.node),
+    least_tick_c_ms: ms(least.c),
+    host_over_least_tick_node: Number(((Number(row.host_cpu_per_tick_ms) * 1e6) / least.node).toFixed(1)),
   };
 }
 
@@ -163,9 +162,9 @@ async function measureDocker(bin: string, n: number, ticks: number, env: Record<
     host = spawn(bin, ['host'], { stdio: ['ignore', 'ignore', 'inherit'], env });
     const h = await measure(host, samplesOf(sub, names[n - 1] ?? ''), ticks);
     const intervalS = Number(env.INTERVAL_SECONDS ?? '1');
-    const row = { ...hostRow(n, h, host.pid ?? 0, intervalS), discovery: 'docker' };
+    const { row, kernelAtIntervalNs } = hostRow(n, h, host.pid ?? 0, intervalS);
     await stop(host);
-    return await withWriteFloors(row, port, names, intervalS, ticks);
+    return await withWriteFloors({ ...row, discovery: 'docker' }, kernelAtIntervalNs, port, names, intervalS, ticks);
   } finally {
     if (host !== null) await stop(host);
     spawnSync('docker', ['rm', '-f', ...names], { encoding: 'utf8' });
@@ -218,15 +217,16 @@ async function main(): Promise<void> {
         const sidecar = spawn('sh', ['-c', `${joins} && exec "$0" run --container-name smhost-bench-sidecar`, bin], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...env, CGROUP_PATH: `/${parent}/c0` } });
         procs.push(sidecar);
         const [h, s] = await Promise.all([measure(host, samplesOf(sub, `c${n - 1}`), ticks), measure(sidecar, samplesOf(sub, 'smhost-bench-sidecar'), ticks)]);
+        const { row: hostFigures, kernelAtIntervalNs } = hostRow(n, h, host.pid ?? 0, interval);
         const row = {
-          ...hostRow(n, h, host.pid ?? 0, interval),
+          ...hostFigures,
           sidecar_cpu_per_tick_ms: s.cpu_per_tick_ms,
           sidecar_vmrss_mb: s.vmrss_mb,
           n_sidecars_cpu_ms: Number((s.cpu_per_tick_ms * n).toFixed(1)),
           n_sidecars_rss_mb: Number((s.vmrss_mb * n).toFixed(0)),
         };
         for (const p of procs) await stop(p);
-        rows.push(await withWriteFloors(row, port, Array.from({ length: n }, (_, i) => `c${i}`), interval, ticks));
+        rows.push(await withWriteFloors(row, kernelAtIntervalNs, port, Array.from({ length: n }, (_, i) => `c${i}`), interval, ticks));
         process.stderr.write(`${JSON.stringify(rows[rows.length - 1])}\n`);
       } finally {
         for (const p of procs) await stop(p);

@@ -106,6 +106,10 @@ sock.on('data', (d) => {
     w();
   }
 });
+sock.on('error', (err) => {
+  process.stderr.write(`write-floor: the connection to 127.0.0.1:${port} failed: ${err.message}\n`);
+  process.exit(1);
+});
 sock.on('close', () => {
   if (wake !== null) {
     process.stderr.write('write-floor: the server closed the connection\n');

@@ -127,3 +127,8 @@ export async function writeFloors(repo: string, o: WriteFloorOptions): Promise<{
   ]);
   return { node, c };
 }
+
+/** The least a whole tick can cost in each runtime (ns): the kernel's reads at the interval plus that runtime's write floor. */
+export function leastTicks(kernelAtIntervalNs: number, floors: { node: WriteFloor; c: WriteFloor }): { node: number; c: number } {
+  return { node: kernelAtIntervalNs + floors.node.cpu_ns_per_tick, c: kernelAtIntervalNs + floors.c.cpu_ns_per_tick };
+}
