@@ -10,9 +10,9 @@
  * runtime and the agent's own code add on top of the kernel.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { z } from 'zod';
+import { benchBinary } from './bench-c.js';
 
 const FloorOutput = z.object({ files: z.number().int(), unreadable: z.number().int(), rounds: z.number().int(), gap_ms: z.number().int(), cpu_ns_per_round: z.number() });
 export type KernelFloor = z.infer<typeof FloorOutput>;
@@ -32,17 +32,6 @@ export function keptKernelFiles(pid: number): string[] {
   return out;
 }
 
-/** Builds `kernel-floor.c` into `.bench/` when missing or older than its source; throws naming `cc` when it cannot. */
-function floorBinary(repo: string): string {
-  const src = join(repo, 'scripts/kernel-floor.c');
-  const bin = join(repo, '.bench/kernel-floor');
-  if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) return bin;
-  mkdirSync(join(repo, '.bench'), { recursive: true });
-  const cc = spawnSync('cc', ['-O2', '-Wall', '-Werror', '-o', bin, src], { encoding: 'utf8' });
-  if (cc.error !== undefined || cc.status !== 0) throw new Error(`building scripts/kernel-floor.c needs a C compiler (cc: ${cc.error?.message ?? cc.stderr}); install gcc`);
-  return bin;
-}
-
 /**
  * CPU the kernel takes to serve `files` once each (ns per round, median of
  * `repeats` runs of `rounds` rounds). Back to back (`gapMs` 0) the kernel's
@@ -51,7 +40,7 @@ function floorBinary(repo: string): string {
  * the host agent's files at 1 s on the 2-core test VM).
  */
 export function kernelFloor(repo: string, files: readonly string[], rounds = 200, repeats = 3, gapMs = 0): KernelFloor {
-  const bin = floorBinary(repo);
+  const bin = benchBinary(repo, 'kernel-floor');
   const runs: KernelFloor[] = [];
   for (let i = 0; i < repeats; i++) {
     const r = spawnSync(bin, [String(rounds), String(gapMs)], { input: `${files.join('\n')}\n`, encoding: 'utf8' });

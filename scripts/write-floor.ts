@@ -18,13 +18,14 @@
  * a whole tick in that runtime: it must wake, it must read at least what
  * the kernel hands over, and it must write at least these bytes.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { sampleCommands } from '../agent/src/sample-commands.js';
 import type { Payload } from '../shared/src/payload.js';
+import { benchBinary } from './bench-c.js';
 import { encodeCommands } from './resp.js';
 
 const FloorOutput = z.object({
@@ -58,17 +59,6 @@ export function releaseRuntime(repo: string): { node: string; execArgv: string[]
   return { node, execArgv: SeaConfig.parse(JSON.parse(readFileSync(config, 'utf8'))).execArgv };
 }
 
-/** Builds `write-floor.c` into `.bench/` when missing or older than its source; throws naming `cc` when it cannot. */
-function cBinary(repo: string): string {
-  const src = join(repo, 'scripts/write-floor.c');
-  const bin = join(repo, '.bench/write-floor');
-  if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) return bin;
-  mkdirSync(join(repo, '.bench'), { recursive: true });
-  const cc = spawnSync('cc', ['-O2', '-Wall', '-Werror', '-o', bin, src], { encoding: 'utf8' });
-  if (cc.error !== undefined || cc.status !== 0) throw new Error(`building scripts/write-floor.c needs a C compiler (cc: ${cc.error?.message ?? cc.stderr}); install gcc`);
-  return bin;
-}
-
 /** How a floor program is run: the C one, or write-floor.mjs under a Node and its flags (the release's, `releaseRuntime`). */
 export type FloorRuntime = { kind: 'c' } | { kind: 'node'; node: string; execArgv: readonly string[] };
 
@@ -92,7 +82,7 @@ export async function writeFloor(repo: string, runtime: FloorRuntime, o: WriteFl
     writeFileSync(join(payloadsDir, 'payloads.json'), JSON.stringify(o.payloads));
   }
   const nodeArgs = payloadsDir === null ? args : [...args, join(payloadsDir, 'payloads.json')];
-  const [cmd, argv] = runtime.kind === 'c' ? [cBinary(repo), args] : [runtime.node, [...runtime.execArgv, join(repo, 'scripts/write-floor.mjs'), ...nodeArgs]];
+  const [cmd, argv] = runtime.kind === 'c' ? [benchBinary(repo, 'write-floor'), args] : [runtime.node, [...runtime.execArgv, join(repo, 'scripts/write-floor.mjs'), ...nodeArgs]];
   try {
     return await runFloor(runtime.kind, cmd, argv, o.commands.bytes);
   } finally {

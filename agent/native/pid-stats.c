@@ -121,8 +121,9 @@ int sm_parse_pid_stat(const uint8_t *buf, int len, double *row, uint8_t *comm) {
 
 /*
  * n processes: stat_fds[i] a descriptor of /proc/<pid>/stat or -1 (not
- * kept: answered EBADF without a call), dir_fds[i] one of /proc/<pid>/fd or -1. rows: n * PS_FIELDS doubles; comms: n *
- * PS_COMM_SLOT bytes. Returns how many rows have PS_STATUS 0.
+ * kept: answered EBADF without a call), dir_fds[i] one of /proc/<pid>/fd
+ * or -1. rows: n * PS_FIELDS doubles; comms: n * PS_COMM_SLOT bytes.
+ * Returns how many rows have PS_STATUS 0.
  */
 int sm_pid_stats(int n, const int32_t *stat_fds, const int32_t *dir_fds, double *rows, uint8_t *comms) {
   /* A stat line is ~300 bytes and at most ~1.1 KB: a full buffer means it is not one. */
